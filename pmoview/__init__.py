@@ -1,0 +1,2 @@
+"""pmoview: page-table inspector for real kernel memory dumps."""
+__version__ = "0.1.0"

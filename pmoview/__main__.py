@@ -1,0 +1,5 @@
+import sys
+
+from pmoview.cli import main
+
+sys.exit(main())

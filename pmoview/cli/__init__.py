@@ -1,0 +1,64 @@
+"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check`` are headless.
+
+The headless commands never import Textual. Unusable input exits 2 with one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from parsers.errors import DumpFormatError
+from pmoview.cli import options
+
+COMMANDS = ("info", "translate", "mappings", "check", "tui")
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used (exit 2)."""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pmoview", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from pmoview.cli import check_cmd, info_cmd, translate_cmd, tui_cmd
+    for module in (info_cmd, translate_cmd, check_cmd, tui_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # ``pmoview DUMP ...`` is the TUI: the common case needs no subcommand.
+    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        args_list.insert(0, "tui")
+    parser = _build_parser()
+    args = parser.parse_args(args_list)
+    if not args.command:
+        parser.print_help()
+        return 2
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except DumpFormatError as exc:
+        print(f"pmoview: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except (UsageError, options.OptionError) as exc:
+        print(f"pmoview: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # never a traceback for a user; PMOVIEW_DEBUG=1 shows it
+        if os.environ.get("PMOVIEW_DEBUG"):
+            raise
+        print(f"pmoview: internal error: {type(exc).__name__}: {exc} (set PMOVIEW_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Physical memory from dump files: one interface, one backend per format, probes in order."""
+from __future__ import annotations
+
+from typing import Callable
+
+from parsers.errors import DumpFormatError
+from pmoview.memory.base import AbsentMemoryError, CpuState, DumpInfo, PhysicalMemory, Range, PAGE_SIZE
+from pmoview.memory.elfcore import is_elf, open_elf
+from pmoview.memory.fileview import MappedFile
+from pmoview.memory.kdump import is_kdump, open_kdump
+from pmoview.memory.lime import is_lime, open_lime
+from pmoview.memory.raw import open_raw
+from pmoview.memory.sparse import SparseMemory
+
+__all__ = ["AbsentMemoryError", "CpuState", "DumpFormatError", "DumpInfo", "PhysicalMemory", "Range",
+           "SparseMemory", "PAGE_SIZE", "open_dump", "FORMATS"]
+
+# Ordered probes: (name, recognises the first bytes, opener). Raw has no header and is never guessed.
+PROBES: list[tuple[str, Callable[[bytes], bool], Callable[[MappedFile], PhysicalMemory]]] = [
+    ("kdump", is_kdump, open_kdump),
+    ("elf", is_elf, open_elf),
+    ("lime", is_lime, open_lime),
+]
+FORMATS = ("auto", "raw", "kdump", "elf", "lime")
+
+
+def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> PhysicalMemory:
+    """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``."""
+    if fmt == "raw" or (fmt == "auto" and base is not None):
+        return open_raw(path, base or 0)
+    file = MappedFile(path)
+    try:
+        head = file.map[:64]
+        for name, recognises, opener in PROBES:
+            if (fmt == "auto" or fmt == name) and recognises(head):
+                return opener(file)
+        wanted = "a kdump, flattened kdump, ELF or LiME header" if fmt == "auto" else f"a {fmt} header"
+        raise DumpFormatError(path, 0, f"{wanted} (use --format raw for a flat image)",
+                              repr(bytes(head[:8])))
+    except BaseException:
+        file.close()
+        raise

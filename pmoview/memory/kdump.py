@@ -1,0 +1,202 @@
+"""kdump-compressed dumps (makedumpfile, QEMU ``dump-guest-memory -z/-l/-s``), plain or flattened.
+
+Opening reads the two headers and the notes only. The page index (bitmap → descriptor number) is
+built on first use with numpy, and decompressed blocks are kept in a bounded LRU cache.
+"""
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from typing import Callable
+
+import numpy as np
+
+from parsers.elf_notes import iter_notes, decode_vmcoreinfo
+from parsers.errors import DumpFormatError
+from parsers.kdump import (DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB,
+                           DUMP_DH_COMPRESSED_ZSTD, FLAT_SIGNATURE, KDUMP_SIGNATURE, PAGE_DESC_DTYPE,
+                           PAGE_DESC_SIZE, decode_headers, disk_dump_header, flat_header, kdump_sub_header)
+from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range
+from pmoview.memory.fileview import FlattenedFile, MappedFile
+from pmoview.memory.notes import apply_notes, arch_from_machine
+
+CACHE_BYTES = 64 << 20
+MAX_NOTE_BYTES = 64 << 20
+_COMPRESSION_FLAGS = (DUMP_DH_COMPRESSED_ZLIB | DUMP_DH_COMPRESSED_LZO | DUMP_DH_COMPRESSED_SNAPPY
+                      | DUMP_DH_COMPRESSED_ZSTD)
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def is_kdump(head: bytes) -> bool:
+    return head[:8] == KDUMP_SIGNATURE or head[:16] == FLAT_SIGNATURE
+
+
+def _decompressor(flags: int, path: str, offset: int) -> Callable[[bytes, int], bytes]:
+    if flags & DUMP_DH_COMPRESSED_ZLIB:
+        def inflate(data: bytes, size: int) -> bytes:
+            d = zlib.decompressobj()
+            out = d.decompress(data, size)  # bounded: a hostile stream cannot inflate past one block
+            return out
+        return inflate
+    if flags & DUMP_DH_COMPRESSED_ZSTD:
+        return _optional("zstandard", "zstd", path, offset, lambda m: lambda d, n: m.ZstdDecompressor().decompress(d, max_output_size=n))
+    if flags & DUMP_DH_COMPRESSED_LZO:
+        return _optional("lzo", "lzo", path, offset, lambda m: lambda d, n: m.decompress(d, False, n))
+    if flags & DUMP_DH_COMPRESSED_SNAPPY:
+        return _optional("snappy", "snappy", path, offset, lambda m: lambda d, n: m.uncompress(d))
+    raise DumpFormatError(path, offset, "a page descriptor with a known compression flag", f"flags {flags:#x}")
+
+
+def _optional(module: str, extra: str, path: str, offset: int, make: Callable) -> Callable[[bytes, int], bytes]:  # type: ignore[type-arg]
+    try:
+        mod = __import__(module)
+    except ImportError:
+        raise DumpFormatError(path, offset, f"{extra}-compressed pages, which need the optional extra: "
+                              f"pip install 'pmoview[{extra}]'", f"module {module} not installed") from None
+    return make(mod)  # type: ignore[no-any-return]
+
+
+class KdumpMemory(PhysicalMemory):
+    def __init__(self, base: MappedFile) -> None:
+        self.path = base.path
+        self.file_size = base.size
+        head = base.read(0, min(base.size, 16), "a kdump signature")
+        if head[:16] == FLAT_SIGNATURE:
+            base.read(0, flat_header.sizeof(), "the 4 KiB makedumpfile flattened-format header")
+            self.file: MappedFile | FlattenedFile = FlattenedFile(base)
+            self.format = "kdump-flattened"
+        else:
+            self.file = base
+            self.format = "kdump"
+        f = self.file
+        main = f.read(0, disk_dump_header.sizeof(), "a disk_dump_header")
+        if main[:8] != KDUMP_SIGNATURE:
+            raise DumpFormatError(self.path, 0, "the kdump signature 'KDUMP   '", repr(main[:8]))
+        hdr0 = disk_dump_header.parse(main)
+        bs = hdr0.block_size
+        if bs < PAGE_SIZE or bs > (1 << 20) or bs & (bs - 1):
+            raise DumpFormatError(self.path, 428, "block_size a power of two from 4 KiB to 1 MiB", str(bs))
+        sub = f.read(bs, kdump_sub_header.sizeof(), "the kdump sub-header at block 1")
+        h = decode_headers(main, sub)
+        self.header = h
+        self.block_size = bs
+        if h.sub_hdr_size < 0 or h.bitmap_blocks == 0:
+            raise DumpFormatError(self.path, 432, "sub_hdr_size >= 0 and bitmap_blocks > 0",
+                                  f"{h.sub_hdr_size}, {h.bitmap_blocks}")
+        self.bitmap_offset = (1 + h.sub_hdr_size) * bs
+        self.bitmap_len = h.bitmap_blocks * bs // 2  # two bitmaps of equal size
+        self.desc_offset = self.bitmap_offset + h.bitmap_blocks * bs
+        if self.desc_offset > f.size:
+            raise DumpFormatError(self.path, self.bitmap_offset,
+                                  f"{h.bitmap_blocks} bitmap blocks of {bs} bytes inside the file",
+                                  f"file ends at {f.size:#x}")
+        # Pages the bitmaps can describe; the header's max_mapnr may be smaller, never larger.
+        self.max_pfn = min(h.max_mapnr, self.bitmap_len * 8) if h.max_mapnr else self.bitmap_len * 8
+        arch = arch_from_machine(h.machine)
+        self.info = DumpInfo(arch=arch, details={
+            "block_size": bs, "header_version": h.header_version, "release": h.release,
+            "machine": h.machine, "phys_base": h.phys_base, "max_mapnr": h.max_mapnr, "nr_cpus": h.nr_cpus,
+        })
+        if h.size_note:
+            if h.size_note > MAX_NOTE_BYTES:
+                raise DumpFormatError(self.path, bs + 56, f"size_note under {MAX_NOTE_BYTES}", f"{h.size_note:#x}")
+            blob = f.read(h.offset_note, h.size_note, "the ELF notes named by the sub-header")
+            apply_notes(self.info, iter_notes(blob, h.offset_note, self.path), self.path)
+        if h.size_vmcoreinfo and self.info.vmcoreinfo is None:
+            if h.size_vmcoreinfo > MAX_NOTE_BYTES:
+                raise DumpFormatError(self.path, bs + 40, f"size_vmcoreinfo under {MAX_NOTE_BYTES}",
+                                      f"{h.size_vmcoreinfo:#x}")
+            self.info.vmcoreinfo = decode_vmcoreinfo(
+                f.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "the VMCOREINFO named by the sub-header"))
+        self._bitmap: np.ndarray | None = None
+        self._rank: np.ndarray | None = None
+        self._ranges: list[Range] | None = None
+        self._cache: OrderedDict[int, bytes | None] = OrderedDict()
+        self._cache_slots = max(16, CACHE_BYTES // bs)
+        self.blocks_decompressed = 0
+
+    # -- page index -------------------------------------------------------------------------
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._bitmap is None or self._rank is None:
+            nbytes = (self.max_pfn + 7) // 8
+            raw = self.file.read(self.bitmap_offset + self.bitmap_len, nbytes, "the second (dumped pages) bitmap")
+            bitmap = np.frombuffer(raw, dtype=np.uint8)
+            counts = _POPCOUNT8[bitmap]
+            rank = np.zeros(len(bitmap) + 1, dtype=np.int64)
+            np.cumsum(counts, out=rank[1:])
+            self._bitmap, self._rank = bitmap, rank
+        return self._bitmap, self._rank
+
+    def _desc_number(self, pfn: int) -> int | None:
+        if pfn < 0 or pfn >= self.max_pfn:
+            return None
+        bitmap, rank = self._index()
+        byte, bit = divmod(pfn, 8)
+        b = int(bitmap[byte])
+        if not (b >> bit) & 1:
+            return None
+        return int(rank[byte]) + int(_POPCOUNT8[b & ((1 << bit) - 1)])
+
+    def ranges(self) -> list[Range]:
+        if self._ranges is None:
+            bitmap, _ = self._index()
+            bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn].astype(np.int8)
+            edges = np.diff(np.concatenate(([0], bits, [0])))
+            starts = np.flatnonzero(edges == 1)
+            ends = np.flatnonzero(edges == -1)
+            self._ranges = [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends)]
+        return list(self._ranges)
+
+    # -- pages ------------------------------------------------------------------------------
+    def read_block(self, pfn: int) -> bytes | None:
+        """One whole dump block (``block_size`` bytes) by block number, or None when not dumped."""
+        cached = self._cache.get(pfn, b"")
+        if cached != b"":
+            self._cache.move_to_end(pfn)
+            return cached
+        n = self._desc_number(pfn)
+        data = None if n is None else self._load(pfn, n)
+        self._cache[pfn] = data
+        if len(self._cache) > self._cache_slots:
+            self._cache.popitem(last=False)
+        return data
+
+    def _load(self, pfn: int, n: int) -> bytes:
+        at = self.desc_offset + n * PAGE_DESC_SIZE
+        desc = np.frombuffer(self.file.read(at, PAGE_DESC_SIZE, f"the page descriptor of block {pfn:#x}"),
+                             dtype=PAGE_DESC_DTYPE)[0]
+        offset, size, flags = int(desc["offset"]), int(desc["size"]), int(desc["flags"])
+        bs = self.block_size
+        if size <= 0 or size > 2 * bs:
+            raise DumpFormatError(self.path, at, f"a page descriptor size between 1 and {2 * bs}", str(size))
+        data = self.file.read(offset, size, f"the data of block {pfn:#x} (descriptor at {at:#x})")
+        self.blocks_decompressed += 1
+        if not flags & _COMPRESSION_FLAGS:
+            page = data
+        else:
+            decompress = _decompressor(flags, self.path, at)
+            try:
+                page = decompress(data, bs)
+            except Exception as exc:  # each codec raises its own error type
+                raise DumpFormatError(self.path, offset, f"a compressed block {pfn:#x} that decompresses",
+                                      f"{type(exc).__name__}: {str(exc)[:80]}") from None
+        if len(page) != bs:
+            raise DumpFormatError(self.path, offset, f"block {pfn:#x} to decompress to {bs} bytes", f"{len(page)} bytes")
+        return page
+
+    def read_page(self, pa: int) -> bytes | None:
+        pfn, within = divmod(pa, self.block_size)
+        block = self.read_block(pfn)
+        if block is None:
+            return None
+        if self.block_size == PAGE_SIZE:
+            return block
+        return block[within:within + PAGE_SIZE]
+
+    def close(self) -> None:
+        self._cache.clear()
+        self.file.close()
+
+
+def open_kdump(file: MappedFile) -> KdumpMemory:
+    return KdumpMemory(file)

@@ -1,0 +1,190 @@
+"""Where the page tables start. Candidates come from, in order of trust: explicit options, the
+CPU state in the dump (one root per distinct CR3), VMCOREINFO, kernel symbols, and a validated scan.
+Each candidate says where it came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from pmoview import vmcoreinfo as vmci
+from pmoview.arch import Root
+from pmoview.kernel import KernelImage
+from pmoview.memory import PhysicalMemory
+
+X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
+CR0_PG = 1 << 31
+CR4_LA57 = 1 << 12
+DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt")
+SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
+
+
+@dataclass
+class RootOptions:
+    arch: str | None = None
+    cr3: int | None = None
+    la57: bool | None = None
+    nxe: bool | None = None  # None: not known, inferred by the walker
+    maxphyaddr: int = 52
+    ttbr0: int | None = None
+    ttbr1: int | None = None
+    tcr: int | None = None
+    mair: int | None = None
+    cpu: int | None = None
+    symbols: tuple[str, ...] = field(default_factory=lambda: DEFAULT_ROOT_SYMBOLS)
+    scan: bool = True
+
+
+def _pa_mask(maxphyaddr: int) -> int:
+    return ((1 << maxphyaddr) - 1) & ~0xFFF
+
+
+def find_roots(mem: PhysicalMemory, kernel: KernelImage | None = None,
+               options: RootOptions | None = None) -> list[Root]:
+    """All candidates, best first, without duplicates (same arch, mode and table)."""
+    opt = options or RootOptions()
+    arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
+    found: list[Root] = []
+    if arch == "x86_64":
+        found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
+    else:
+        found += _explicit_arm(opt) + _vmcoreinfo_arm(mem, opt)
+    found += _symbols(mem, kernel, arch, opt)
+    if not found and opt.scan and arch == "x86_64":
+        found += _scan_x86(mem, opt)
+    unique: list[Root] = []
+    seen: set[tuple[str, str, int, str | None]] = set()
+    for root in found:
+        key = (root.arch, root.mode, root.table, getattr(root, "half", None))
+        if key not in seen:
+            seen.add(key)
+            unique.append(root)
+    return unique
+
+
+def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
+    return Root(arch="x86_64", mode="x86_64-5level" if la57 else "x86_64-4level", table=table, source=source,
+                nxe=opt.nxe, maxphyaddr=opt.maxphyaddr, cpu=cpu)
+
+
+def _explicit_x86(opt: RootOptions) -> list[Root]:
+    if opt.cr3 is None:
+        return []
+    return [_x86(opt.cr3 & _pa_mask(opt.maxphyaddr), bool(opt.la57), "--cr3", opt)]
+
+
+def _cpu_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    out = []
+    for cpu in mem.cpus:
+        if opt.cpu is not None and cpu.index != opt.cpu:
+            continue
+        regs = cpu.regs
+        if "cr3" not in regs or not regs.get("cr0", 0) & CR0_PG:
+            continue  # e.g. an AP still halted in real mode: no paging, no root
+        la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
+        nxe_opt = opt
+        if "efer" in regs and opt.nxe is None:
+            nxe_opt = replace(opt, nxe=bool(regs["efer"] & (1 << 11)))
+        out.append(_x86(regs["cr3"] & _pa_mask(opt.maxphyaddr), la57, f"CPU {cpu.index} CR3", nxe_opt, cpu.index))
+    return out
+
+
+def _vmcoreinfo_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    info = mem.vmcoreinfo
+    va = vmci.symbol(info, "init_top_pgt")
+    if va is None:
+        return []
+    phys_base = vmci.number(info, "phys_base") or 0
+    l5 = vmci.number(info, "pgtable_l5_enabled")
+    la57 = bool(l5) if opt.la57 is None else opt.la57
+    pa = (va - X86_START_KERNEL_MAP + phys_base) & _pa_mask(opt.maxphyaddr)
+    return [_x86(pa, la57, "VMCOREINFO init_top_pgt - __START_KERNEL_map + phys_base", opt)]
+
+
+def _arm_va_bits(tcr: int | None, fallback: int | None, t1: bool) -> int:
+    if tcr is not None:
+        tsz = (tcr >> (16 if t1 else 0)) & 0x3F
+        return 64 - tsz
+    return fallback or 48
+
+
+def _arm(table: int, half: str, va_bits: int, source: str, opt: RootOptions) -> Root:
+    return Root(arch="aarch64", mode="aarch64-4k", table=table, source=source, half=half, va_bits=va_bits,
+                mair=opt.mair, maxphyaddr=min(opt.maxphyaddr, 52))
+
+
+def _explicit_arm(opt: RootOptions) -> list[Root]:
+    out = []
+    baddr = ((1 << 48) - 1) & ~1
+    if opt.ttbr1 is not None:
+        out.append(_arm(opt.ttbr1 & baddr, "ttbr1", _arm_va_bits(opt.tcr, None, True), "--ttbr1", opt))
+    if opt.ttbr0 is not None:
+        out.append(_arm(opt.ttbr0 & baddr, "ttbr0", _arm_va_bits(opt.tcr, None, False), "--ttbr0", opt))
+    return out
+
+
+def _vmcoreinfo_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    info = mem.vmcoreinfo
+    va = vmci.symbol(info, "swapper_pg_dir")
+    voff = vmci.number(info, "kimage_voffset")
+    if va is None or voff is None:
+        return []
+    t1sz = vmci.number(info, "TCR_EL1_T1SZ")
+    va_bits = 64 - t1sz if t1sz else (vmci.number(info, "VA_BITS") or 48)
+    pa = (va - voff) & ((1 << 64) - 1)
+    return [_arm(pa, "ttbr1", va_bits, "VMCOREINFO swapper_pg_dir - kimage_voffset", opt)]
+
+
+def _symbols(mem: PhysicalMemory, kernel: KernelImage | None, arch: str, opt: RootOptions) -> list[Root]:
+    if kernel is None:
+        return []
+    out = []
+    for name in opt.symbols:
+        va = kernel.symbol(name)
+        if va is None:
+            continue
+        pa = kernel.va_to_pa(va)
+        if pa is None:
+            continue
+        source = f"symbol {name} of {kernel.path} (ELF load address)"
+        if arch == "x86_64":
+            out.append(_x86(pa, bool(opt.la57), source, opt))
+        else:
+            out.append(_arm(pa, "ttbr1", 48, source, opt))
+    return out
+
+
+def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    """Pages in low memory that look like a 4-level top table: present entries only in the kernel
+    half or both halves, every present entry pointing at a page in the dump, no reserved bits, and
+    entry 511 present (a higher-half kernel). Scored by entries present; the best few are kept."""
+    mask = _pa_mask(opt.maxphyaddr)
+    rsv_mask = ((1 << 52) - 1) & ~((1 << opt.maxphyaddr) - 1)
+    candidates: list[tuple[int, int]] = []
+    budget = SCAN_LIMIT_BYTES
+    for r in mem.ranges():
+        pa = r.start
+        while pa + 4096 <= r.end and budget > 0:
+            page = mem.read_page(pa)
+            budget -= 4096
+            if page is not None:
+                e = np.frombuffer(page, dtype="<u8")
+                present = (e & 1) == 1
+                if present[511] and 1 <= int(present.sum()) <= 64:
+                    targets = e[present] & np.uint64(mask)
+                    reserved = (e[present] & np.uint64(rsv_mask)) != 0
+                    ps = (e[present] & np.uint64(0x80)) != 0
+                    if not reserved.any() and not ps.any() and all(mem.is_present(int(t)) for t in targets):
+                        candidates.append((int(present.sum()), pa))
+            pa += 4096
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
+
+
+def options_from_args(args: object) -> RootOptions:
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    nxe = {"on": True, "off": False}.get(get("nxe", "auto") or "auto")
+    symbols = tuple(get("root_symbol", None) or ()) or DEFAULT_ROOT_SYMBOLS
+    return RootOptions(arch=get("arch"), cr3=get("cr3"), la57=get("la57"), nxe=nxe,
+                       maxphyaddr=get("maxphyaddr", 52) or 52, ttbr0=get("ttbr0"), ttbr1=get("ttbr1"),
+                       tcr=get("tcr"), mair=get("mair"), cpu=get("cpu"), symbols=symbols)
