@@ -33,7 +33,8 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --format raw)")
 
 
-def add_root_options(p: argparse.ArgumentParser) -> None:
+def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:
+    """``kernel_option``: ``mappings`` keeps ``--kernel`` for its filter and takes the ELF as ``--kernel-elf``."""
     g = p.add_argument_group("page-table root (default: best candidate found in the dump)")
     g.add_argument("--arch", choices=("x86_64", "aarch64"), help="architecture when the dump does not say")
     g.add_argument("--cr3", type=parse_int, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
@@ -46,7 +47,7 @@ def add_root_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tcr", type=parse_int, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
     g.add_argument("--mair", type=parse_int, help="aarch64: MAIR_EL1 to resolve AttrIndx")
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
-    g.add_argument("--kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)")
+    g.add_argument(kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)")
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
     g.add_argument("--root-symbol", action="append", default=[], metavar="NAME",
                    help="kernel symbol naming the top table (default: boot_pml4, init_top_pgt, swapper_pg_dir)")
