@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from pmoview import vmcoreinfo as vmci
-from pmoview.arch import Root
+from pmoview.arch.root import Root
 from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory
 

@@ -5,6 +5,7 @@ from typing import Callable
 
 from parsers.errors import DumpFormatError
 from pmoview.memory.base import AbsentMemoryError, CpuState, DumpInfo, PhysicalMemory, Range, PAGE_SIZE
+from pmoview.memory.container import compression_of, decompressed_path
 from pmoview.memory.elfcore import is_elf, open_elf
 from pmoview.memory.fileview import MappedFile
 from pmoview.memory.kdump import is_kdump, open_kdump
@@ -25,10 +26,19 @@ FORMATS = ("auto", "raw", "kdump", "elf", "lime")
 
 
 def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> PhysicalMemory:
-    """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``."""
-    if fmt == "raw" or (fmt == "auto" and base is not None):
-        return open_raw(path, base or 0)
+    """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``.
+    A compressed file (xz, gzip, zstd) is decompressed once into the cache and that copy is opened."""
     file = MappedFile(path)
+    kind = compression_of(file.map[:8])
+    if kind is not None:
+        file.close()
+        mem = open_dump(decompressed_path(path, kind), fmt, base)
+        mem.info.details["compressed"] = kind
+        mem.info.details["source"] = path
+        return mem
+    if fmt == "raw" or (fmt == "auto" and base is not None):
+        file.close()
+        return open_raw(path, base or 0)
     try:
         head = file.map[:64]
         for name, recognises, opener in PROBES:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from parsers.elf_notes import (NOTE_NAME_CORE, NOTE_NAME_QEMU, NOTE_NAME_VMCOREINFO, NT_PRSTATUS, Note,
-                               decode_prstatus, decode_qemu_cpu_state, decode_vmcoreinfo)
+                               decode_prstatus, decode_qemu_cpu_state, decode_vmcoreinfo, prstatus_aarch64,
+                               prstatus_x86_64)
 from pmoview.memory.base import CpuState, DumpInfo
 
 
@@ -14,6 +15,8 @@ def apply_notes(info: DumpInfo, notes: list[Note], path: str) -> None:
     info.notes.extend(notes)
     prstatus = [n for n in notes if n.name == NOTE_NAME_CORE and n.type == NT_PRSTATUS]
     qemu = [n for n in notes if n.name == NOTE_NAME_QEMU]
+    if info.arch is None:
+        info.arch = _arch_from_notes(prstatus, notes)
     arch = info.arch or "x86_64"
     count = max(len(prstatus), len(qemu) if arch == "x86_64" else 0)
     cpus = []
@@ -43,4 +46,21 @@ def arch_from_machine(machine: str) -> str | None:
         return "x86_64"
     if m in ("aarch64", "arm64"):
         return "aarch64"
+    return None
+
+
+def _arch_from_notes(prstatus: list[Note], notes: list[Note]) -> str | None:
+    """QEMU leaves the kdump header's machine "Unknown" on arm: the notes still tell."""
+    sizes = {len(n.desc) for n in prstatus}
+    if sizes == {prstatus_x86_64.sizeof()}:
+        return "x86_64"
+    if sizes == {prstatus_aarch64.sizeof()}:
+        return "aarch64"
+    for n in notes:
+        if n.name == NOTE_NAME_VMCOREINFO:
+            text = n.desc.decode("ascii", "replace")
+            if "NUMBER(kimage_voffset)" in text:
+                return "aarch64"
+            if "SYMBOL(init_top_pgt)" in text:
+                return "x86_64"
     return None

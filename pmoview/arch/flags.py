@@ -1,0 +1,101 @@
+"""Effective flags of a leaf: combined over every level as the MMU combines them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pmoview.arch.mode import FlagRule, LevelRow, PagingMode, Term
+
+SHAREABILITY = ("non-shareable", "reserved", "outer", "inner")  # AArch64 SH[1:0]
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """``writable``/``user`` are what the supervisor (EL1) and user (EL0) may do after every level's bits
+    are combined; ``nx`` forbids kernel execution, ``user_nx`` user execution (x86: the same bit).
+    ``raw`` is the leaf entry's attribute bits (address and software bits removed); it is evidence,
+    not identity, so it takes no part in equality."""
+    arch: str
+    present: bool = True
+    writable: bool = False
+    user: bool = False
+    nx: bool = False
+    user_nx: bool = False
+    global_: bool = False
+    accessed: bool = False
+    dirty: bool = False
+    cache: str | None = None
+    attr_index: int = 0
+    pkey: int = 0
+    contiguous: bool = False
+    shareability: str | None = None
+    raw: int = field(default=0, compare=False)
+
+    def text(self, page_size: int | None = None) -> str:
+        """ptdump-like columns: ``RW``/``ro``, ``USR``, ``GLB``, ``NX``/``x``, page-size marker, cache."""
+        cols = ["RW" if self.writable else "ro", "USR" if self.user else "   "]
+        if self.arch == "x86_64":
+            cols += ["PWT" if self.attr_index & 1 else "   ", "PCD" if self.attr_index & 2 else "   ",
+                     "PSE" if page_size and page_size > 4096 else "   "]
+        else:
+            cols += ["UXN" if self.user_nx else "   ", "CON" if self.contiguous else "   ",
+                     "AF" if self.accessed else "  "]
+        cols += ["GLB" if self.global_ else "   ", "NX" if self.nx else "x ", self.cache or ""]
+        return " ".join(cols).rstrip()
+
+
+def _term(t: Term, leaf: int, acc: int) -> int:
+    v = ((leaf if t.src == "leaf" else acc) >> t.lsb) & ((1 << t.width) - 1)
+    return v ^ ((1 << t.width) - 1) if t.invert else v
+
+
+def _rule(r: FlagRule, leaf: int, acc: int) -> int:
+    if r.op == "all":
+        return int(all(_term(t, leaf, acc) for t in r.terms)) if r.terms else 0
+    if r.op == "any":
+        return int(any(_term(t, leaf, acc) for t in r.terms))
+    return _term(r.terms[0], leaf, acc)
+
+
+def flags_of(mode: PagingMode, row: LevelRow, leaf: int, acc: int) -> Flags:
+    """Evaluate the mode's rules for one leaf entry and the accumulated table bits."""
+    values = {r.name: _rule(r, leaf, acc) for r in mode.rules}
+    if mode.el0_writable_implies_pxn and values.get("user") and values.get("writable"):
+        values["nx"] = 1
+    attr = 0
+    for i, b in enumerate(row.attr_bits):
+        attr |= ((leaf >> b) & 1) << i
+    sh = values.pop("shareability", None)
+    return Flags(
+        arch=mode.arch,
+        present=True,
+        writable=bool(values.get("writable", 0)),
+        user=bool(values.get("user", 0)),
+        nx=bool(values.get("nx", 0)),
+        user_nx=bool(values.get("user_nx", 0)),
+        global_=bool(values.get("global_", 0)),
+        accessed=bool(values.get("accessed", 0)),
+        dirty=bool(values.get("dirty", 0)),
+        cache=mode.cache_names[attr] if attr < len(mode.cache_names) else None,
+        attr_index=attr,
+        pkey=int(values.get("pkey", 0)),
+        contiguous=bool(values.get("contiguous", 0)),
+        shareability=SHAREABILITY[sh] if sh is not None else None,
+        raw=leaf & row.leaf_key_mask,
+    )
+
+
+class FlagsCache:
+    """Flags per distinct (level, key bits, acc): a walk of millions of leaves has a handful."""
+
+    def __init__(self, mode: PagingMode) -> None:
+        self.mode = mode
+        self._cache: dict[tuple[int, int, int], Flags] = {}
+
+    def get(self, row: LevelRow, leaf: int, acc: int) -> Flags:
+        k = (row.level, leaf & row.leaf_key_mask, acc)
+        f = self._cache.get(k)
+        if f is None:
+            f = flags_of(self.mode, row, leaf, acc)
+            if len(self._cache) < 1 << 16:
+                self._cache[k] = f
+        return f

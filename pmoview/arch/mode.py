@@ -1,0 +1,134 @@
+"""Paging modes as data: one ``PagingMode`` per (architecture, mode, CPU parameters), one ``LevelRow``
+per table level. The walker (``pmoview.arch.walker``) and the decoder (``pmoview.arch.decode``) read
+only these rows; nothing there knows whether it walks x86_64 or AArch64.
+
+How a row is used, for an entry ``e`` of a table at that level:
+  valid     ``e & valid_mask`` non-zero (x86 P, AArch64 bit 0); anything else in an invalid entry is ignored
+  leaf      among valid entries, ``e & leaf_mask == leaf_value`` selects a page/block (x86 PS = 1, or every
+            entry of a PT; AArch64 bits[1:0] = 0b01 above the last level, 0b11 at it); the others point to
+            a table
+  fault     a leaf where ``leaf_ok`` is False (PS = 1 in a PML4E, a level 0 block), a table pointer where
+            ``table_ok`` is False (AArch64 0b01 at level 3), or any bit of ``*_fault_mask`` set: the MMU
+            stops with a fault (x86 #PF with RSVD, AArch64 translation / address size fault)
+  res0      bits the manuals call RES0 but that do not make the MMU fault: reported, walk continues
+  address   ``e & table_addr_mask`` (next table) or ``e & leaf_addr_mask`` (output address)
+  key       ``e & leaf_key_mask``: the bits that make a leaf's flags; two leaves with equal key and equal
+            accumulated table bits have equal flags (the merge key)
+
+Permissions combine with the parent tables through ``acc``: starting from ``acc_init``, each table
+entry on the way down does ``acc = (acc & (e | ~acc_and_mask)) | (e & acc_or_mask)``; x86 ANDs R/W and
+U/S and ORs XD, AArch64 ORs APTable, UXNTable and PXNTable. ``rules`` then say how each effective
+flag comes from the leaf's bits and ``acc`` (``FlagRule``), evaluated once per distinct (key, acc).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Kinds of decoded entries (numpy uint8 in the decoder).
+NONE, TABLE, LEAF, FAULT = 0, 1, 2, 3
+
+Op = Literal["all", "any", "value"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One bit field: of the leaf entry or of the accumulated table bits, optionally inverted."""
+    src: Literal["leaf", "acc"]
+    lsb: int
+    width: int = 1
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """``all``: every term is 1 (AND); ``any``: some term is 1 (OR); ``value``: the one term's value."""
+    name: str
+    op: Op
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    level: int  # as the manual numbers it: x86 5 (PML5) .. 1 (PT); AArch64 -1/0 .. 3
+    name: str
+    shift: int  # VA bit of this level's index lsb; also log2 of a leaf's size here
+    index_bits: int  # VA bits indexed here: the table holds 1 << index_bits entries
+    valid_mask: int
+    leaf_mask: int
+    leaf_value: int
+    leaf_ok: bool
+    table_ok: bool
+    table_addr_mask: int
+    leaf_addr_mask: int
+    table_fault_mask: int
+    leaf_fault_mask: int
+    table_res0_mask: int
+    leaf_res0_mask: int
+    leaf_key_mask: int
+    attr_bits: tuple[int, ...]  # bits of the memory-type index, lsb first (x86 PWT, PCD, PAT; AArch64 AttrIndx)
+    fault_text: str = "reserved bits set"  # why a leaf here (not leaf_ok) or a table here (not table_ok) faults
+
+    @property
+    def entries(self) -> int:
+        return 1 << self.index_bits
+
+    @property
+    def span(self) -> int:
+        """Bytes of VA one entry covers (the leaf size at this level)."""
+        return 1 << self.shift
+
+
+@dataclass(frozen=True)
+class PagingMode:
+    name: str
+    arch: str
+    levels: tuple[LevelRow, ...]  # top level first
+    va_bits: int
+    # Entry offsets (0 .. 2**va_bits) become VAs: offset + upper_add when offset >= split.
+    split: int
+    upper_add: int
+    acc_init: int
+    acc_and_mask: int
+    acc_or_mask: int
+    rules: tuple[FlagRule, ...]
+    cache_names: tuple[str, ...]  # memory-type index -> name ("WB", "Device-nGnRE", "PAT5", ...)
+    el0_writable_implies_pxn: bool = False  # AArch64: a region writable at EL0 never executes at EL1
+    entry_size: int = 8
+    notes: tuple[str, ...] = field(default=())  # assumptions made when building the mode
+
+    def level_row(self, level: int) -> LevelRow:
+        for row in self.levels:
+            if row.level == level:
+                return row
+        raise KeyError(f"{self.name} has no level {level}")
+
+    def va_of(self, offset: int) -> int:
+        return offset + self.upper_add if offset >= self.split else offset
+
+    def offset_of(self, va: int) -> int | None:
+        """The walk offset of ``va``, or None when the MMU would not translate it (non-canonical)."""
+        if va < self.split:
+            off = va
+        elif va >= self.split + self.upper_add:
+            off = va - self.upper_add
+        else:
+            return None
+        return off if 0 <= off < (1 << self.va_bits) else None
+
+    def clamp_offset(self, va: int) -> int:
+        """Monotonic map of any VA in [0, 2**64] onto [0, 2**va_bits] for range bounds."""
+        if va < self.split:
+            off = va
+        elif va < self.split + self.upper_add:
+            off = self.split
+        else:
+            off = va - self.upper_add
+        return max(0, min(off, 1 << self.va_bits))
+
+    def combine(self, acc: int, entry: int) -> int:
+        return (acc & (entry | ~self.acc_and_mask)) | (entry & self.acc_or_mask)
+
+    @property
+    def va_limit(self) -> int:
+        return 1 << self.va_bits

@@ -1,0 +1,97 @@
+"""Values the walker hands out: entries, leaves, merged mappings, translations, anomalies, limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pmoview.arch.flags import Flags
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    """One entry: ``(level, index)`` pairs from the root are an entry's stable identity (marks use them)."""
+    level: int
+    index: int
+    entry: int
+    table_pa: int
+
+    def key(self) -> tuple[int, int]:
+        return (self.level, self.index)
+
+
+def path_key(path: tuple[EntryRef, ...] | list[EntryRef]) -> tuple[tuple[int, int], ...]:
+    return tuple(e.key() for e in path)
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    va: int
+    pa: int | None
+    page_size: int | None
+    flags: Flags | None
+    path: list[EntryRef]
+    stop_level: int | None = None  # level whose entry ended the walk without a page
+    reason: str | None = None  # why pa is None: "not present", "non-canonical VA", "reserved bits set ..."
+    backed: bool | None = None  # whether the dump holds the byte at ``pa``
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    va: int
+    pa: int
+    size: int
+    flags: Flags
+    path: list[EntryRef]
+    backed: bool  # every byte of the page is in the dump
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """A merged run of leaves: contiguous VA and PA, equal flags, page size and backing."""
+    va_start: int
+    va_end: int  # exclusive
+    pa_start: int
+    page_size: int
+    flags: Flags
+    count: int
+    backed: bool = True
+    level: int = 0  # level of its leaves
+
+    @property
+    def size(self) -> int:
+        return self.va_end - self.va_start
+
+    @property
+    def pa_end(self) -> int:
+        return self.pa_start + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Found while walking. kind: table-outside-memory, reserved-bits, recursive-map, cycle,
+    shared-table, limit. ``path`` ends at the entry concerned (empty for the root itself)."""
+    kind: str
+    path: tuple[EntryRef, ...]
+    va_start: int
+    va_end: int
+    detail: str
+    table_pa: int | None = None
+
+
+@dataclass(frozen=True)
+class WalkLimits:
+    """Bounds that make every walk finish. ``max_tables`` counts table visits (a table shared by
+    several entries counts each time it is walked)."""
+    max_tables: int = 2_000_000
+    max_anomalies: int = 10_000
+    max_batch_tables: int = 1024  # sibling tables decoded together; bounds peak memory
+    table_cache: int = 4096  # decoded tables kept for translate() and table views
+
+
+@dataclass
+class WalkStats:
+    tables_visited: int = 0
+    entries_decoded: int = 0
+    pages_read: int = 0
+    leaves: int = 0
+    cache_hits: int = 0
+    extra: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,58 @@
+"""Where a translation starts (the top table and the paging mode), and the mode row it selects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pmoview.arch.aarch64 import GRANULES, aarch64_mode
+from pmoview.arch.mode import PagingMode
+from pmoview.arch.x86_64 import MODES as X86_MODES
+from pmoview.arch.x86_64 import x86_mode
+
+
+@dataclass(frozen=True)
+class Root:
+    """``table`` is the top table's physical address; ``source`` says where it came from in words.
+
+    x86_64: ``nxe`` is EFER.NXE (None: not in the dump; the walk then reads bit 63 as XD and says so
+    in ``AddressSpace.assumptions``), ``maxphyaddr`` the CPU's physical address width, ``page_1g``
+    CPUID.pdpe1gb (False makes PS=1 in a PDPTE a reserved-bit fault), ``pat`` the IA32_PAT MSR.
+    aarch64: ``va_bits`` = 64 - TnSZ (default 48), ``start_level`` (checked against ``va_bits``),
+    ``half`` "ttbr0" or "ttbr1" (default "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd``
+    TCR_EL1.HPDn; ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 for 4 KiB descriptors.
+    """
+    arch: str
+    mode: str
+    table: int
+    source: str = ""
+    nxe: bool | None = None
+    maxphyaddr: int = 52
+    va_bits: int | None = None
+    start_level: int | None = None
+    half: str | None = None
+    mair: int | None = None
+    cpu: int | None = None
+    pat: int | None = None
+    page_1g: bool = True
+    hpd: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table),
+                                  "source": self.source}
+        for name in ("nxe", "va_bits", "half", "cpu"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.mair is not None:
+            out["mair"] = hex(self.mair)
+        return out
+
+
+def paging_mode(root: Root) -> PagingMode:
+    """The rows for this root. Raises ValueError for a mode or parameter the walker does not know."""
+    if root.arch == "x86_64" and root.mode in X86_MODES:
+        return x86_mode(root.mode, root.maxphyaddr, nxe=True if root.nxe is None else root.nxe,
+                        page_1g=root.page_1g, pat=root.pat)
+    if root.arch == "aarch64" and root.mode in GRANULES:
+        return aarch64_mode(root.mode, root.va_bits or 48, root.half or "ttbr1", root.maxphyaddr, root.mair,
+                            root.hpd, root.start_level)
+    raise ValueError(f"no paging mode {root.mode!r} for arch {root.arch!r}")

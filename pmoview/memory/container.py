@@ -1,0 +1,89 @@
+"""Compressed dump files (``.xz``, ``.gz``, ``.zst``), as dumps are shipped and as the samples are stored.
+
+A compressed stream cannot be mapped, so it is decompressed once into a cache file (all-zero
+chunks left as holes, so a mostly empty 5 GiB guest costs a few MiB of disk) and that file is
+opened instead. The logical size is capped so a decompression bomb ends in an error.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import os
+from pathlib import Path
+from typing import IO, Callable
+
+from parsers.errors import DumpFormatError
+
+CHUNK = 1 << 20
+DEFAULT_MAX_BYTES = 256 << 30  # logical size; PMOVIEW_MAX_UNPACK raises it
+
+MAGICS: list[tuple[bytes, str]] = [
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+]
+
+
+def compression_of(head: bytes) -> str | None:
+    for magic, name in MAGICS:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
+    if kind == "xz":
+        return lambda: lzma.open(path)
+    if kind == "gzip":
+        return lambda: gzip.open(path)
+    try:
+        import zstandard
+    except ImportError:
+        raise DumpFormatError(path, 0, "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
+                              "module zstandard not installed") from None
+    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # type: ignore[return-value]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("PMOVIEW_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pmoview")
+    return Path(base)
+
+
+def decompressed_path(path: str, kind: str) -> str:
+    """The cached decompressed copy of ``path``, made on first use."""
+    st = os.stat(path)
+    key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    out_dir = cache_dir()
+    out = out_dir / f"{Path(path).name}.{key}"
+    if out.exists():
+        return str(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    limit = int(os.environ.get("PMOVIEW_MAX_UNPACK", DEFAULT_MAX_BYTES))
+    tmp = out.with_name(out.name + f".part{os.getpid()}")
+    zero = bytes(CHUNK)
+    total = 0
+    try:
+        with _opener(kind, path)() as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise DumpFormatError(path, None, f"a {kind} dump under {limit:#x} bytes decompressed "
+                                          "(PMOVIEW_MAX_UNPACK raises the cap)", "more")
+                if chunk == zero[:len(chunk)]:
+                    fout.seek(len(chunk), os.SEEK_CUR)
+                else:
+                    fout.write(chunk)
+            fout.truncate()
+        os.replace(tmp, out)
+    except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise DumpFormatError(path, None, f"a complete {kind} stream", f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("zstandard"):
+            raise DumpFormatError(path, None, "a complete zstd stream", str(exc)) from None
+        raise
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(out)
