@@ -7,18 +7,17 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from pmoview.arch import Root, paging_mode
 from pmoview.arch.decode import U8, U64, fault_reason
 from pmoview.arch.flags import Flags, FlagsCache
-from pmoview.arch.merge import merge
+from pmoview.arch.merge import merge_all
 from pmoview.arch.mode import FAULT, LEAF, NONE, TABLE, LevelRow, PagingMode
-from pmoview.arch.records import (Anomaly, EntryRef, Leaf, Mapping, Translation, WalkLimits, WalkStats,
-                                  path_key)
+from pmoview.arch.records import Anomaly, EntryRef, Leaf, Mapping, Translation, WalkLimits, WalkStats, path_key
 from pmoview.arch.walker import LeafChunk, Walker
 from pmoview.memory.base import PhysicalMemory
 
@@ -133,7 +132,7 @@ class AddressSpace:
                 return Translation(va, None, None, None, path, row.level, fault_reason(row, entry))
             if kind == LEAF:
                 pa = int(dec.addr[idx]) + (off & (row.span - 1))
-                backed = bool(self.walker.backed(np.array([pa], dtype=np.uint64), 1)[0])
+                backed = self.walker.backed_one(pa)
                 return Translation(va, pa, row.span, self.flags.get(row, entry, acc), path, None, None, backed)
             acc = self.mode.combine(acc, entry)
             table = int(dec.addr[idx])
@@ -167,12 +166,12 @@ class AddressSpace:
         """Merged runs of leaves meeting the range (whole leaves, not clipped), ptdump style."""
         if va_start is None and va_end is None:
             return list(self.walk())
-        return list(merge(self.chunks(va_start, va_end), self.flags))
+        return merge_all(self.chunks(va_start, va_end), self.flags)
 
     def walk(self) -> list[Mapping]:
         """Walk the whole tree once (cached): every mapping, and every anomaly in ``anomalies``."""
         if self._all is None:
-            self._all = list(merge(self.walker.chunks(), self.flags))
+            self._all = merge_all(self.walker.chunks(), self.flags)
         return self._all
 
     def reverse(self, pa: int) -> list[int]:

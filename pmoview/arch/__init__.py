@@ -29,5 +29,20 @@ from pmoview.arch.root import Root, paging_mode
 
 MODES = ("x86_64-4level", "x86_64-5level", "aarch64-4k", "aarch64-16k", "aarch64-64k")
 
-__all__ = ["Anomaly", "EntryRef", "FlagRule", "Flags", "Leaf", "LevelRow", "MODES", "Mapping", "PagingMode",
-           "Root", "Term", "Translation", "WalkLimits", "WalkStats", "paging_mode"]
+__all__ = [
+           "MODES",
+           "Anomaly",
+           "EntryRef",
+           "FlagRule",
+           "Flags",
+           "Leaf",
+           "LevelRow",
+           "Mapping",
+           "PagingMode",
+           "Root",
+           "Term",
+           "Translation",
+           "WalkLimits",
+           "WalkStats",
+           "paging_mode",
+]

@@ -1,4 +1,4 @@
-"""Bit positions derived from the Construct entry layouts in ``parsers``: the single description.
+"""Bit positions derived from the Construct[Any, Any] entry layouts in ``parsers``: the single description.
 
 The hot path never parses an entry with Construct; it uses masks, and the masks come from here
 (``field_layout``), so a change in ``parsers/x86_64_entry.py`` changes the walker too. A property test
@@ -6,14 +6,15 @@ checks the derivation against Construct's own parse.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from construct import Construct
 
 ENTRY_BITS = 64
 
 
-def _bitstruct_fields(struct: Construct) -> list[tuple[str | None, int]]:
+def _bitstruct_fields(struct: Construct[Any, Any]) -> list[tuple[str | None, int]]:
     # ByteSwapped(BitStruct(...)) is Transformed(Transformed(Struct)); each subcon's sizeof is in bits.
     inner: Any = struct
     while not hasattr(inner, "subcons"):
@@ -21,7 +22,7 @@ def _bitstruct_fields(struct: Construct) -> list[tuple[str | None, int]]:
     return [(getattr(sc, "name", None), int(sc.sizeof())) for sc in inner.subcons]
 
 
-def field_layout(struct: Construct) -> dict[str, tuple[int, int]]:
+def field_layout(struct: Construct[Any, Any]) -> dict[str, tuple[int, int]]:
     """``name -> (lsb, width)`` for a 64-bit ``ByteSwapped(BitStruct(...))`` declared MSB first."""
     fields = _bitstruct_fields(struct)
     total = sum(width for _, width in fields)
@@ -58,7 +59,7 @@ def get_field(layout: Mapping[str, tuple[int, int]], value: int, name: str) -> i
     return (value >> lsb) & ((1 << width) - 1)
 
 
-def build_entry(struct: Construct, **fields: int) -> int:
+def build_entry(struct: Construct[Any, Any], **fields: int) -> int:
     """Build one entry with Construct; fields not given are 0. Returns the 64-bit value."""
     names = field_layout(struct)
     unknown = set(fields) - set(names)
@@ -71,7 +72,7 @@ def build_entry(struct: Construct, **fields: int) -> int:
     return int.from_bytes(struct.build(values), "little")
 
 
-def parse_entry(struct: Construct, value: int) -> dict[str, int]:
-    """Parse one 64-bit entry with Construct into plain ints (no Container leaves this function)."""
+def parse_entry(struct: Construct[Any, Any], value: int) -> dict[str, int]:
+    """Parse one 64-bit entry with Construct[Any, Any] into plain ints (no Container leaves this function)."""
     parsed = struct.parse(value.to_bytes(8, "little"))
     return {name: int(parsed[name]) for name in field_layout(struct)}

@@ -20,9 +20,10 @@ Rules for trees that are not trees:
 """
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,7 @@ class Batch:
     va0: U64  # walk offset of each table's entry 0
     acc: U64  # accumulated table bits from the entries above each table
     anc: U64  # (n, depth + 1): PAs of each table's ancestors and itself
-    parent: "Batch | None"
+    parent: Batch | None
     parent_flat: I64 | None  # index, in the parent's entries, of the entry pointing to each table
     raw: U64
 
@@ -89,9 +90,10 @@ def path_of(mode: PagingMode, batch: Batch | None, flat: int) -> tuple[EntryRef,
 
 @dataclass
 class _Run:
-    seen: dict[int, int] = field(default_factory=dict)  # table PA -> level first seen at
+    seen: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # table PA -> (level, parent PA, index)
     shared_reported: set[int] = field(default_factory=set)
     stopped: bool = False
+    visited: int = 0  # tables visited by this walk (stats count every walk of the space)
 
 
 class Walker:
@@ -106,8 +108,10 @@ class Walker:
         self._cache: OrderedDict[tuple[int, int], Decoded | None] = OrderedDict()
         self._offsets = [np.arange(r.entries, dtype=np.uint64) * np.uint64(r.span) for r in mode.levels]
         rs = mem.ranges()
-        self._starts = np.array([r.start for r in rs], dtype=np.uint64)
-        self._ends = np.array([r.end for r in rs], dtype=np.uint64)
+        self._range_starts = [r.start for r in rs]
+        self._range_ends = [r.end for r in rs]
+        self._starts = np.array(self._range_starts, dtype=np.uint64)
+        self._ends = np.array(self._range_ends, dtype=np.uint64)
 
     # -- reading ------------------------------------------------------------------------------
     def read_table(self, pa: int, nbytes: int) -> bytes | None:
@@ -144,18 +148,31 @@ class Walker:
             self._cache.popitem(last=False)
         return dec
 
+    def backed_one(self, pa: int, size: int = 1) -> bool:
+        i = bisect.bisect_right(self._range_starts, pa) - 1
+        return i >= 0 and pa + size <= self._range_ends[i]
+
     def backed(self, pa: U64, size: int) -> Bool:
         """Whether the dump holds every byte of [pa, pa + size)."""
-        if self._starts.size == 0:
+        if self._starts.size == 0 or pa.size == 0:
             return np.zeros(pa.shape, dtype=bool)
+        lo, hi = int(pa.min()), int(pa.max()) + size
+        j = int(np.searchsorted(self._starts, np.uint64(lo), side="right")) - 1
+        if j >= 0 and hi <= int(self._ends[j]):  # the common case: one dump range holds them all
+            return np.ones(pa.shape, dtype=bool)
         i = np.searchsorted(self._starts, pa, side="right").astype(np.int64) - 1
         ok = i >= 0
         ends = self._ends[np.maximum(i, 0)]
         return ok & (ends >= pa + np.uint64(size))
 
     def va_of(self, off: U64) -> U64:
+        """Canonical VAs of walk offsets (``off`` ascending, as in every chunk)."""
         m = self.mode
-        if m.upper_add == 0:
+        if m.upper_add == 0 or off.size == 0:
+            return off
+        if int(off[0]) >= m.split:
+            return off + np.uint64(m.upper_add)
+        if int(off[-1]) < m.split:
             return off
         return off + np.where(off >= np.uint64(m.split), np.uint64(m.upper_add), np.uint64(0))
 
@@ -173,7 +190,8 @@ class Walker:
                                   f"the top table at {self.root_pa:#x} is not in the dump", self.root_pa))
             return
         self.stats.tables_visited += 1
-        run.seen[self.root_pa] = top.level
+        run.visited = 1
+        run.seen[self.root_pa] = (top.level, -1, -1)
         pas = np.array([self.root_pa], dtype=np.uint64)
         root = Batch(0, pas, np.zeros(1, dtype=np.uint64), np.array([self.mode.acc_init], dtype=np.uint64),
                      pas.reshape(1, 1), None, None, np.frombuffer(data, dtype="<u8"))
@@ -219,11 +237,22 @@ class Walker:
             yield self._leaf_chunk(b, row, dec, lpos[done:], off)
 
     def _leaf_chunk(self, b: Batch, row: LevelRow, dec: Decoded, pos: I64, off: U64) -> LeafChunk:
-        pa = dec.addr[pos]
-        self.stats.leaves += int(pos.size)
-        return LeafChunk(row=row, batch=b, flat=pos, va=self.va_of(off[pos]), pa=pa,
-                         key=b.raw[pos] & np.uint64(row.leaf_key_mask), acc=b.acc[pos // row.entries],
-                         backed=self.backed(pa, row.span), entries_per_table=row.entries, mode=self.mode)
+        n, per = int(pos.size), row.entries
+        self.stats.leaves += n
+        first, last = int(pos[0]), int(pos[-1])
+        if last - first + 1 == n:  # every entry in between is a leaf: slices, not gathers
+            sel: slice | I64 = slice(first, last + 1)
+            t0, t1 = first // per, last // per
+            acc = b.acc[t0] if t0 == t1 else np.repeat(b.acc[t0:t1 + 1], per)[first - t0 * per:last - t0 * per + 1]
+        else:
+            sel = pos
+            acc = b.acc[pos // per]
+        pa = dec.addr[sel]
+        if isinstance(acc, np.uint64):
+            acc = np.full(n, acc, dtype=np.uint64)
+        return LeafChunk(row=row, batch=b, flat=pos, va=self.va_of(off[sel]), pa=pa,
+                         key=b.raw[sel] & np.uint64(row.leaf_key_mask), acc=acc,
+                         backed=self.backed(pa, row.span), entries_per_table=per, mode=self.mode)
 
     def _children(self, b: Batch, row: LevelRow, dec: Decoded, pos: I64, off: U64, run: _Run) -> Batch | None:
         depth = b.depth + 1
@@ -242,7 +271,7 @@ class Walker:
                                     "its VA range is not enumerated again", target)
             keep = ~on_path
             pos, pas, tno, anc = pos[keep], pas[keep], tno[keep], anc[keep]
-        left = self.limits.max_tables - self.stats.tables_visited
+        left = self.limits.max_tables - run.visited
         if left < pos.size:
             run.stopped = True
             p = int(pos[max(left, 0)]) if pos.size else 0
@@ -262,15 +291,21 @@ class Walker:
                                     pa)
                 continue
             pages.append(data)
+            # Shared: pointed to by two different entries. A table below a shared one is reached twice
+            # through the same entry; that is not sharing of its own.
+            p = int(pos[j])
+            ref = (crow.level, int(b.pas[p // row.entries]), p % row.entries)
             prev = run.seen.get(pa)
             if prev is None:
-                run.seen[pa] = crow.level
-            elif pa not in run.shared_reported:
+                run.seen[pa] = ref
+            elif prev[1:] != ref[1:] and pa not in run.shared_reported:
                 run.shared_reported.add(pa)
-                also = "" if prev == crow.level else f", also as a level {prev} table"
-                self._entry_anomaly("shared-table", b, row, int(pos[j]), off,
-                                    f"{crow.name} table at {pa:#x} is referenced by more than one entry{also}", pa)
+                also = "" if prev[0] == crow.level else f", also as a level {prev[0]} table"
+                self._entry_anomaly("shared-table", b, row, p, off,
+                                    f"{crow.name} table at {pa:#x} is referenced by more than one entry "
+                                    f"(first: index {prev[2]} of the table at {prev[1]:#x}){also}", pa)
         self.stats.tables_visited += len(pages)
+        run.visited += len(pages)
         if not pages:
             return None
         if len(pages) != pas.size:
