@@ -8,6 +8,7 @@ T = PWT, U = U/S, W = R/W; the PA is the page base (``pte & mask``). It does not
 from __future__ import annotations
 
 import json
+import lzma
 import re
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,23 @@ def _cases() -> list[Any]:
     out = []
     for truth in sorted(SAMPLES.glob("*/truth.json")):
         d = truth.parent
-        for tlb in sorted(d.glob("info-tlb-cpu*.txt")):
-            cpu = int(tlb.stem.removeprefix("info-tlb-cpu"))
+        for tlb in sorted(d.glob("info-tlb-cpu*.txt*")):
+            cpu = int(tlb.name.removeprefix("info-tlb-cpu").split(".")[0])
             out.append(pytest.param(d, cpu, id=f"{d.name}-cpu{cpu}"))
     return out or [pytest.param(None, 0, id="no-samples")]
 
 
+def read_capture(path: Path) -> str:
+    """A monitor capture; the big Linux ones are stored as ``.txt.xz``."""
+    xz = path.with_name(path.name + ".xz")
+    if not path.exists() and xz.exists():
+        return lzma.open(xz, "rt").read()
+    return path.read_text()
+
+
 def parse_info_tlb(path: Path) -> dict[int, tuple[int, str]]:
     out: dict[int, tuple[int, str]] = {}
-    for line in path.read_text().splitlines():
+    for line in read_capture(path).splitlines():
         m = LINE.match(line.strip())
         if m:
             out[int(m[1], 16)] = (int(m[2], 16), m[3])
@@ -58,7 +67,7 @@ def _space(d: Path, cpu: int) -> tuple[AddressSpace, dict[str, Any]]:
     dumps = truth.get("dumps", {})
     name = dumps.get("kdump")
     if not name or not (d / name).exists():
-        pytest.skip(f"{d.name}: no uncompressed kdump to open")
+        pytest.skip(f"{d.name}: no kdump")
     mem = open_dump(str(d / name))
     regs = {c.index: c.regs for c in mem.cpus}
     cpu_truth = {c["index"]: c for c in truth.get("cpus", [])}.get(cpu, {})

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Regenerate every sample in sample_dumps/ (see SCHEMA.md for the layout, README.md for details).
+#
+#   make_samples.sh                 seed kernels, then the Linux guests (if linux/make_linux_samples.sh exists)
+#   make_samples.sh --seed-only     only the seed-* folders
+#   make_samples.sh --linux-only    only the Linux guests
+#   make_samples.sh --seed-only --only seed-correct,seed-hole   (extra args go to seed/make_seed_samples.py)
+#
+# Needs (Debian 12, as root):
+#   apt-get install qemu-system-x86 grub-pc-bin grub-common xorriso mtools gcc binutils make xz-utils python3
+# Env: PYTHON (default python3), JOBS (seed captures in parallel, default 2).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=${PYTHON:-python3}
+JOBS=${JOBS:-2}
+do_seed=1 do_linux=1
+seed_args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seed-only)  do_linux=0 ;;
+    --linux-only) do_seed=0 ;;
+    -h|--help)    sed -n '2,11p' "$0"; exit 0 ;;
+    *)            seed_args+=("$1") ;;
+  esac
+  shift
+done
+
+for tool in qemu-system-x86_64 grub-mkrescue xorriso mformat gcc ld make xz nm; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: see the apt-get line at the top of $0" >&2; exit 1; }
+done
+
+if [ $do_seed = 1 ]; then
+  start=$(date +%s)
+  timeout 3600 "$PY" "$HERE/seed/make_seed_samples.py" --jobs "$JOBS" "${seed_args[@]}"
+  timeout 900 "$PY" "$HERE/seed/verify_samples.py"
+  echo "seed samples done in $(( $(date +%s) - start ))s" >&2
+fi
+
+if [ $do_linux = 1 ]; then
+  if [ -x "$HERE/linux/make_linux_samples.sh" ] || [ -f "$HERE/linux/make_linux_samples.sh" ]; then
+    bash "$HERE/linux/make_linux_samples.sh"
+  else
+    echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
+  fi
+fi
+du -sh "$HERE"/seed-* "$HERE"/linux-* 2>/dev/null || true
