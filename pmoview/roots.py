@@ -52,14 +52,16 @@ def find_roots(mem: PhysicalMemory, kernel: KernelImage | None = None,
     found += _symbols(mem, kernel, arch, opt)
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
-    unique: list[Root] = []
-    seen: set[tuple[str, str, int, str | None]] = set()
+    # One candidate per table; when several sources agree, say so (agreement is evidence).
+    unique: dict[tuple[str, str, int, str | None], Root] = {}
     for root in found:
-        key = (root.arch, root.mode, root.table, getattr(root, "half", None))
-        if key not in seen:
-            seen.add(key)
-            unique.append(root)
-    return unique
+        key = (root.arch, root.mode, root.table, root.half)
+        if key in unique:
+            first = unique[key]
+            unique[key] = replace(first, source=f"{first.source}; {root.source}")
+        else:
+            unique[key] = root
+    return list(unique.values())
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
