@@ -51,14 +51,18 @@ def elf_core(segments: list[tuple[int, bytes]], notes: bytes = b"", arch: str = 
 
 def kdump(pages: dict[int, bytes], block_size: int = 4096, notes: bytes = b"", vmcoreinfo: bytes = b"",
           max_mapnr: int | None = None, compress: bool = True, machine: str = "x86_64", version: int = 6,
-          phys_base: int = 0) -> bytes:
-    """A plain diskdump file holding ``pages`` ({pfn: block bytes}) as makedumpfile lays it out."""
+          phys_base: int = 0, valid: set[int] | None = None, level: int = 1) -> bytes:
+    """A plain diskdump file holding ``pages`` ({pfn: block bytes}) as makedumpfile lays it out.
+    ``valid``: the pfns of bitmap 1 (pages that existed; default: the dumped ones)."""
     max_mapnr = max_mapnr if max_mapnr is not None else (max(pages) + 1 if pages else 1)
     bitmap_len = -(-((max_mapnr + 7) // 8) // block_size) * block_size
     bitmap_blocks = 2 * bitmap_len // block_size
     bitmap = bytearray(bitmap_len)
     for pfn in pages:
         bitmap[pfn // 8] |= 1 << (pfn % 8)
+    bitmap1 = bytearray(bitmap) if valid is None else bytearray(bitmap_len)
+    for pfn in valid or ():
+        bitmap1[pfn // 8] |= 1 << (pfn % 8)
     sub_hdr_blocks = 1
     extra_off = (1 + sub_hdr_blocks) * block_size  # notes/vmcoreinfo live after the sub-header struct
     sub_hdr_blocks = 1 + -(-(len(notes) + len(vmcoreinfo)) // block_size)
@@ -80,7 +84,7 @@ def kdump(pages: dict[int, bytes], block_size: int = 4096, notes: bytes = b"", v
                                          bitmap_blocks=bitmap_blocks, max_mapnr=min(max_mapnr, 0xFFFFFFFF),
                                          total_ram_blocks=0, device_blocks=0, written_blocks=0, current_cpu=0,
                                          nr_cpus=1))
-    sub = kdump_sub_header.build(dict(phys_base=phys_base, dump_level=1, split=0, start_pfn=0, end_pfn=max_mapnr,
+    sub = kdump_sub_header.build(dict(phys_base=phys_base, dump_level=level, split=0, start_pfn=0, end_pfn=max_mapnr,
                                       offset_vmcoreinfo=extra_off + len(notes) if vmcoreinfo else 0,
                                       size_vmcoreinfo=len(vmcoreinfo), offset_note=extra_off if notes else 0,
                                       size_note=len(notes), offset_eraseinfo=0, size_eraseinfo=0,
@@ -91,7 +95,7 @@ def kdump(pages: dict[int, bytes], block_size: int = 4096, notes: bytes = b"", v
     out[extra_off:extra_off + len(notes)] = notes
     out[extra_off + len(notes):extra_off + len(notes) + len(vmcoreinfo)] = vmcoreinfo
     bm = (1 + sub_hdr_blocks) * block_size
-    out[bm:bm + bitmap_len] = bitmap
+    out[bm:bm + bitmap_len] = bitmap1
     out[bm + bitmap_len:bm + 2 * bitmap_len] = bitmap
     return bytes(out) + descs + data
 

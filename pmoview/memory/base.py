@@ -80,6 +80,11 @@ class PhysicalMemory(ABC):
     def ranges(self) -> list[Range]:
         """Sorted, merged physical ranges the dump holds bytes for."""
 
+    def valid_ranges(self) -> list[Range]:
+        """Physical ranges the dump says existed, readable or not (a filtered kdump's bitmap 1).
+        Equal to ``ranges()`` for formats that only describe what they hold."""
+        return self.ranges()
+
     @abstractmethod
     def read_page(self, pa: int) -> bytes | None:
         """The 4 KiB page at 4 KiB-aligned ``pa``, or ``None`` when the dump lacks any of it."""

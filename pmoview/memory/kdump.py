@@ -137,15 +137,23 @@ class KdumpMemory(PhysicalMemory):
             return None
         return int(rank[byte]) + int(_POPCOUNT8[b & ((1 << bit) - 1)])
 
+    def _runs(self, bitmap: np.ndarray) -> list[Range]:
+        bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn].astype(np.int8)
+        edges = np.diff(np.concatenate(([0], bits, [0])))
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        return [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends)]
+
     def ranges(self) -> list[Range]:
         if self._ranges is None:
-            bitmap, _ = self._index()
-            bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn].astype(np.int8)
-            edges = np.diff(np.concatenate(([0], bits, [0])))
-            starts = np.flatnonzero(edges == 1)
-            ends = np.flatnonzero(edges == -1)
-            self._ranges = [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends)]
+            self._ranges = self._runs(self._index()[0])
         return list(self._ranges)
+
+    def valid_ranges(self) -> list[Range]:
+        """Bitmap 1: the pages the machine had, including those makedumpfile filtered out."""
+        nbytes = (self.max_pfn + 7) // 8
+        raw = self.file.read(self.bitmap_offset, nbytes, "the first (valid pages) bitmap")
+        return self._runs(np.frombuffer(raw, dtype=np.uint8))
 
     # -- pages ------------------------------------------------------------------------------
     def read_block(self, pfn: int) -> bytes | None:

@@ -8,6 +8,12 @@ from parsers.errors import DumpFormatError
 from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range, merge_ranges
 from pmoview.memory.fileview import MappedFile
 
+# Physical addresses a dump can hold bytes for: below 2**63 (no CPU has more than 52 PA bits), so every
+# Range end fits in an int64/uint64 for the walker's numpy. A segment reaching past it (an ELF PT_LOAD
+# with p_paddr -1 for "no physical address", a hostile LiME header) is clipped and counted in
+# ``info.details["segments_outside_pa_space"]``, not fatal: the rest of the dump is still evidence.
+PA_LIMIT = 1 << 63
+
 
 @dataclass(frozen=True, order=True)
 class Segment:
@@ -28,7 +34,12 @@ class SegmentedMemory(PhysicalMemory):
                 raise DumpFormatError(file.path, seg.file_offset,
                                       f"{seg.size:#x} bytes of PA {seg.pa:#x} inside the file",
                                       f"file ends at {file.size:#x} (truncated dump)")
-        self.segments = _disjoint(segments)
+        inside = [s for s in segments if s.pa < PA_LIMIT]
+        clipped = [Segment(s.pa, min(s.size, PA_LIMIT - s.pa), s.file_offset) for s in inside]
+        outside = len(segments) - len(inside) + sum(c.size != s.size for c, s in zip(clipped, inside))
+        if outside:
+            info.details["segments_outside_pa_space"] = outside
+        self.segments = _disjoint(clipped)
         self._starts = [s.pa for s in self.segments]
         self._ranges = merge_ranges([Range(s.pa, s.pa + s.size) for s in self.segments])
 

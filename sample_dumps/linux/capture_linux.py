@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+"""Boot one Linux guest under QEMU (TCG), wait for the initramfs ready line, stop it and
+capture dumps plus HMP views, then write truth.json (see ../SCHEMA.md).
+
+Standard library only. Called by make_linux_samples.sh, one guest at a time:
+
+  capture_linux.py --name linux-x86_64-4l-kaslr --arch x86_64 --kernel K --initrd I \
+      --mem 512M --smp 2 --cpu max,-la57 --append "console=ttyS0" --out DIR \
+      [--elf] [--raw 0x0:0x20000000] [--boot-timeout 240]
+"""
+import argparse
+import json
+import lzma
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+READY = "PMOVIEW-READY"
+
+
+# ---------------------------------------------------------------- QMP client
+class QMP:
+    def __init__(self, path, timeout=600):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.events = []
+        greeting = self._read()
+        if "QMP" not in greeting:
+            raise RuntimeError("no QMP greeting: %r" % greeting)
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._read()
+            if "event" in r:
+                self.events.append(r)
+                continue
+            if "error" in r:
+                raise RuntimeError("QMP %s failed: %s" % (name, r["error"]))
+            return r.get("return")
+
+    def hmp(self, line, cpu=None):
+        args = {"command-line": line}
+        if cpu is not None:
+            args["cpu-index"] = cpu
+        return self.cmd("human-monitor-command", **args)
+
+
+# ---------------------------------------------------------------- helpers
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)", s)
+    mult = {"": 1 << 20, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+    return int(m.group(1)) * mult
+
+
+def qemu_version(binary):
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"version (\S+)", out)
+    return m.group(1) if m else out.strip()
+
+
+def elf_notes(path):
+    """Yield (name, type, desc) of every note in the PT_NOTE segments of an ELF64 LE file."""
+    with open(path, "rb") as f:
+        hdr = f.read(64)
+        assert hdr[:4] == b"\x7fELF" and hdr[4] == 2, "not ELF64"
+        phoff, = struct.unpack_from("<Q", hdr, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", hdr, 0x36)
+        if phnum == 0xFFFF:  # PN_XNUM: real count in section 0's sh_info
+            shoff, = struct.unpack_from("<Q", hdr, 0x28)
+            f.seek(shoff)
+            sh = f.read(64)
+            phnum, = struct.unpack_from("<I", sh, 0x2C)
+        f.seek(phoff)
+        phdrs = f.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, _fl, off, _va, _pa, filesz = struct.unpack_from("<IIQQQQ", phdrs, i * phentsize)
+            if p_type != 4:
+                continue
+            f.seek(off)
+            data = f.read(filesz)
+            pos = 0
+            while pos + 12 <= len(data):
+                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+                pos += 12
+                name = data[pos:pos + namesz].rstrip(b"\0").decode("latin-1")
+                pos += (namesz + 3) & ~3
+                desc = data[pos:pos + descsz]
+                pos += (descsz + 3) & ~3
+                yield name, ntype, desc
+
+
+def parse_vmcoreinfo(text):
+    d = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            d[k] = v
+    return d
+
+
+def kdump_check(path):
+    """Reassemble the flattened kdump with makedumpfile -R into a temp file; return the
+    VMCOREINFO text found in it (the sub-header's offset/size), or None."""
+    with open(path, "rb") as f:
+        sig = f.read(16)
+    if not sig.startswith(b"makedumpfile"):
+        raise RuntimeError("%s: no makedumpfile flattened signature" % path)
+    tmp = os.path.join(tempfile.mkdtemp(prefix="pmoview-kd-"), "reassembled")
+    try:
+        with open(path, "rb") as src:
+            subprocess.run(["makedumpfile", "-R", tmp], stdin=src, check=True,
+                           stdout=subprocess.DEVNULL)
+        with open(tmp, "rb") as f:
+            disk = f.read(4096)
+            assert disk[:8] == b"KDUMP   ", "not a diskdump after -R: %r" % disk[:8]
+            block_size, = struct.unpack_from("<i", disk, 428)  # sig, version, utsname, pad, timestamp, status
+            assert block_size in (4096, 16384, 65536), block_size
+            # sub header is at block 1
+            f.seek(block_size)
+            sub = f.read(4096)
+            phys_base, dump_level, split, start_pfn, end_pfn, off_vmci, size_vmci = \
+                struct.unpack_from("<QiiQQQQ", sub, 0)
+            info = {"block_size": block_size, "subheader_phys_base": "0x%x" % phys_base}
+            if size_vmci:
+                f.seek(off_vmci)
+                return f.read(size_vmci).decode("latin-1"), info
+        return None, info
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        os.rmdir(os.path.dirname(tmp))
+
+
+LIME_MAGIC = 0x4C694D45
+
+
+def lime_extract(disk, dst):
+    """Walk LiME range headers (magic, version 1, s_addr, e_addr inclusive, 8 reserved bytes)
+    from the start of the disk image; copy the LiME stream to dst. Returns ([ranges], length)."""
+    ranges = []
+    with open(disk, "rb") as f, open(dst, "wb") as o:
+        pos = 0
+        while True:
+            f.seek(pos)
+            hdr = f.read(32)
+            if len(hdr) < 32:
+                break
+            magic, version, s_addr, e_addr = struct.unpack_from("<IIQQ", hdr, 0)
+            if magic != LIME_MAGIC or version != 1 or e_addr < s_addr:
+                break
+            size = e_addr - s_addr + 1
+            ranges.append({"start": hex(s_addr), "end": hex(e_addr + 1), "file_offset": hex(pos)})
+            o.write(hdr)
+            left = size
+            while left:
+                chunk = f.read(min(left, 1 << 24))
+                if not chunk:
+                    raise RuntimeError("LiME image truncated")
+                o.write(chunk)
+                left -= len(chunk)
+            pos += 32 + size
+    if not ranges:
+        os.unlink(dst)
+    return ranges, pos
+
+
+E820_TYPES = {"usable": 1, "reserved": 2, "ACPI data": 3, "ACPI NVS": 4, "unusable": 5,
+              "persistent (type 7)": 7, "persistent": 7, "soft reserved": 0xefffffff}
+
+
+def ram_map_x86(serial):
+    out = []
+    for m in re.finditer(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] (.+?)\s*$", serial, re.M):
+        start, end, typ = int(m.group(1), 16), int(m.group(2), 16) + 1, m.group(3).strip()
+        t = E820_TYPES.get(typ)
+        if t is None:
+            mt = re.search(r"type (\d+)", typ)
+            t = int(mt.group(1)) if mt else -1
+        out.append({"start": hex(start), "end": hex(end), "type": t})
+    return out
+
+
+def ram_map_iomem(serial):
+    """From /proc/iomem top-level 'System RAM' lines printed by the initramfs (arm64)."""
+    out = []
+    for m in re.finditer(r"^PMOVIEW-IOMEM ([0-9a-f]+)-([0-9a-f]+) : System RAM\s*$", serial, re.M):
+        out.append({"start": hex(int(m.group(1), 16)), "end": hex(int(m.group(2), 16) + 1), "type": 1})
+    return out
+
+
+def kcore_segments(serial):
+    hexdata = "".join(re.findall(r"^PMOVIEW-KCOREHDR ([0-9a-f]+)\s*$", serial, re.M))
+    data = bytes.fromhex(hexdata)
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        return []
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    segs = []
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        if o + 56 > len(data):
+            break
+        p_type, _fl, off, va, pa, filesz, memsz = struct.unpack_from("<IIQQQQQ", data, o)
+        if p_type == 1:
+            segs.append({"vaddr": hex(va), "paddr": hex(pa), "memsz": hex(memsz)})
+    return segs
+
+
+def parse_x86_regs(text):
+    cpus = []
+    for i, block in enumerate(re.split(r"(?m)^CPU#\d+\s*$", text)[1:]):
+        def g(name):
+            m = re.search(r"\b%s=([0-9a-fA-F]+)" % name, block)
+            return "0x%x" % int(m.group(1), 16) if m else None
+        cpus.append({"index": i, "cr0": g("CR0"), "cr2": g("CR2"), "cr3": g("CR3"),
+                     "cr4": g("CR4"), "efer": g("EFER"), "rip": g("RIP")})
+    return cpus
+
+
+def parse_arm_regs(text):
+    cpus = []
+    for i, block in enumerate(re.split(r"(?m)^CPU#\d+\s*$", text)[1:]):
+        c = {"index": i}
+        for key in ("TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "SCTLR_EL1", "PC"):
+            m = re.search(r"\b%s\s*[=:]\s*([0-9a-fA-F]+)" % key, block)
+            if m:
+                c[key.lower()] = "0x%x" % int(m.group(1), 16)
+        cpus.append(c)
+    return cpus
+
+
+# ---------------------------------------------------------------- main
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--arch", choices=["x86_64", "aarch64"], required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--mem", required=True)
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--cpu", required=True)
+    ap.add_argument("--append", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", default=None, help="scratch dir for the uncompressed ELF")
+    ap.add_argument("--elf", action="store_true", help="store dump.elf.xz")
+    ap.add_argument("--raw", default=None, help="BASE:LENGTH for pmemsave -> dump.raw.xz")
+    ap.add_argument("--stash", default=None,
+                    help="write dump.elf.xz / dump.raw.xz to STASH/<name>/ instead of --out "
+                         "(kept out of the repository for size); truth.json lists them under "
+                         "dumps_not_committed")
+    ap.add_argument("--lime-disk", default=None, metavar="SIZE",
+                    help="attach a raw virtio disk of SIZE (e.g. 640M) for the guest's LiME module; "
+                         "the LiME image found on it is stored as dump.lime.xz")
+    ap.add_argument("--extra", default="", help="extra QEMU arguments (space separated)")
+    ap.add_argument("--boot-timeout", type=int, default=240)
+    ap.add_argument("--qemu-timeout", type=int, default=300,
+                    help="QEMU runs under timeout(1) with this many seconds")
+    ap.add_argument("--notes", default="")
+    a = ap.parse_args()
+
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    work = os.path.abspath(a.work or tempfile.mkdtemp(prefix="pmoview-"))
+    os.makedirs(work, exist_ok=True)
+    qmp_path = os.path.join(work, "qmp.sock")
+    serial_path = os.path.join(out, "serial.log")
+    for p in (qmp_path, serial_path):
+        if os.path.exists(p):
+            os.unlink(p)
+
+    binary = "qemu-system-x86_64" if a.arch == "x86_64" else "qemu-system-aarch64"
+    argv = [binary]
+    if a.arch == "aarch64":
+        argv += ["-M", "virt"]
+    argv += ["-accel", "tcg", "-cpu", a.cpu, "-m", a.mem, "-smp", str(a.smp),
+             "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.append,
+             "-device", "vmcoreinfo", "-display", "none", "-nic", "none",
+             "-serial", "file:" + serial_path, "-monitor", "none",
+             "-qmp", "unix:%s,server=on,wait=off" % qmp_path, "-no-reboot"]
+    lime_img = None
+    if a.lime_disk:
+        lime_img = os.path.join(work, a.name + ".lime-disk.img")
+        with open(lime_img, "wb") as f:
+            f.truncate(parse_size(a.lime_disk))
+        argv += ["-drive", "file=%s,format=raw,if=virtio" % lime_img]
+    argv += a.extra.split()
+    printable = " ".join(("'%s'" % x if " " in x else x) for x in argv)
+    print("[%s] %s" % (a.name, printable), flush=True)
+    t0 = time.time()
+    proc = subprocess.Popen(["timeout", str(a.qemu_timeout)] + argv, stdin=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(qmp_path):
+            if proc.poll() is not None:
+                raise RuntimeError("QEMU exited early: %s" % proc.returncode)
+            time.sleep(0.1)
+        time.sleep(0.2)
+        q = QMP(qmp_path)
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("QEMU exited before ready")
+            with open(serial_path, "r", errors="replace") as f:
+                if READY in f.read():
+                    break
+            if time.time() - t0 > a.boot_timeout:
+                raise RuntimeError("no %s within %ds" % (READY, a.boot_timeout))
+            time.sleep(1)
+        boot_s = time.time() - t0
+        print("[%s] ready after %.0fs" % (a.name, boot_s), flush=True)
+        q.cmd("stop")
+
+        regs = q.hmp("info registers -a")
+        with open(os.path.join(out, "info-registers.txt"), "w") as f:
+            f.write(regs)
+        for n in range(a.smp):
+            for what in ("tlb", "mem"):
+                txt = q.hmp("info " + what, cpu=n)
+                with open(os.path.join(out, "info-%s-cpu%d.txt" % (what, n)), "w") as f:
+                    f.write(txt)
+
+        kdump = os.path.join(out, "dump.kdump")
+        for p in (kdump,):
+            if os.path.exists(p):
+                os.unlink(p)
+        q.cmd("dump-guest-memory", paging=False, protocol="file:" + kdump, format="kdump-zlib")
+        os.chmod(kdump, 0o644)
+
+        elf = os.path.join(work, a.name + ".elf")
+        if os.path.exists(elf):
+            os.unlink(elf)
+        q.cmd("dump-guest-memory", paging=False, protocol="file:" + elf, format="elf")
+        os.chmod(elf, 0o644)
+
+        raw_info = None
+        if a.raw:
+            base, length = (int(x, 0) for x in a.raw.split(":"))
+            raw = os.path.join(work, a.name + ".raw")
+            if os.path.exists(raw):
+                os.unlink(raw)
+            q.cmd("pmemsave", val=base, size=length, filename=raw)
+            os.chmod(raw, 0o644)
+            raw_info = (raw, base, length)
+        try:
+            q.cmd("quit")
+        except Exception:
+            pass
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # ------------------------------------------------------------ verify + compress
+    notes = list(elf_notes(elf))
+    vmci_text = None
+    note_names = sorted({n for n, _, _ in notes})
+    for name, _t, desc in notes:
+        if name == "VMCOREINFO":
+            vmci_text = desc.rstrip(b"\0").decode("latin-1")
+    readelf = subprocess.run(["readelf", "-n", elf], capture_output=True, text=True).stdout
+    if "VMCOREINFO" not in readelf:
+        print("[%s] WARNING: readelf -n shows no VMCOREINFO note" % a.name, file=sys.stderr)
+    kd_vmci, kd_info = kdump_check(kdump)
+
+    dumps = {"kdump": "dump.kdump"}
+    stashed = {}
+    big_dir = os.path.join(os.path.abspath(a.stash), a.name) if a.stash else out
+    os.makedirs(big_dir, exist_ok=True)
+    target = stashed if a.stash else dumps
+    if a.elf:
+        subprocess.run(["xz", "-9", "-T2", "-f", "-k", elf], check=True)
+        shutil.move(elf + ".xz", os.path.join(big_dir, "dump.elf.xz"))
+        target["elf"] = "dump.elf.xz"
+    if raw_info:
+        raw, base, length = raw_info
+        subprocess.run(["xz", "-9", "-T2", "-f", raw], check=True)
+        shutil.move(raw + ".xz", os.path.join(big_dir, "dump.raw.xz"))
+        target["raw"] = {"file": "dump.raw.xz", "base": hex(base), "length": hex(length)}
+
+    lime_ranges = None
+    if lime_img:
+        lime_ranges, lime_len = lime_extract(lime_img, os.path.join(work, a.name + ".lime"))
+        os.unlink(lime_img)
+        if lime_ranges:
+            subprocess.run(["xz", "-9", "-T2", "-f", os.path.join(work, a.name + ".lime")], check=True)
+            shutil.move(os.path.join(work, a.name + ".lime.xz"), os.path.join(big_dir, "dump.lime.xz"))
+            target["lime"] = "dump.lime.xz"
+        else:
+            print("[%s] WARNING: no LiME image on the disk" % a.name, file=sys.stderr)
+
+    # ------------------------------------------------------------ truth.json
+    with open(serial_path, "r", errors="replace") as f:
+        serial = f.read()
+    ksyms = {}
+    for m in re.finditer(r"^PMOVIEW-KSYM ([0-9a-f]+) (\S) (\S+)\s*$", serial, re.M):
+        ksyms[m.group(3)] = "0x%x" % int(m.group(1), 16)
+    segs = kcore_segments(serial)
+    uname = re.search(r"^PMOVIEW-UNAME (\S+)", serial, re.M)
+    flags_m = re.search(r"^PMOVIEW-CPUFLAGS \S+\s*:\s*(.*)$", serial, re.M)
+    flags = set(flags_m.group(1).split()) if flags_m else set()
+    vmci = parse_vmcoreinfo(vmci_text or "")
+
+    if a.arch == "x86_64":
+        cpus = parse_x86_regs(regs)
+        cr4 = int(cpus[0]["cr4"], 16)
+        paging = "5-level" if cr4 & (1 << 12) else "4-level"
+        ram_map = ram_map_x86(serial)
+        rel = ["pdpe1gb", "la57", "nx", "pse", "pge", "pat", "pcid", "smep", "smap", "pku"]
+        feats = [x for x in rel if x in flags]
+        # RAM segments of /proc/kcore: p_vaddr - p_paddr == page_offset_base
+        direct = sorted({int(s["vaddr"], 16) - int(s["paddr"], 16) for s in segs
+                         if int(s["paddr"], 16) not in (0xFFFFFFFFFFFFFFFF,)
+                         and int(s["vaddr"], 16) < 0xffffffff80000000
+                         and int(s["paddr"], 16) < (1 << 52)})
+    else:
+        cpus = parse_arm_regs(regs)
+        paging = "aarch64-4k"
+        ram_map = ram_map_iomem(serial)
+        feats = sorted(flags)
+        # RAM segments of /proc/kcore (the kernel-image segment has vaddr - paddr == kimage_voffset)
+        kvo = int(vmci.get("NUMBER(kimage_voffset)", "0"), 16)
+        direct = sorted({int(s["vaddr"], 16) - int(s["paddr"], 16) for s in segs
+                         if int(s["paddr"], 16) < (1 << 52)
+                         and int(s["vaddr"], 16) - int(s["paddr"], 16) != kvo})
+    if a.arch == "x86_64":
+        for n in range(a.smp):
+            with open(os.path.join(out, "info-tlb-cpu%d.txt" % n)) as f:
+                if not f.read().strip():
+                    print("[%s] WARNING: info tlb for CPU %d is empty" % (a.name, n), file=sys.stderr)
+        want57 = "-la57" not in a.cpu and a.cpu.startswith("max")
+        if want57 != (paging == "5-level"):
+            print("[%s] WARNING: paging %s with -cpu %s" % (a.name, paging, a.cpu), file=sys.stderr)
+    kaslr = "nokaslr" not in a.append and int(vmci.get("KERNELOFFSET", "0"), 16) != 0
+
+    truth = {
+        "name": a.name,
+        "arch": a.arch,
+        "kind": "linux",
+        "qemu": qemu_version(binary),
+        "qemu_cmdline": printable,
+        "ram_bytes": parse_size(a.mem),
+        "cpu_model": a.cpu,
+        "cpu_features": feats,
+        "cpus": [{k: v for k, v in c.items() if v is not None} for c in cpus],
+        "paging": paging,
+        "ram_map": ram_map,
+        "dumps": dumps,
+        **({"dumps_not_committed": dict(stashed, regenerate=
+            "KEEP_ALL=1 sample_dumps/linux/make_linux_samples.sh %s" % a.name)} if stashed else {}),
+        "symbols": dict(ksyms),
+        "system_map_symbols": dict(ksyms),
+        "kernel_release": uname.group(1) if uname else vmci.get("OSRELEASE"),
+        "vmcoreinfo": bool(vmci_text),
+        "vmcoreinfo_in_kdump": bool(kd_vmci),
+        "vmcoreinfo_expect": vmci,
+        "kcore_load_segments": segs,
+        # VA at which PA 0 would sit in the direct (linear) map, from /proc/kcore RAM segments;
+        # on x86_64 this is the value of page_offset_base.
+        "direct_map_base": hex(direct[0]) if len(direct) == 1 else [hex(x) for x in direct],
+        "direct_map_source": "/proc/kcore PT_LOAD RAM segments: p_vaddr - p_paddr",
+        **({"page_offset_base_value": hex(direct[0])} if a.arch == "x86_64" and len(direct) == 1 else {}),
+        "linear_map_start": (min((s["vaddr"] for s in segs if int(s["paddr"], 16) < (1 << 52)
+                                   and int(s["vaddr"], 16) - int(s["paddr"], 16) in direct),
+                                  key=lambda x: int(x, 16), default=None)),
+        "kdump_block_size": kd_info["block_size"],
+        # QEMU's own guess, written into the kdump sub-header; differs from VMCOREINFO's
+        # NUMBER(phys_base) under KASLR (makedumpfile trusts it and then fails): prefer VMCOREINFO.
+        "kdump_subheader_phys_base": kd_info["subheader_phys_base"],
+        **({"lime_ranges": lime_ranges} if lime_ranges else {}),
+        "elf_note_names": note_names,
+        "kaslr": kaslr,
+        "defect": None,
+        "expected_findings": [],
+        "notes": a.notes,
+    }
+    with open(os.path.join(out, "truth.json"), "w") as f:
+        json.dump(truth, f, indent=2)
+        f.write("\n")
+    os.unlink(elf)
+    print("[%s] done: boot %.0fs, paging %s, kaslr %s, vmcoreinfo %s/%s, KERNELOFFSET %s"
+          % (a.name, boot_s, paging, kaslr, bool(vmci_text), bool(kd_vmci),
+             vmci.get("KERNELOFFSET")), flush=True)
+
+
+if __name__ == "__main__":
+    main()
