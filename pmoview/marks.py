@@ -1,0 +1,391 @@
+"""User marks on a dump (wrong · missing · ok · note), kept in a versioned JSON sidecar, and reports.
+
+A mark is keyed by the page-table root and either the entry path (``[(level, index), ...]`` from the
+root: the stable identity of an entry) or a VA range, so it survives re-opening the dump. The sidecar
+sits beside the dump (``DUMP.pmoview-marks.json``) unless the user names another file::
+
+    {"version": 1,
+     "dump": {"path": "/abs/dump.kdump", "size": 123, "format": "kdump-flattened"},
+     "marks": [{"id": "m1", "kind": "wrong", "root": "0x1000", "path": [[4, 256], [3, 0]],
+                "va_start": "0xffff800000000000", "va_end": "0xffff800040000000",
+                "note": "...", "created": "2024-01-01T00:00:00+00:00"}]}
+
+Saving is atomic: a temporary file in the same directory is written, flushed and fsynced, renamed
+over the sidecar with ``os.replace``, and the directory is fsynced; a crash at any point leaves
+either the old or the new file. A sidecar that does not parse, or has a version this code does not
+know, is refused with ``MarksError`` and left as it is: ``load_marks`` never returns a set that
+would overwrite it.
+
+No Textual here: ``pmoview check --marks`` uses this module headless.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+VERSION = 1
+KINDS = ("wrong", "missing", "ok", "note")
+SUFFIX = ".pmoview-marks.json"
+
+PathKey = tuple[tuple[int, int], ...]
+
+
+class MarksError(Exception):
+    """The sidecar cannot be used (corrupt, future version, wrong shape). The file is left untouched."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}; the file is kept as it is and will not be overwritten "
+                         "(move it away or pass --marks FILE to use another)")
+
+
+def sidecar_path(dump_path: str) -> str:
+    """Where the marks of ``dump_path`` live by default: ``DUMP.pmoview-marks.json`` beside it."""
+    return os.fspath(dump_path) + SUFFIX
+
+
+def dump_identity(dump_path: str, fmt: str | None = None) -> dict[str, Any]:
+    """What names a dump in the sidecar: absolute path, size in bytes and format."""
+    try:
+        size: int | None = os.stat(dump_path).st_size
+    except OSError:
+        size = None
+    return {"path": os.path.abspath(dump_path), "size": size, "format": fmt}
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One mark. ``path`` (entry path from the root) or ``va_start``/``va_end`` (end exclusive) or both."""
+    id: str
+    kind: str
+    root: int
+    path: PathKey | None = None
+    va_start: int | None = None
+    va_end: int | None = None
+    note: str = ""
+    created: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "root": hex(self.root),
+            "path": None if self.path is None else [[lvl, idx] for lvl, idx in self.path],
+            "va_start": None if self.va_start is None else hex(self.va_start),
+            "va_end": None if self.va_end is None else hex(self.va_end),
+            "note": self.note, "created": self.created,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> Mark:
+        if not isinstance(d, dict):
+            raise ValueError(f"{where}: a mark must be an object, not {type(d).__name__}")  # noqa: TRY004
+        kind = d.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        path = d.get("path")
+        key: PathKey | None = None
+        if path is not None:
+            if not isinstance(path, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and all(isinstance(x, int) for x in p) for p in path):
+                raise ValueError(f"{where}: path must be [[level, index], ...] or null")
+            key = tuple((int(p[0]), int(p[1])) for p in path)
+        va_start, va_end = _hex_or_none(d.get("va_start"), where), _hex_or_none(d.get("va_end"), where)
+        if (va_start is None) != (va_end is None) or (va_start is not None and va_end is not None
+                                                      and va_end <= va_start):
+            raise ValueError(f"{where}: va_start/va_end must both be given, end above start")
+        if key is None and va_start is None:
+            raise ValueError(f"{where}: a mark needs a path or a VA range")
+        root = _hex_or_none(d.get("root"), where)
+        if root is None:
+            raise ValueError(f"{where}: root is required")
+        note = d.get("note", "")
+        if not isinstance(note, str):
+            raise ValueError(f"{where}: note must be a string")  # noqa: TRY004
+        return cls(str(d.get("id", "")), kind, root, key, va_start, va_end, note, str(d.get("created", "")))
+
+    def covers(self, va_start: int, va_end: int) -> bool:
+        """Whether this mark's VA range meets [va_start, va_end)."""
+        return self.va_start is not None and self.va_end is not None and \
+            self.va_start < va_end and va_start < self.va_end
+
+
+def _hex_or_none(v: Any, where: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: {v!r} is not an address (\"0x...\")")
+
+
+def _path_key(path: Iterable[Any] | None) -> PathKey | None:
+    """Accept ``[(level, index)]``, ``[[level, index]]`` or EntryRef-like objects (``.level``, ``.index``)."""
+    if path is None:
+        return None
+    out = []
+    for p in path:
+        if hasattr(p, "level") and hasattr(p, "index"):
+            out.append((int(p.level), int(p.index)))
+        else:
+            lvl, idx = p
+            out.append((int(lvl), int(idx)))
+    return tuple(out)
+
+
+@dataclass
+class MarkSet:
+    """The marks of one dump. ``path`` is the sidecar it loads from and saves to."""
+    path: str
+    dump: dict[str, Any] = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Mark]:
+        return iter(self.marks)
+
+    def __len__(self) -> int:
+        return len(self.marks)
+
+    def _next_id(self) -> str:
+        used = {m.id for m in self.marks}
+        n = len(self.marks) + 1
+        while f"m{n}" in used:
+            n += 1
+        return f"m{n}"
+
+    def add(self, kind: str, root: int, path: Iterable[Any] | None = None, va_start: int | None = None,
+            va_end: int | None = None, note: str = "") -> Mark:
+        """Add a mark (not saved until ``save``). A mark with the same kind, root, path and range is
+        replaced (its note updated), so marking twice does not pile up."""
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        key = _path_key(path)
+        if key is None and va_start is None:
+            raise ValueError("a mark needs an entry path or a VA range")
+        if (va_start is None) != (va_end is None) or (va_start is not None and va_end is not None
+                                                      and va_end <= va_start):
+            raise ValueError("va_start and va_end go together, end above start")
+        for i, m in enumerate(self.marks):
+            if (m.kind, m.root, m.path, m.va_start, m.va_end) == (kind, root, key, va_start, va_end):
+                if kind == "note" and note != m.note:
+                    break  # several notes on one entry are fine
+                new = Mark(m.id, kind, root, key, va_start, va_end, note or m.note, m.created)
+                self.marks[i] = new
+                return new
+        mark = Mark(self._next_id(), kind, root, key, va_start, va_end, note, _now())
+        self.marks.append(mark)
+        return mark
+
+    def remove(self, mark_id: str) -> Mark | None:
+        for i, m in enumerate(self.marks):
+            if m.id == mark_id:
+                return self.marks.pop(i)
+        return None
+
+    def for_path(self, root: int, path: Iterable[Any]) -> list[Mark]:
+        """Marks on exactly this entry."""
+        key = _path_key(path)
+        return [m for m in self.marks if m.root == root and m.path == key]
+
+    def under_path(self, root: int, path: Iterable[Any]) -> list[Mark]:
+        """Marks on this entry or on any entry below it."""
+        key = _path_key(path) or ()
+        n = len(key)
+        return [m for m in self.marks if m.root == root and m.path is not None and m.path[:n] == key]
+
+    def for_range(self, root: int, va_start: int, va_end: int) -> list[Mark]:
+        """Marks whose VA range meets [va_start, va_end)."""
+        return [m for m in self.marks if m.root == root and m.covers(va_start, va_end)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": VERSION, "dump": self.dump, "marks": [m.to_json() for m in self.marks]}
+
+    def save(self) -> None:
+        """Write the sidecar atomically (temp file, fsync, os.replace, fsync of the directory)."""
+        atomic_write(self.path, self.dumps())
+
+    def dumps(self) -> str:
+        """The sidecar's text: one mark per line, so a diff shows which marks changed."""
+        data = self.to_json()
+        marks = ",\n".join("  " + json.dumps(m, ensure_ascii=False) for m in data["marks"])
+        return (f'{{\n "version": {VERSION},\n "dump": {json.dumps(data["dump"], ensure_ascii=False)},\n'
+                f' "marks": [' + (f"\n{marks}\n ]" if marks else "]") + "\n}\n")
+
+
+def atomic_write(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # some systems cannot open a directory; the rename is still atomic
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def load_marks(path: str, dump: dict[str, Any] | None = None) -> MarkSet:
+    """The marks in sidecar ``path``; an empty set (which will create it on save) when there is none.
+    ``dump`` (see ``dump_identity``) is recorded in a new set. Raises ``MarksError`` for a file that
+    cannot be read as marks version 1; the file is then left alone."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return MarkSet(path, dict(dump or {}), [])
+    except OSError as exc:
+        raise MarksError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MarksError(path, f"not a marks file (JSON error: {exc})") from None
+    if not isinstance(data, dict) or "version" not in data:
+        raise MarksError(path, "not a marks file (no \"version\")")
+    version = data["version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise MarksError(path, f"version {version!r} is not a number")
+    if version > VERSION:
+        raise MarksError(path, f"marks version {version} is newer than this pmoview reads ({VERSION}); "
+                               "upgrade pmoview")
+    if version < 1:
+        raise MarksError(path, f"unknown marks version {version}")
+    marks_raw = data.get("marks", [])
+    if not isinstance(marks_raw, list):
+        raise MarksError(path, "\"marks\" must be a list")
+    marks = []
+    try:
+        for i, d in enumerate(marks_raw):
+            marks.append(Mark.from_json(d, f"mark {i}"))
+    except ValueError as exc:
+        raise MarksError(path, str(exc)) from None
+    ids = [m.id for m in marks]
+    if len(set(ids)) != len(ids) or "" in ids:
+        raise MarksError(path, "mark ids must be present and unique")
+    saved = data.get("dump")
+    ident: dict[str, Any] = saved if isinstance(saved, dict) else dict(dump or {})
+    return MarkSet(path, ident, marks)
+
+
+def identity_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """A warning when the sidecar names a dump of another size or format than the one opened."""
+    for key in ("size", "format"):
+        a, b = saved.get(key), current.get(key)
+        if a is not None and b is not None and a != b:
+            return f"the marks were made on a dump with {key} {a}, this one has {b}"
+    return None
+
+
+# -- reports -----------------------------------------------------------------------------------------
+
+class ExportedReport(NamedTuple):
+    markdown: str
+    data: dict[str, Any]
+
+
+def _h(v: Any) -> str | None:
+    return None if v is None else hex(v) if isinstance(v, int) else str(v)
+
+
+def finding_json(f: Any) -> dict[str, Any]:
+    """A finding (``pmoview.checks.Finding`` or anything with its attributes) as plain JSON."""
+    if hasattr(f, "to_json"):
+        try:
+            out = f.to_json()
+            if isinstance(out, dict):
+                return out
+        except Exception:  # noqa: BLE001, S110 - fall back to attributes
+            pass
+    paths = getattr(f, "paths", None) or []
+    return {
+        "kind": getattr(f, "kind", "?"), "severity": getattr(f, "severity", "?"),
+        "va_start": _h(getattr(f, "va_start", None)), "va_end": _h(getattr(f, "va_end", None)),
+        "pa_start": _h(getattr(f, "pa_start", None)), "pa_end": _h(getattr(f, "pa_end", None)),
+        "message": getattr(f, "message", ""),
+        "paths": [[list(k) for k in (_path_key(p) or ())] for p in paths],
+    }
+
+
+def _range_text(a: Any, b: Any) -> str:
+    if a is None:
+        return ""
+    return f"{a}-{b}" if b is not None else str(a)
+
+
+def export_report(marks: MarkSet | Sequence[Mark], findings: Sequence[Any] = (), *,
+                  dump: dict[str, Any] | None = None, roots: Sequence[Any] = (), profile: str | None = None,
+                  title: str = "pmoview report") -> ExportedReport:
+    """Marks and findings as a Markdown document and a JSON-ready dict (same content)."""
+    mark_list = list(marks)
+    ident = dump if dump is not None else (marks.dump if isinstance(marks, MarkSet) else {})
+    fj = [finding_json(f) for f in findings]
+    roots_j = [r.to_json() if hasattr(r, "to_json") else r for r in roots]
+    data: dict[str, Any] = {
+        "version": VERSION, "generated": _now(), "dump": ident, "profile": profile, "roots": roots_j,
+        "summary": {"findings": len(fj), **{k: sum(1 for m in mark_list if m.kind == k) for k in KINDS}},
+        "findings": fj, "marks": [m.to_json() for m in mark_list],
+    }
+    md = [f"# {title}", ""]
+    if ident:
+        md.append(f"- dump: `{ident.get('path')}` ({ident.get('format') or '?'}, {ident.get('size') or '?'} bytes)")
+    if profile:
+        md.append(f"- profile: {profile}")
+    for r in roots_j:
+        md.append(f"- root: {r.get('mode')} table {r.get('table')} ({r.get('source')})")
+    md.append(f"- findings: {len(fj)}; marks: " + ", ".join(f"{data['summary'][k]} {k}" for k in KINDS))
+    md += ["", "## Findings", ""]
+    if fj:
+        md += ["| severity | kind | VA | PA | message |", "|---|---|---|---|---|"]
+        for f in fj:
+            md.append(f"| {f.get('severity')} | {f.get('kind')} | {_range_text(f.get('va_start'), f.get('va_end'))} "
+                      f"| {_range_text(f.get('pa_start'), f.get('pa_end'))} | {_md(str(f.get('message', '')))} |")
+    else:
+        md.append("No findings.")
+    md += ["", "## Marks", ""]
+    if mark_list:
+        md += ["| id | kind | root | entry path | VA range | note |", "|---|---|---|---|---|---|"]
+        for m in mark_list:
+            path = " → ".join(f"L{lvl}[{idx}]" for lvl, idx in m.path) if m.path else ""
+            va = _range_text(_h(m.va_start), _h(m.va_end))
+            md.append(f"| {m.id} | {m.kind} | {m.root:#x} | {path} | {va} | {_md(m.note)} |")
+    else:
+        md.append("No marks.")
+    return ExportedReport("\n".join(md) + "\n", data)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(report: ExportedReport, base: str) -> tuple[str, str]:
+    """Write ``base.md`` and ``base.json`` (atomically); returns both paths."""
+    md_path, json_path = base + ".md", base + ".json"
+    atomic_write(md_path, report.markdown)
+    atomic_write(json_path, json.dumps(report.data, indent=2) + "\n")
+    return md_path, json_path

@@ -1,0 +1,262 @@
+"""The pmoview app: opens the dump in workers and feeds the main screen with Messages.
+
+Order of work after start (each a thread worker; the screen is up before any of them runs):
+load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (findings) → PMO coverage → walk
+the other roots. Tree tables load on expand in the tree's own workers. Nothing here touches a widget
+from a thread: threads ``post_message`` and the handlers run on the event loop.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from pmoview.marks import atomic_write, export_report, write_report
+from pmoview.tui.commands import PmoviewProvider
+from pmoview.tui.coverage import pmo_coverage
+from pmoview.tui.mapping_model import MappingModel
+from pmoview.tui.screens.main import MainScreen
+from pmoview.tui.session import Session, open_session, options_namespace
+
+
+class PmoviewApp(App[int]):
+    """Page-table inspector for one dump. Build it with ``make_app``."""
+
+    CSS_PATH = "pmoview.tcss"
+    TITLE = "pmoview"
+    COMMANDS = App.COMMANDS | {PmoviewProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (marks are already saved)"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help", tooltip="Keys and symbols"),
+    ]
+
+    class Progress(Message):
+        """Loading progress; a newer one replaces an older one still in the queue."""
+
+        def __init__(self, text: str, fraction: float | None) -> None:
+            super().__init__()
+            self.text = text
+            self.fraction = fraction
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, PmoviewApp.Progress)
+
+    class Loaded(Message):
+        def __init__(self, session: Session) -> None:
+            super().__init__()
+            self.session = session
+
+    class Walked(Message):
+        def __init__(self, index: int, model: MappingModel) -> None:
+            super().__init__()
+            self.index = index
+            self.model = model
+
+    class Checked(Message):
+        def __init__(self, findings: list[Any], note: str | None) -> None:
+            super().__init__()
+            self.findings = findings
+            self.note = note
+
+    class Covered(Message):
+        def __init__(self, coverage: Any) -> None:
+            super().__init__()
+            self.coverage = coverage
+
+    class Translated(Message):
+        def __init__(self, space: int, translation: Any) -> None:
+            super().__init__()
+            self.space = space
+            self.translation = translation
+
+    class Reversed(Message):
+        def __init__(self, space: int, pa: int, vas: list[int]) -> None:
+            super().__init__()
+            self.space = space
+            self.pa = pa
+            self.vas = vas
+
+    class Exported(Message):
+        def __init__(self, paths: tuple[str, str]) -> None:
+            super().__init__()
+            self.paths = paths
+
+    def __init__(self, dump_path: str, **options: Any) -> None:
+        super().__init__()
+        self.started = time.monotonic()
+        self.args = options_namespace(dump_path, **options)
+        self.session: Session | None = None
+        self.main = MainScreen()
+        self.sub_title = os.path.basename(dump_path)
+        self._save_lock = threading.Lock()
+        self._save_generation = 0
+
+    def on_mount(self) -> None:
+        self.push_screen(self.main)
+        self.load()
+
+    # -- workers -----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self) -> None:
+        worker = get_current_worker()
+        def progress(text: str, fraction: float | None) -> None:
+            self.post_message(self.Progress(text, fraction))
+        session = open_session(self.args, progress, lambda: worker.is_cancelled)
+        if session is not None:
+            self.post_message(self.Loaded(session))
+
+    @work(thread=True, exclusive=True, group="walk", exit_on_error=False)
+    def analyse(self, session: Session) -> None:
+        worker = get_current_worker()
+        self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
+        maps = session.walk(0)
+        self.post_message(self.Walked(0, MappingModel.build(maps)))
+        if worker.is_cancelled:
+            return
+        self.post_message(self.Progress("running checks…", 0.5))
+        findings = session.check()
+        self.post_message(self.Checked(findings, session.checks_note))
+        self.post_message(self.Progress("PMO coverage…", 0.7))
+        with session.lock:
+            coverage = pmo_coverage(session, 0)
+        self.post_message(self.Covered(coverage))
+        self.post_message(self.Progress(self._summary(session), 1.0))
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
+    def recheck(self) -> None:
+        """Run the checks again (marks changed: "ok" marks suppress findings, wrong/missing add some)."""
+        s = self.session
+        if s is None or not s.mappings:
+            return  # the first analysis has not finished; it will read the marks itself
+        findings = s.check()
+        self.post_message(self.Checked(findings, None))
+
+    @work(thread=True, exclusive=True, group="goto", exit_on_error=False)
+    def goto_va(self, space: int, va: int) -> None:
+        s = self.session
+        assert s is not None
+        with s.lock:
+            t = s.spaces[space].translate(va)
+        self.post_message(self.Translated(space, t))
+
+    @work(thread=True, exclusive=True, group="reverse", exit_on_error=False)
+    def find_pa(self, space: int, pa: int) -> None:
+        s = self.session
+        assert s is not None
+        self.post_message(self.Progress(f"finding every VA that maps {pa:#x}…", 0.5))
+        with s.lock:
+            vas = s.spaces[space].reverse(pa)
+        self.post_message(self.Reversed(space, pa, vas))
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def export(self, base: str) -> None:
+        s = self.session
+        assert s is not None
+        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.args.profile)
+        self.post_message(self.Exported(write_report(report, base)))
+
+    def save_marks(self) -> None:
+        """Save the marks now: the JSON is made here, a thread writes it (the newest save wins)."""
+        s = self.session
+        if s is None or not s.marks_writable:
+            return
+        self._save_generation += 1
+        self._write_marks(s.marks.path, s.marks.dumps(), self._save_generation)
+        self.recheck()
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _write_marks(self, path: str, text: str, generation: int) -> None:
+        with self._save_lock:
+            if generation == self._save_generation:
+                atomic_write(path, text)
+
+    # -- results -----------------------------------------------------------------------------------
+    def _summary(self, s: Session) -> str:
+        maps = sum(len(m) for m in s.mappings.values())
+        root = s.roots[0]
+        return (f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
+                f"{len(s.findings)} findings · {len(s.marks)} marks")
+
+    def on_pmoview_app_progress(self, message: Progress) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_status(message.text, message.fraction)
+
+    def on_pmoview_app_loaded(self, message: Loaded) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.session = s = message.session
+        self.main.set_session(s)
+        self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s) · walking…", 0.1)
+        if s.marks_error:
+            self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
+        elif s.marks_warning:
+            self.notify(s.marks_warning, title="marks", severity="warning", timeout=10)
+        self.analyse(s)
+
+    def on_pmoview_app_walked(self, message: Walked) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_mappings(message.model)
+
+    def on_pmoview_app_checked(self, message: Checked) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_findings(message.findings, len(getattr(self.session.report, "suppressed", None) or ())
+                               if self.session is not None else 0)
+        if self.session is not None and not any(w.group == "walk" and not w.is_finished for w in self.workers):
+            self.main.set_status(self._summary(self.session), 1.0)
+        if message.note:
+            self.notify(message.note, severity="warning", timeout=6)
+
+    def on_pmoview_app_covered(self, message: Covered) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_coverage(message.coverage)
+
+    def on_pmoview_app_translated(self, message: Translated) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        t = message.translation
+        from pmoview.tui.widgets.entry_inspector import EntryInspector
+        self.main.query_one(EntryInspector).translation = t
+        self.main.reveal_path(message.space, [e.key() for e in t.path])
+        if t.pa is None:
+            self.notify(f"{t.va:#x}: {t.reason}", severity="warning", timeout=4)
+
+    def on_pmoview_app_reversed(self, message: Reversed) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        if self.session is not None:
+            self.main.set_status(self._summary(self.session), 1.0)
+        self.main.show_reverse(message.space, message.pa, message.vas)
+
+    def on_pmoview_app_exported(self, message: Exported) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.notify("report written: " + ", ".join(message.paths), timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error: Any = event.worker.error
+        text = str(error.one_line()) if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
+        if event.worker.group == "load":
+            self.main.set_status(f"[b red]cannot open:[/] {text}", None)
+        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=15)
+
+    def action_help(self) -> None:
+        from pmoview.tui.screens.help import HelpScreen  # Markdown is slow to import: not before it is needed
+        self.push_screen(HelpScreen())
+
+
+def make_app(dump_path: str, **options: Any) -> PmoviewApp:
+    """The app for ``dump_path``; ``options`` are the CLI's (kernel, profile, spec, marks, cr3, ...)."""
+    return PmoviewApp(dump_path, **options)

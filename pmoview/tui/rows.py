@@ -1,0 +1,175 @@
+"""One decoded table as the rows a tree shows: table pointers one by one, runs of leaves and of empty
+entries summarised (a PT of 512 contiguous pages is one row, not 512). No Textual; numpy, one pass.
+
+Also: human sizes and addresses, and the bits of one entry with name, value and meaning (from the
+Construct layouts in ``parsers``, the single description of the bit layout).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pmoview.arch.mode import FAULT, LEAF, NONE, TABLE
+
+KIND_NAMES = {NONE: "none", TABLE: "table", LEAF: "leaf", FAULT: "fault"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """Entries ``first .. first+count-1`` of one table. kind: "table", "leaf", "fault", "none"."""
+    first: int
+    count: int
+    kind: str
+    va_start: int | None
+    va_end: int | None  # exclusive
+    target: int | None  # next table / output address of the first entry
+    span: int  # bytes of VA per entry (page size for leaves)
+    flags: Any = None  # effective Flags of a leaf run
+    backed: bool | None = None  # the dump holds the target (table page, every page of the run)
+    recursive: bool = False  # a table pointer back to a table on its own path
+    reason: str | None = None  # why a fault faults
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+    def index_text(self) -> str:
+        return f"[{self.first}]" if self.count == 1 else f"[{self.first}-{self.last}]"
+
+
+def human(n: int) -> str:
+    for unit, shift in (("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift:
+            v = n / (1 << shift)
+            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
+    return f"{n}B"
+
+
+def table_rows(space: Any, view: Any) -> list[Row]:
+    """Rows for a ``TableView`` reached from the root (``root_table``/``children``). Call from a worker:
+    checking that targets are in the dump may read the dump's index."""
+    if not view.backed:
+        return []
+    kind = np.asarray(view.kind)
+    addr = np.asarray(view.addr)
+    raw = np.asarray(view.raw)
+    n = int(kind.shape[0])
+    span = view.row.span
+    key = raw & np.uint64(view.row.leaf_key_mask)
+    # A run breaks where the kind changes, at every table or fault, and between leaves that are not
+    # contiguous in PA or differ in attribute bits.
+    brk = np.ones(n, dtype=bool)
+    if n > 1:
+        same = kind[1:] == kind[:-1]
+        none_run = same & (kind[1:] == NONE)
+        leaf_run = same & (kind[1:] == LEAF) & (addr[1:] == addr[:-1] + np.uint64(span)) & (key[1:] == key[:-1])
+        brk[1:] = ~(none_run | leaf_run)
+    if view.offset is not None:  # a run never crosses the hole between the lower and upper VA halves
+        cut = (view.mode.split - view.offset) // span
+        if 0 < cut < n:
+            brk[cut] = True
+    starts = np.flatnonzero(brk)
+    counts = np.diff(np.append(starts, n))
+    backed_leaf = None
+    leaf_idx = np.flatnonzero(kind == LEAF)
+    walker = getattr(space, "walker", None)
+    if leaf_idx.size and walker is not None:
+        backed_leaf = np.zeros(n, dtype=bool)
+        backed_leaf[leaf_idx] = walker.backed(addr[leaf_idx], span)
+    rows = []
+    for s, c in zip(starts.tolist(), counts.tolist()):
+        k = int(kind[s])
+        va0 = view.va(s)
+        va1 = None if va0 is None else va0 + c * span
+        target = int(addr[s]) if k in (TABLE, LEAF) else None
+        flags = backed = reason = None
+        recursive = False
+        if k == LEAF:
+            flags = space.leaf_flags(view, s)
+            backed = bool(backed_leaf[s:s + c].all()) if backed_leaf is not None else None
+        elif k == TABLE:
+            backed = space.mem.is_present(target)
+            recursive = target == view.pa or any(e.table_pa == target for e in view.path)
+        elif k == FAULT:
+            reason = view.fault_reason(s)
+        rows.append(Row(s, c, KIND_NAMES[k], va0, va1, target, span, flags, backed, recursive, reason))
+    return rows
+
+
+# -- one entry's bits --------------------------------------------------------------------------------
+
+MEANINGS = {
+    # x86_64 (Intel SDM Vol. 3A tables 4-15 .. 4-20)
+    "p": ("present", "not present"), "rw": ("writable", "read-only"), "us": ("user", "supervisor only"),
+    "pwt": ("write-through", "write-back"), "pcd": ("cache disabled", "cacheable"),
+    "a": ("accessed", "not accessed"), "d": ("dirty", "clean"), "ps": ("maps a page", "points to a table"),
+    "g": ("global (kept across CR3 loads)", "not global"), "pat": ("PAT bit 2", "PAT bit 2 clear"),
+    "xd": ("execute-disable", "executable"), "pk": ("protection key", ""),
+    "address": ("physical address", ""),
+    # AArch64 (Arm ARM D8.3)
+    "valid": ("valid", "invalid"), "type": ("table / page", "block"), "AttrIndx": ("MAIR index", ""),
+    "NS": ("non-secure", "secure"), "AP": ("access permissions", ""), "SH": ("shareability", ""),
+    "AF": ("accessed", "not accessed (faults on access)"), "nG": ("not global (ASID-tagged)", "global"),
+    "nT": ("block translation entry", ""), "GP": ("guarded page", ""), "DBM": ("dirty bit modifier", ""),
+    "Contiguous": ("one of a contiguous set", ""), "PXN": ("privileged execute-never", "EL1 may execute"),
+    "UXN": ("unprivileged execute-never", "EL0 may execute"), "PBHA": ("page-based hardware attributes", ""),
+    "sw": ("software use", ""), "OA": ("output address", ""), "next_level": ("next-level table address", ""),
+    "NSTable": ("non-secure table", ""), "APTable": ("limits access below", ""),
+    "UXNTable": ("EL0 execute-never below", ""), "PXNTable": ("EL1 execute-never below", ""),
+}
+AP_TEXT = {0: "EL1 RW, EL0 none", 1: "EL1 RW, EL0 RW", 2: "EL1 RO, EL0 none", 3: "EL1 RO, EL0 RO"}
+
+
+@dataclass(frozen=True)
+class BitField:
+    name: str
+    lsb: int
+    width: int
+    value: int
+    meaning: str
+
+    @property
+    def bits(self) -> str:
+        return str(self.lsb) if self.width == 1 else f"{self.lsb + self.width - 1}:{self.lsb}"
+
+
+def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
+    """(layout name, Construct) describing an entry of this kind at this level."""
+    if arch == "x86_64":
+        from parsers import x86_64_entry as x
+        if kind == "leaf" or (kind == "fault" and level in (1, 2, 3)):
+            fmt = {1 << 30: ("PDPTE (1 GiB page)", x.pdpte_1g), 1 << 21: ("PDE (2 MiB page)", x.pde_2m),
+                   1 << 12: ("PTE (4 KiB page)", x.pte_4k)}.get(span)
+            if fmt:
+                return fmt
+        return ("table pointer", x.table_entry)
+    from parsers import aarch64_desc as a
+    if kind == "leaf":
+        if level == 3:
+            return ("page descriptor", a.page_descriptor())
+        return ("block descriptor", a.block_descriptor(span.bit_length() - 1))
+    return ("table descriptor", a.table_descriptor())
+
+
+def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple[str, list[BitField]]:
+    """Every field of ``entry`` (as the layout for its kind names it), MSB first, with its meaning."""
+    from pmoview.arch.layout import field_layout
+    name, struct = layout_for(arch, level, kind, span)
+    fields = []
+    for fname, (lsb, width) in sorted(field_layout(struct).items(), key=lambda kv: -kv[1][0]):
+        value = (entry >> lsb) & ((1 << width) - 1)
+        on, off = MEANINGS.get(fname, ("", ""))
+        if fname.startswith(("ign", "res0", "rsvd")):
+            meaning = "ignored" if fname.startswith("ign") else ("reserved: must be 0" if value else "reserved")
+        elif fname in ("address", "OA", "next_level"):
+            meaning = f"{value << lsb:#x}"
+        elif fname == "AP":
+            meaning = AP_TEXT.get(value, "")
+        elif width == 1:
+            meaning = on if value else off
+        else:
+            meaning = on
+        fields.append(BitField(fname, lsb, width, value, meaning))
+    return name, fields

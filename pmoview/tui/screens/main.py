@@ -1,0 +1,430 @@
+"""The main screen: tree + inspector, mappings, PMO coverage, findings, marks; every action a Binding."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
+
+from pmoview.tui.mapping_model import FILTER_HELP, FilterError
+from pmoview.tui.screens.choice import ChoiceScreen
+from pmoview.tui.screens.prompt import PromptScreen
+from pmoview.tui.widgets.coverage_view import CoverageView
+from pmoview.tui.widgets.entry_inspector import EntryInspector
+from pmoview.tui.widgets.findings_table import FindingsTable
+from pmoview.tui.widgets.mappings_view import MappingsView
+from pmoview.tui.widgets.marks_table import MarksTable
+from pmoview.tui.widgets.pagetable_tree import NodeData, PageTableTree
+
+MARK_ACTIONS = {"mark_wrong", "mark_ok", "mark_missing", "note"}
+SESSION_ACTIONS = {"goto", "find_pa", "filter", "export", *MARK_ACTIONS}
+
+
+def parse_address(text: str) -> int:
+    """An address as people type them: hex with or without ``0x``, ``_`` or ``'`` between digits."""
+    v = int(text.strip().replace("_", "").replace("'", "").replace("`", ""), 16)
+    if not 0 <= v < 1 << 64:
+        raise ValueError("outside 0 .. 2**64")
+    return v
+
+
+def address_problem(text: str) -> str | None:
+    try:
+        parse_address(text)
+    except ValueError:
+        return f"not an address: {text!r} (hex, e.g. 0xffff800000000000)"
+    return None
+
+
+def _key(path: Any) -> tuple[tuple[int, int], ...]:
+    """An entry path as ``((level, index), ...)`` from EntryRefs, PathEntries or pairs."""
+    return tuple((int(p.level), int(p.index)) if hasattr(p, "level") else (int(p[0]), int(p[1])) for p in path)
+
+
+def _finding_detail(f: Any) -> Text:
+    out = Text()
+    out.append(f"{getattr(f, 'severity', '')} {getattr(f, 'kind', '')}\n", "bold")
+    out.append(str(getattr(f, "message", "")) + "\n")
+    for label in ("expected", "found"):
+        v = getattr(f, label, None)
+        if v:
+            out.append(f"{label}: ", "bold")
+            out.append(f"{v}\n")
+    for p in (getattr(f, "paths", None) or ())[:4]:
+        out.append("evidence: ", "bold")
+        out.append(" → ".join(f"{getattr(e, 'name', '') or 'L' + str(_key([e])[0][0])}[{_key([e])[0][1]}]"
+                              for e in p) + "\n")
+    if getattr(f, "suppressed_by", None):
+        out.append(f"suppressed by ok mark {f.suppressed_by}\n", "green")
+    out.append("enter: show the evidence in the tree", "dim")
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a mark made now would be about: an entry (path) and/or a VA range of one root."""
+    space: int
+    path: tuple[tuple[int, int], ...] | None
+    va_start: int | None
+    va_end: int | None
+    present: bool  # something is mapped there (wrong/ok apply); False: a gap (missing applies)
+
+
+class MainScreen(Screen[None]):
+    """Everything about one dump.
+
+    | Key | Action |
+    | :- | :- |
+    | `g` | go to a VA | `p` | find a PA | `/` | filter mappings |
+    | `m` / `M` / `o` / `n` | mark wrong / missing / ok, note |
+    | `e` | export report | `1`-`5` | switch view |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "goto", "Go to VA", id="main.goto", tooltip="Expand the tree to the leaf mapping a VA"),
+        Binding("p", "find_pa", "Find PA", id="main.find_pa", tooltip="List every VA that maps a PA"),
+        Binding("slash", "filter", "Filter", key_display="/", id="main.filter",
+                tooltip="Filter the mappings by attributes and VA range"),
+        Binding("m", "mark_wrong", "Wrong", id="main.mark_wrong", tooltip="Mark this entry or mapping as wrong"),
+        Binding("M", "mark_missing", "Missing", id="main.mark_missing",
+                tooltip="Mark this VA range (with no mapping) as missing"),
+        Binding("o", "mark_ok", "OK", id="main.mark_ok", tooltip="Mark this entry as expected as it is"),
+        Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range"),
+        Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
+        Binding("1", "view('tab-tree')", "Tree", show=False, id="main.view_tree"),
+        Binding("2", "view('tab-mappings')", "Mappings", show=False, id="main.view_mappings"),
+        Binding("3", "view('tab-coverage')", "Coverage", show=False, id="main.view_coverage"),
+        Binding("4", "view('tab-findings')", "Findings", show=False, id="main.view_findings"),
+        Binding("5", "view('tab-marks')", "Marks", show=False, id="main.view_marks"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session: Any = None
+        self.mapping_model: Any = None
+        self.coverage: Any = None
+        self.findings: list[Any] = []
+        self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.monotonic()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs", initial="tab-tree"):
+            with TabPane("Tree", id="tab-tree"), Horizontal(id="tree-split"):
+                yield PageTableTree(id="pt-tree")
+                yield EntryInspector(id="inspector")
+            with TabPane("Mappings", id="tab-mappings"), Vertical():
+                yield Static("mappings appear when the walk is done", id="mappings-info")
+                yield MappingsView(id="mappings")
+            with TabPane("Coverage", id="tab-coverage"):
+                yield Lazy(CoverageView(id="coverage"))
+            with TabPane("Findings", id="tab-findings"), Vertical():
+                yield Lazy(FindingsTable(id="findings"))
+                yield Static("", id="finding-detail")
+            with TabPane("Marks", id="tab-marks"):
+                yield Lazy(MarksTable(id="marks"))
+        with Horizontal(id="status-bar"):
+            yield Static("starting…", id="status")
+            yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
+        yield Footer()
+
+    # -- state from the app's workers ----------------------------------------------------------------
+    def set_status(self, text: str, fraction: float | None) -> None:
+        self.query_one("#status", Static).update(text)
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = fraction is not None and fraction < 1.0
+        if fraction is not None:
+            bar.update(progress=fraction)
+
+    def set_session(self, session: Any) -> None:
+        self.session = session
+        self.query_one(PageTableTree).set_session(session)
+        self.query_one(PageTableTree).focus()
+        self.sync_marks()
+        self.refresh_bindings()
+
+    def set_mappings(self, model: Any) -> None:
+        self.mapping_model = model
+        self.query_one(MappingsView).set_model(model)
+        self._mappings_info()
+
+    def _mappings_info(self) -> None:
+        m = self.mapping_model
+        if m is None:
+            return
+        shown = f"{len(m):,} of {len(m.maps):,}" if m.filter_text else f"{len(m.maps):,}"
+        extra = f"  filter: {m.filter_text}" if m.filter_text else f"  (/ to filter: {FILTER_HELP})"
+        self.query_one("#mappings-info", Static).update(f"root 0 · {shown} mappings{extra}")
+
+    def set_findings(self, findings: list[Any], suppressed: int = 0) -> None:
+        self.findings = findings
+        for t in self.query(FindingsTable):
+            t.set_findings(findings)
+        self.query_one(PageTableTree).refresh_labels()
+        n = len(findings)
+        label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
+        self.query_one(TabbedContent).get_tab("tab-findings").label = label
+
+    def set_coverage(self, coverage: Any) -> None:
+        self.coverage = coverage
+        for c in self.query(CoverageView):
+            c.set_coverage(coverage)
+
+    def sync_marks(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        names = {r.level: r.name for r in s.spaces[0].mode.levels}
+        for t in self.query(MarksTable):
+            t.set_marks(s.marks, names)
+        self.query_one(PageTableTree).refresh_labels()
+        self.query_one(EntryInspector).show(s, self._tree_data())
+        n = len(s.marks)
+        self.query_one(TabbedContent).get_tab("tab-marks").label = f"Marks ({n})" if n else "Marks"
+
+    def on_descendant_mount(self, event: Any) -> None:
+        w = event.control if hasattr(event, "control") else None
+        if isinstance(w, FindingsTable) and self.findings:
+            w.set_findings(self.findings)
+        elif isinstance(w, CoverageView) and self.coverage is not None:
+            w.call_after_refresh(w.set_coverage, self.coverage)
+        elif isinstance(w, MarksTable) and self.session is not None:
+            w.call_after_refresh(self.sync_marks)
+
+    # -- what the cursor is on -----------------------------------------------------------------------
+    def _tree_data(self) -> NodeData | None:
+        node = self.query_one(PageTableTree).cursor_node
+        return node.data if node is not None else None
+
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active or "tab-tree"
+
+    def target(self) -> Target | None:
+        tab = self.active_tab()
+        if tab == "tab-tree":
+            d = self._tree_data()
+            if d is None:
+                return None
+            if d.row is None:
+                return Target(d.space, (), None, None, False)
+            return Target(d.space, d.path_key(), d.row.va_start, d.row.va_end, d.row.kind != "none")
+        if tab == "tab-mappings":
+            m = self.query_one(MappingsView).current()
+            return None if m is None else Target(0, None, m.va_start, m.va_end, True)
+        if tab == "tab-coverage":
+            cv = self.query(CoverageView)
+            seg = cv.first().current() if cv else None
+            if seg is None or self.coverage is None or self.coverage.base is None:
+                return None
+            va = self.coverage.va_of(seg.pa_start)
+            return Target(0, None, va, va + seg.size, seg.status != "missing")
+        if tab == "tab-findings":
+            ft = self.query(FindingsTable)
+            f = ft.first().current() if ft else None
+            if f is None or getattr(f, "va_start", None) is None:
+                return None
+            paths = getattr(f, "paths", None) or []
+            path = _key(paths[0]) if paths else None
+            return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in str(f.kind))
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in SESSION_ACTIONS:
+            return True
+        if self.session is None:
+            return None
+        if action in MARK_ACTIONS:
+            if not self.session.marks_writable:
+                return None
+            t = self.target()
+            if t is None:
+                return None
+            if action in ("mark_wrong", "mark_ok"):
+                return True if t.present and t.path != () else None
+            if action == "mark_missing":
+                return True if not t.present and t.va_start is not None else None
+        if action == "filter" and self.mapping_model is None:
+            return None
+        return True
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
+        self.query_one(EntryInspector).show(self.session, event.node.data)
+        self.refresh_bindings()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
+    def on_mappings_view_cursor_moved(self, event: MappingsView.CursorMoved) -> None:
+        self.refresh_bindings()
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        if isinstance(event.control, FindingsTable):
+            f = event.control.current()
+            self.query_one("#finding-detail", Static).update(_finding_detail(f) if f is not None else "")
+        self.refresh_bindings()
+
+    # -- actions -------------------------------------------------------------------------------------
+    def action_view(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        pane = self.query_one(f"#{tab}", TabPane)
+        focusable = [w for w in pane.query("*") if w.can_focus]
+        if focusable:
+            focusable[0].focus()
+
+    def _space_of(self, finding: Any) -> int:
+        """Which root a finding is about (``Finding.root`` is its top table's PA)."""
+        root = getattr(finding, "root", None)
+        if self.session is not None and root is not None:
+            for i, r in enumerate(self.session.roots):
+                if r.table == root:
+                    return i
+        return 0
+
+    def _space_index(self) -> int:
+        d = self._tree_data()
+        return d.space if d is not None else 0
+
+    def action_goto(self) -> None:
+        def done(text: str | None) -> None:
+            if text:
+                self.app.goto_va(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
+        self.app.push_screen(PromptScreen("Go to VA", placeholder="0xffff800000000000",
+                                          help_text="expands the tree to the leaf, or to where the walk stops",
+                                          check=address_problem), done)
+
+    def action_find_pa(self) -> None:
+        def done(text: str | None) -> None:
+            if text:
+                self.app.find_pa(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
+        self.app.push_screen(PromptScreen("Find PA (every VA that maps it)", placeholder="0x1000000",
+                                          check=address_problem), done)
+
+    def show_reverse(self, space: int, pa: int, vas: list[int]) -> None:
+        if not vas:
+            self.notify(f"no VA maps {pa:#x}", severity="warning")
+            return
+        choices = [(va, f"{va:#018x}") for va in vas[:2000]]
+        title = f"{len(vas)} VA(s) map {pa:#x}" + (" (first 2000)" if len(vas) > 2000 else "")
+
+        def done(va: int | None) -> None:
+            if va is not None:
+                self.app.goto_va(space, va)  # type: ignore[attr-defined]
+        self.app.push_screen(ChoiceScreen(title, choices), done)
+
+    def action_filter(self) -> None:
+        model = self.mapping_model
+
+        def problem(text: str) -> str | None:
+            try:
+                model.apply(text)
+            except FilterError as exc:
+                return str(exc)
+            return None
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            self.query_one(MappingsView).apply_filter(text)
+            self._mappings_info()
+            self.action_view("tab-mappings")
+        old = model.filter_text
+        self.app.push_screen(PromptScreen("Filter mappings", value=old, placeholder="rw x 0xffff800000000000-"
+                                          "0xffff900000000000", help_text=FILTER_HELP, check=problem), done)
+
+    def _mark(self, kind: str, note: str = "") -> None:
+        t = self.target()
+        s = self.session
+        if t is None or s is None:
+            return
+        root = s.roots[t.space].table
+        path = None if kind == "missing" else t.path
+        if path is None and t.va_start is None:
+            return
+        va0, va1 = (t.va_start, t.va_end) if t.va_start is not None else (None, None)
+        m = s.marks.add(kind, root, path, va0, va1, note)
+        self.app.save_marks()  # type: ignore[attr-defined]
+        self.sync_marks()
+        self.notify(f"{m.id}: marked {kind}" + (f" ({note})" if note else ""), timeout=2)
+
+    def action_mark_wrong(self) -> None:
+        self._mark("wrong")
+
+    def action_mark_ok(self) -> None:
+        self._mark("ok")
+
+    def action_mark_missing(self) -> None:
+        self._mark("missing")
+
+    def action_note(self) -> None:
+        def done(text: str | None) -> None:
+            if text:
+                self._mark("note", text)
+        self.app.push_screen(PromptScreen("Note", placeholder="what is wrong or expected here"), done)
+
+    def action_export(self) -> None:
+        s = self.session
+
+        def done(text: str | None) -> None:
+            if text:
+                self.app.export(text)  # type: ignore[attr-defined]
+        default = s.dump_path + ".pmoview-report"
+        self.app.push_screen(PromptScreen("Export report to (…md and …json)", value=default), done)
+
+    # -- jumps from the other views -------------------------------------------------------------------
+    def reveal_path(self, space: int, path: Any) -> None:
+        self.action_view("tab-tree")
+        self.query_one(PageTableTree).reveal(space, list(path))
+
+    def on_mappings_view_mapping_chosen(self, event: MappingsView.MappingChosen) -> None:
+        self.app.goto_va(0, event.mapping.va_start)  # type: ignore[attr-defined]
+
+    def on_findings_table_finding_chosen(self, event: FindingsTable.FindingChosen) -> None:
+        f = event.finding
+        paths = getattr(f, "paths", None) or []
+        space = self._space_of(f)
+        if paths:
+            self.reveal_path(space, _key(paths[0]))
+        elif getattr(f, "va_start", None) is not None:
+            self.app.goto_va(space, f.va_start)  # type: ignore[attr-defined]
+
+    def on_marks_table_mark_chosen(self, event: MarksTable.MarkChosen) -> None:
+        m = event.mark
+        space = next((i for i, r in enumerate(self.session.roots) if r.table == m.root), 0)
+        if m.path:
+            self.reveal_path(space, m.path)
+        elif m.va_start is not None:
+            self.app.goto_va(space, m.va_start)  # type: ignore[attr-defined]
+
+    def on_marks_table_mark_removed(self, event: MarksTable.MarkRemoved) -> None:
+        self.session.marks.remove(event.mark.id)
+        self.app.save_marks()  # type: ignore[attr-defined]
+        self.sync_marks()
+        self.notify(f"{event.mark.id} removed", timeout=2)
+
+    def on_coverage_view_segment_chosen(self, event: CoverageView.SegmentChosen) -> None:
+        if event.va is not None:
+            self.app.goto_va(0, event.va)  # type: ignore[attr-defined]
+
+    def on_page_table_tree_table_loaded(self, event: PageTableTree.TableLoaded) -> None:
+        if event.node.parent is self.query_one(PageTableTree).root:  # a root table: the first thing seen
+            self.query_one(EntryInspector).show(self.session, self._tree_data())
+            self.refresh_bindings()
+
+    def on_page_table_tree_revealed(self, event: PageTableTree.Revealed) -> None:
+        if event.node is not None:
+            self.query_one(EntryInspector).show(self.session, event.node.data)
+            self.query_one(PageTableTree).focus()
+        self.refresh_bindings()

@@ -1,0 +1,102 @@
+"""PMO coverage: a bar across physical memory and the covered / missing / wrong ranges."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from pmoview.tui.rows import human
+
+STATUS_STYLE = {"covered": "green", "missing": "bold red", "wrong": "bold magenta", "": "grey30"}
+STATUS_CHAR = {"covered": "█", "missing": "▁", "wrong": "▓", "": "·"}
+
+
+class CoverageView(Vertical):
+    """Each RAM range's fate in the PMO (direct map) of one root, and a bar across physical memory.
+
+    | Key | Action |
+    | :- | :- |
+    | `enter` | jump to where the segment's entry is (or would be) in the tree (``SegmentChosen``) |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "choose", "Show in tree", show=False, id="coverage.choose"),
+    ]
+    DEFAULT_CSS = """
+    CoverageView { height: 1fr; }
+    CoverageView > #coverage-bar { height: auto; padding: 0 1; }
+    CoverageView > DataTable { height: 1fr; }
+    """
+
+    class SegmentChosen(Message):
+        def __init__(self, segment: Any, va: int | None) -> None:
+            super().__init__()
+            self.segment = segment
+            self.va = va
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.coverage: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("PMO coverage is computed after the walk…", id="coverage-bar")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="coverage-table")
+
+    def on_mount(self) -> None:
+        self._columns()
+
+    def _columns(self) -> DataTable[Any]:
+        table: DataTable[Any] = self.query_one(DataTable)
+        if not table.columns:
+            table.add_columns("status", "PA range", "size", "PMO VA", "detail")
+        return table
+
+    def set_coverage(self, coverage: Any) -> None:
+        self.coverage = coverage
+        table = self._columns()
+        table.clear()
+        for s in coverage.segments:
+            va = coverage.va_of(s.pa_start)
+            table.add_row(Text(s.status, STATUS_STYLE[s.status]), f"{s.pa_start:#x}-{s.pa_end:#x}", human(s.size),
+                          f"{va:#x}" if va is not None else "", s.detail)
+        self._draw_bar()
+
+    def on_resize(self) -> None:
+        if self.coverage is not None:
+            self._draw_bar()
+
+    def _draw_bar(self) -> None:
+        c = self.coverage
+        width = max(10, self.size.width - 4)
+        bar = Text()
+        for status in c.bar(width):
+            bar.append(STATUS_CHAR[status], STATUS_STYLE[status])
+        totals = c.totals()
+        top = max((e for _, e in c.ram), default=0)
+        head = Text.assemble(
+            ("PMO base ", "bold"), (f"{c.base:#x}" if c.base is not None else "unknown", "cyan"),
+            f" ({c.base_source}); RAM: {c.ram_source}\n",
+            ("covered ", "green"), human(totals["covered"]), ("  missing ", "bold red"), human(totals["missing"]),
+            ("  wrong ", "bold magenta"), human(totals["wrong"]), "\n")
+        self.query_one("#coverage-bar", Static).update(
+            Text.assemble(head, bar, f"\n0x0{'':>{max(0, width - 3 - len(hex(top)))}}{top:#x}"))
+
+    def current(self) -> Any | None:
+        if self.coverage is None or not self.coverage.segments:
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self.coverage.segments[row] if row < len(self.coverage.segments) else None
+
+    def action_choose(self) -> None:
+        s = self.current()
+        if s is not None:
+            self.post_message(self.SegmentChosen(s, self.coverage.va_of(s.pa_start)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_choose()

@@ -1,0 +1,410 @@
+"""The TUI driven with Textual's pilot on the real samples (skipped when a sample is absent)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from snapshot_apps.helpers import ROOT, run_async, sample, settle
+
+pytest.importorskip("textual")
+
+from textual.widgets import Input
+
+from pmoview.tui.app import make_app
+from pmoview.tui.widgets.entry_inspector import EntryInspector
+from pmoview.tui.widgets.mappings_view import MappingsView
+from pmoview.tui.widgets.pagetable_tree import PageTableTree
+
+SIZE = (160, 50)
+SEED_TEXT_VA = 0xFFFF_FFFF_8010_1000  # seed kernel .text page 2 (PA 0x101000)
+SEED_PMO = 0xFFFF_8000_0000_0000
+
+
+@pytest.fixture(autouse=True)
+def _deterministic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No blinking cursor, no user config, no locale surprises, no cache in $HOME."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PMOVIEW_CACHE", os.environ.get("PMOVIEW_CACHE") or str(Path.home() / ".cache" / "pmoview"))
+
+
+def need(name: str) -> tuple[Path, Path | None]:
+    found = sample(name)
+    if found is None:
+        pytest.skip(f"sample_dumps/{name} is not here")
+    return found
+
+
+def app_for(name: str, tmp_path: Path, **options: Any) -> Any:
+    dump, kernel = need(name)
+    options.setdefault("marks", str(tmp_path / "marks.json"))
+    if kernel is not None:
+        options.setdefault("kernel", str(kernel))
+    return make_app(str(dump), **options)
+
+
+def inspector_text(app: Any, node: Any) -> str:
+    from rich.console import Console
+    with open(os.devnull, "w") as sink:
+        console = Console(width=120, record=True, file=sink)
+        console.print(app.main.query_one(EntryInspector).render_entry(app.session, node.data))
+        return console.export_text()
+
+
+def tree(app: Any) -> PageTableTree:
+    return app.main.query_one(PageTableTree)
+
+
+async def goto(app: Any, pilot: Any, va: int) -> Any:
+    await pilot.press("g")
+    await pilot.pause()
+    await pilot.press(*f"{va:x}", "enter")
+    await settle(app, pilot)
+    for _ in range(50):  # the reveal runs in the tree's worker, table by table
+        await pilot.pause(0.02)
+        await settle(app, pilot)
+        node = tree(app).cursor_node
+        if node is not None and node.data is not None and node.data.row is not None and \
+                node.data.row.va_start is not None and node.data.row.va_start <= va < node.data.row.va_end:
+            return node
+    return tree(app).cursor_node
+
+
+@run_async
+async def test_first_screen_appears_within_a_second_on_the_largest_sample(tmp_path: Path) -> None:
+    candidates = [s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr",
+                              "seed-correct") if sample(s)]
+    if not candidates:
+        pytest.skip("no sample dumps")
+    largest = max(candidates, key=lambda s: sample(s)[0].stat().st_size)  # type: ignore[index]
+    app = app_for(largest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.main.first_paint is not None and app.main.first_paint - app.started < 1.0
+        assert app.session is not None
+
+
+@run_async
+async def test_open_shows_one_top_node_per_root_and_the_root_table(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        t = tree(app)
+        assert len(t.root.children) == len(app.session.roots) >= 1
+        top = t.root.children[0]
+        assert top.is_expanded
+        indices = [(n.data.row.first, n.data.row.kind) for n in top.children]
+        assert (256, "table") in indices and (511, "table") in indices  # PMO and kernel image
+
+
+@run_async
+async def test_expanding_a_node_loads_its_table_lazily(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        t = tree(app)
+        pml4_256 = next(n for n in t.root.children[0].children if n.data.row.first == 256)
+        assert not pml4_256.data.loaded and not pml4_256.children
+        t.move_cursor(pml4_256)
+        await pilot.press("right")
+        await settle(app, pilot)
+        await pml4_256.data.done.wait()
+        assert pml4_256.data.child is not None and pml4_256.data.child.name == "PDPT"
+        assert [n.data.row.first for n in pml4_256.children if n.data.row.kind == "table"][:3] == [0, 1, 2]
+
+
+@run_async
+async def test_leaf_tables_show_runs_not_512_rows(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        node = await goto(app, pilot, SEED_PMO + (64 << 20))  # PD of 2 MiB pages under the PMO
+        pd = node.parent
+        assert pd is not None and len(pd.children) < 16
+        run = node.data.row
+        assert run.kind == "leaf" and run.count > 1 and run.span == 2 << 20
+
+
+@run_async
+async def test_goto_va_expands_to_the_leaf_and_inspects_it(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        node = await goto(app, pilot, SEED_TEXT_VA)
+        assert node.data.path_key() == ((4, 511), (3, 510), (2, 0), (1, 257))
+        assert node.data.row.kind == "leaf" and node.data.row.target == 0x101000
+        text = inspector_text(app, node)
+        assert "0x101000" in text and "PTE (4 KiB page)" in text and "PML4[511] → PDPT[510]" in text
+
+
+@run_async
+async def test_goto_an_unmapped_va_stops_where_the_walk_stops(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        va = 0xFFFF_9000_0000_0000  # PML4[288]: not present in the seed
+        node = await goto(app, pilot, va)
+        assert node.data.row.kind == "none" and node.data.row.va_start <= va < node.data.row.va_end
+        assert len(node.data.path_key()) == 1
+        assert app.main.query_one(EntryInspector).translation.reason == "not present"
+
+
+@run_async
+async def test_mark_wrong_is_saved_and_restored_on_reopen(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, SEED_TEXT_VA)
+        await pilot.press("m")
+        await settle(app, pilot)
+        await pilot.press("q")
+    data = json.loads((tmp_path / "marks.json").read_text())
+    assert data["version"] == 1 and data["dump"]["format"]
+    assert [(m["kind"], m["path"]) for m in data["marks"]] == [("wrong", [[4, 511], [3, 510], [2, 0], [1, 257]])]
+
+    again = app_for("seed-correct", tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        assert [m.kind for m in again.session.marks] == ["wrong"]
+        node = await goto(again, pilot, SEED_TEXT_VA)
+        assert "✗" in str(node.label)
+
+
+@run_async
+async def test_mark_missing_applies_to_gaps_only(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, SEED_TEXT_VA)
+        assert app.main.check_action("mark_missing", ()) is None  # greyed: a page is mapped here
+        assert app.main.check_action("mark_wrong", ()) is True
+        node = await goto(app, pilot, 0xFFFF_9000_0000_0000)
+        assert app.main.check_action("mark_wrong", ()) is None
+        assert app.main.check_action("mark_missing", ()) is True
+        await pilot.press("M")
+        await settle(app, pilot)
+        m = app.session.marks.marks[0]
+        assert m.kind == "missing" and m.path is None
+        assert (m.va_start, m.va_end) == (node.data.row.va_start, node.data.row.va_end)
+
+
+@run_async
+async def test_note_prompts_and_attaches_text(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, SEED_TEXT_VA)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"text page", "enter")
+        await settle(app, pilot)
+        assert [(m.kind, m.note) for m in app.session.marks] == [("note", "text page")]
+
+
+@run_async
+async def test_export_writes_markdown_and_json(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await goto(app, pilot, SEED_TEXT_VA)
+        await pilot.press("o")
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(tmp_path / "report")
+        await pilot.press("enter")
+        await settle(app, pilot)
+    md = (tmp_path / "report.md").read_text()
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert "## Marks" in md and "PML4" not in md or "L4[511]" in md
+    assert data["summary"]["ok"] == 1 and data["roots"][0]["mode"] == "x86_64-4level"
+
+
+@run_async
+async def test_find_pa_offers_every_va_that_maps_it(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press(*"101000", "enter")
+        await settle(app, pilot)
+        from pmoview.tui.screens.choice import ChoiceScreen
+        assert isinstance(app.screen, ChoiceScreen)
+        vas = [va for va, _ in app.screen.choices]
+        assert SEED_TEXT_VA in vas and SEED_PMO + 0x101000 in vas
+        await pilot.press("escape")
+
+
+@run_async
+async def test_filter_keeps_matching_mappings(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"x", "enter")
+        await settle(app, pilot)
+        view = app.main.query_one(MappingsView)
+        assert app.main.active_tab() == "tab-mappings"
+        assert view.model is not None and 0 < len(view.model) < len(view.model.maps)
+        assert all(not view.model.mapping(i).flags.nx for i in range(len(view.model)))
+
+
+@run_async
+async def test_filter_rejects_unknown_words_and_stays_open(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"bogus", "enter")
+        await pilot.pause()
+        from pmoview.tui.screens.prompt import PromptScreen
+        assert isinstance(app.screen, PromptScreen)
+        assert "unknown filter word" in str(app.screen.query_one("#prompt-help").render())
+
+
+@run_async
+async def test_corrupt_sidecar_is_refused_kept_and_marking_disabled(tmp_path: Path) -> None:
+    bad = tmp_path / "marks.json"
+    bad.write_text('{"version": 99, "marks": []}')
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.session.marks_error and "newer" in app.session.marks_error
+        await goto(app, pilot, SEED_TEXT_VA)
+        assert app.main.check_action("mark_wrong", ()) is None
+        await pilot.press("m")
+        await settle(app, pilot)
+    assert bad.read_text() == '{"version": 99, "marks": []}'
+
+
+@run_async
+async def test_coverage_view_shows_the_hole(tmp_path: Path) -> None:
+    app = app_for("seed-hole", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        cov = app.main.coverage
+        assert cov is not None and cov.base == SEED_PMO
+        assert any(s.status == "missing" and s.pa_start < 0x80000000 for s in cov.segments)
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert app.main.active_tab() == "tab-coverage"
+
+
+@run_async
+async def test_command_palette_lists_namespaced_commands(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        from pmoview.tui.commands import PmoviewProvider
+        provider = PmoviewProvider(app.main)
+        names = [text for text, _, _ in provider._commands()]
+        assert "go: VA…" in names and "export: report" in names
+        assert "mark: missing" not in names  # not applicable on the root node
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go: VA")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        from pmoview.tui.screens.prompt import PromptScreen
+        assert isinstance(app.screen, PromptScreen) and app.screen.title_text == "Go to VA"
+
+
+@run_async
+async def test_every_binding_has_an_id_and_a_description(tmp_path: Path) -> None:
+    from pmoview.tui.app import PmoviewApp
+    from pmoview.tui.screens.main import MainScreen
+    keys = {}
+    for b in [*PmoviewApp.BINDINGS, *MainScreen.BINDINGS]:
+        assert b.id and b.description, b  # type: ignore[union-attr]
+        keys[b.key] = b.action  # type: ignore[union-attr]
+    for key in ("g", "p", "slash", "m", "M", "o", "n", "e", "question_mark", "q"):
+        assert key in keys
+
+
+@run_async
+async def test_help_opens_and_closes(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        from pmoview.tui.screens.help import HelpScreen
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+
+
+@run_async
+async def test_quit_exits(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code in (0, None)
+
+
+@run_async
+async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\0" * 8192)
+    app = make_app(str(junk), marks=str(tmp_path / "m.json"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.session is None
+        assert "cannot open" in str(app.main.query_one("#status").render())
+        assert app.main.check_action("goto", ()) is None
+
+
+@run_async
+async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> None:
+    name = next((s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr")
+                 if sample(s)), None)
+    if name is None:
+        pytest.skip("no Linux sample")
+    app = app_for(name, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        maps = app.session.mappings[0]
+        biggest = max(maps, key=lambda m: m.count)
+        start = time.monotonic()
+        node = await goto(app, pilot, biggest.va_start)
+        assert node.data.row.va_start <= biggest.va_start < node.data.row.va_end
+        assert time.monotonic() - start < 5
+        assert len(node.parent.children) <= 512
+
+
+def test_cli_runs_the_tui_for_a_bare_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmoview import cli
+    from pmoview.cli import tui_cmd
+    seen = {}
+
+    def fake_run(args: Any) -> int:
+        seen.update(vars(args))
+        return 0
+    monkeypatch.setattr(tui_cmd, "run", fake_run)
+    parser = cli._build_parser()
+    args = parser.parse_args(["tui", "d.kdump", "--kernel", "k.elf", "--profile", "seed", "--marks", "m.json",
+                              "--cr3", "0x1000"])
+    assert args.run is tui_cmd.run or args.run.__name__ == "run"
+    assert (args.dump, args.kernel, args.profile, args.marks, args.cr3) == ("d.kdump", "k.elf", "seed", "m.json",
+                                                                             0x1000)
+
+
+def test_headless_cli_does_not_import_textual() -> None:
+    code = ("import sys, pmoview.cli as c; c._build_parser().parse_args(['info', 'x']);"
+            "assert 'textual' not in sys.modules, 'textual imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
