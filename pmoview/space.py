@@ -80,7 +80,7 @@ class AddressSpace:
         self.assumptions: list[str] = list(self.mode.notes)
         if root.arch == "x86_64" and root.nxe is None:
             self.assumptions.append("EFER.NXE is not known (QEMU dumps do not record EFER): bit 63 is read "
-                                    "as XD, as on any kernel that sets it; pass nxe=False to treat it as reserved")
+                                    "as XD, as on any kernel that sets it; --nxe off (Root.nxe=False) treats it as reserved")
         self._anomalies: dict[tuple[object, ...], Anomaly] = {}
         self._limit_reported = False
         self.walker = Walker(mem, self.mode, root.table, self.limits, self.stats, self._report)

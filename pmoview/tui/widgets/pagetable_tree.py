@@ -99,7 +99,7 @@ class PageTableTree(Tree[NodeData]):
         self.clear()
         for i, (root, space) in enumerate(zip(session.roots, session.spaces)):
             top = space.mode.levels[0].name
-            source = re.sub(r"/[^\s]*/([^/\s]+)", r"\1", root.source)  # file names, not whole paths
+            source = re.sub(r"\S*/([^/\s]+)", r"\1", root.source)  # file names, not whole paths
             label = Text.assemble((source, "bold"), f"  {root.mode}  {top} @ {root.table:#x}")
             node = self.root.add(label, NodeData(i), allow_expand=True)
             if i == 0:
