@@ -1,8 +1,118 @@
-"""placeholder, replaced below"""
+"""``pmoview check DUMP``: judge the page tables against a profile; exit 0 clean, 1 on an error finding,
+2 on unusable input. Output as text (a review), JSON, SARIF 2.1.0 or JUnit XML.
+
+``--format`` here is the *report* format (as the checks issue names it); the dump format, ``--format``
+elsewhere, is ``--dump-format`` for this command.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
+
+from parsers.errors import DumpFormatError
+from pmoview.cli.common import note, open_inputs
+from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
+from pmoview.roots import find_roots, options_from_args
+
+REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pass
+    p = sub.add_parser("check", help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       conflict_handler="resolve")
+    add_dump_options(p)
+    add_root_options(p)
+    p.add_argument("--dump-format", dest="dump_format", default="auto", choices=("auto", "raw", "kdump", "elf", "lime"),
+                   help="dump format (default: detected from content)")
+    g = p.add_argument_group("checks")
+    g.add_argument("--format", dest="report_format", default="text", choices=REPORT_FORMATS,
+                   help="report format (default text)")
+    g.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    g.add_argument("--profile", metavar="P", choices=("seed", "linux-x86_64", "linux-arm64"),
+                   help="expected layout: seed, linux-x86_64, linux-arm64 (default: picked from the dump)")
+    g.add_argument("--spec", metavar="FILE", help="TOML layout spec extending or overriding the profile")
+    g.add_argument("--marks", metavar="FILE", help="marks sidecar from the TUI: ok marks suppress findings, "
+                   "wrong/missing marks become user-mark findings")
+    g.add_argument("--cpu-features", metavar="LIST", help="the CPU's features, comma-separated (pdpe1gb,nx,la57,...); "
+                   "'none' for none. Decides whether 1 GiB pages are valid")
+    g.add_argument("--allow-1g", action="store_true", help="accept 1 GiB pages without --cpu-features")
+    g.add_argument("--ram", action="append", type=parse_va_range, metavar="START-END",
+                   help="RAM range the PMO must cover (repeatable; overrides the Multiboot2 map)")
+    g.add_argument("--mb2-info", type=parse_int, metavar="ADDR", help="PA of the Multiboot2 boot information")
+    g.add_argument("--no-ram-scan", action="store_true", help="do not scan low memory for Multiboot2 boot information")
+    g.add_argument("--all-roots", action="store_true", help="check every root found (default: the best one)")
+    p.set_defaults(run=run)
+
+
+def _features(text: str | None) -> frozenset[str] | None:
+    if text is None:
+        return None
+    if text.strip().lower() in ("", "none"):
+        return frozenset()
+    return frozenset(f.strip().lower() for f in text.split(",") if f.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    from pmoview.checks import CheckOptions, run_checks
+    from pmoview.checks.report import render
+    from pmoview.space import AddressSpace, WalkLimits
+
+    opened = open_inputs(args)
+    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
+    if not roots:
+        raise DumpFormatError(opened.mem.path, None, "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
+                              "or a table found by scanning); give --cr3 or --ttbr1", "none")
+    chosen = roots if args.all_roots else roots[:1]
+    if not args.all_roots and len(roots) > 1:
+        note(f"checking the {chosen[0].mode} root at {chosen[0].table:#x} from {chosen[0].source} "
+             f"({len(roots) - 1} other candidate(s): --all-roots checks them too)")
+    limits = WalkLimits(max_tables=args.max_tables) if getattr(args, "max_tables", None) else WalkLimits()
+    spaces = [AddressSpace(opened.mem, r, limits=limits) for r in chosen]
+    marks = None
+    if args.marks:
+        marks = _load_marks(args.marks)
+    options = CheckOptions(cpu_features=_features(args.cpu_features), allow_1g=args.allow_1g, ram=args.ram,
+                           mb2_info=args.mb2_info, scan_ram=not args.no_ram_scan, marks=marks)
+    report = run_checks(spaces, opened.mem, args.profile, kernel=opened.kernel, options=options, spec=args.spec)
+    text = render(report, args.report_format)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise DumpFormatError(args.output, None, "a writable report file", exc.strerror or str(exc)) from None
+    else:
+        sys.stdout.write(text)
+    return report.exit_code
+
+
+def _load_marks(path: str) -> object:
+    try:
+        from pmoview.marks import MarksError, load_marks
+    except ImportError:  # pragma: no cover - the marks module ships with pmoview
+        return _minimal_marks(path)
+    try:
+        return load_marks(path)
+    except MarksError as exc:
+        raise DumpFormatError(path, None, "a pmoview marks sidecar (version 1)", exc.problem) from None
+
+
+def _minimal_marks(path: str) -> object:
+    import json
+    from types import SimpleNamespace
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise DumpFormatError(path, None, "a JSON marks sidecar", str(exc)) from None
+    out = []
+    for i, m in enumerate(data.get("marks", []) if isinstance(data, dict) else []):
+        try:
+            h = lambda v: None if v is None else int(v, 0) if isinstance(v, str) else int(v)
+            out.append(SimpleNamespace(id=str(m.get("id", f"m{i + 1}")), kind=m["kind"], root=h(m["root"]),
+                                       path=None if m.get("path") is None else tuple((int(a), int(b)) for a, b in m["path"]),
+                                       va_start=h(m.get("va_start")), va_end=h(m.get("va_end")), note=m.get("note", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DumpFormatError(path, None, f"mark {i} with kind, root and path or va_start/va_end", str(exc)) from None
+    return out

@@ -1,0 +1,111 @@
+"""Checks: judge an address space against a profile and a RAM map, and report findings.
+
+``run_checks(space_or_spaces, mem, profile=None, kernel=None, ram=None, options=None) -> Report``
+
+- ``profile``: a built-in name (``seed``, ``linux-x86_64``, ``linux-arm64``), a ``Profile``, or None to
+  pick from the dump (VMCOREINFO -> linux-*, else seed); ``spec`` (a TOML path) extends or overrides it.
+- ``ram``: a ``RamMap``, a list of (start, end) ranges, or None to find one (``ram.find_ram``).
+- ``options``: ``CheckOptions`` (CPU features, 1 GiB pages, marks, where to look for the RAM map).
+
+Modules, one job each: ``findings`` (Finding, severities, merging), ``profiles`` (profiles as data,
+TOML specs), ``ram`` (the RAM map and its source), ``pmo``, ``kernel_image``, ``wx``, ``structure``
+(the check families), ``marks`` (user marks -> findings), ``report`` (text, JSON, SARIF, JUnit).
+Nothing here imports Textual.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pmoview.checks import kernel_image, pmo, structure, wx
+from pmoview.checks.context import CheckContext, CheckOptions
+from pmoview.checks.facts import gather_facts
+from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, Pending, merge_pending, sort_findings
+from pmoview.checks.marks import apply_marks
+from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
+from pmoview.checks.ram import RamMap, RamRange, find_ram
+from pmoview.checks.report import Report
+
+__all__ = [
+    "BUILTIN",
+    "ERROR",
+    "INFO",
+    "WARNING",
+    "CheckOptions",
+    "Finding",
+    "Profile",
+    "RamMap",
+    "RamRange",
+    "Report",
+    "ResolvedProfile",
+    "load_spec",
+    "resolve_profile",
+    "run_checks",
+]
+
+FAMILIES = (pmo, kernel_image, wx, structure)
+
+
+def resolve_profile(space: Any, mem: Any, profile: str | Profile | ResolvedProfile | None = None,
+                    kernel: Any = None, spec: str | None = None) -> ResolvedProfile:
+    if isinstance(profile, ResolvedProfile):
+        return profile
+    arch = getattr(space.root, "arch", None) or mem.arch
+    if isinstance(profile, Profile):
+        base, why = profile, "given"
+    elif profile:
+        base, why = builtin(profile), "--profile"
+    else:
+        name, why = pick_profile(arch, mem.vmcoreinfo)
+        base = builtin(name)
+    if spec:
+        base = load_spec(spec, base)
+        why += f"; extended by {spec}"
+    facts, sources = gather_facts(mem, space, kernel, base)
+    return resolve(base, facts, sources, why)
+
+
+def run_checks(space_or_spaces: Any, mem: Any, profile: str | Profile | ResolvedProfile | None = None,
+               kernel: Any = None, ram: RamMap | Sequence[tuple[int, int]] | None = None,
+               options: CheckOptions | None = None, *, spec: str | None = None, marks: Any = None) -> Report:
+    spaces = list(space_or_spaces) if isinstance(space_or_spaces, (list, tuple)) else [space_or_spaces]
+    if not spaces:
+        raise ValueError("run_checks needs at least one AddressSpace")
+    opts = options or CheckOptions()
+    if marks is not None:
+        opts.marks = marks
+    resolved = resolve_profile(spaces[0], mem, profile, kernel, spec)
+    if isinstance(ram, RamMap):
+        ram_map = ram
+    else:
+        ranges = list(ram) if ram else opts.ram
+        linux = resolved.name.startswith("linux")
+        scan = opts.scan_ram and not linux
+        e820 = opts.scan_ram and linux and resolved.profile.arch == "x86_64"
+        ram_map = find_ram(mem, spaces[0], kernel, ranges, opts.mb2_info, scan=scan, e820=e820)
+    findings: list[Finding] = []
+    suppressed: list[Finding] = []
+    notes: list[str] = []
+    skipped: dict[str, str] = {}
+    for space in spaces:
+        ctx = CheckContext(space, mem, resolved, ram_map, kernel, opts)
+        pending: list[Pending] = []
+        for family in FAMILIES:
+            pending += family.check(ctx)
+        got = merge_pending(pending)
+        if opts.marks is not None:
+            got, sup = apply_marks(ctx, got, opts.marks)
+            suppressed += sup
+        findings += got
+        notes += [n for n in ctx.notes if n not in notes]
+        for a in getattr(space, "assumptions", []):
+            if a not in notes:
+                notes.append(a)
+        skipped.update(ctx.skipped)
+    if not ram_map.authoritative:
+        notes.insert(0, "RAM map: " + ram_map.detail)
+    for why in resolved.unresolved:
+        notes.append(f"profile {resolved.name}: {why}; that region was not checked")
+    return Report(profile=resolved, ram=ram_map, findings=sort_findings(findings), suppressed=suppressed,
+                  roots=[s.root for s in spaces], dump=mem, notes=notes, skipped=skipped,
+                  cpu_features=opts.cpu_features, kernel=kernel)

@@ -1,0 +1,129 @@
+"""Facts a profile's expressions refer to, read from the dump, each with where it came from.
+
+- every VMCOREINFO ``NUMBER(x)`` as ``x`` and ``SYMBOL(x)`` as ``SYMBOL(x)`` (an address), KERNELOFFSET;
+- x86_64 Linux: ``page_offset_base`` -- VMCOREINFO ``SYMBOL(page_offset_base)`` is the address of the
+  variable, so its 8-byte value is read through the kernel mapping (the VA translated by the walk,
+  else __START_KERNEL_map + phys_base); without it (no KASLR of the memory layout) the defaults
+  0xffff888000000000 (4-level) / 0xff11000000000000 (5-level);
+- arm64 Linux: ``PAGE_OFFSET`` = -(1 << VA_BITS), ``PAGE_END`` = -(1 << (VA_BITS_MIN - 1)) (the linear
+  map is the lower half of the TTBR1 range), ``_text`` = KIMAGE_VADDR (= MODULES_END) + KERNELOFFSET
+  (arch/arm64/include/asm/memory.h, 6.1).
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pmoview.checks.profiles import U64, Profile, vmcoreinfo_facts
+from pmoview.memory.base import AbsentMemoryError
+
+START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
+PAGE_OFFSET_4L = 0xFFFF_8880_0000_0000
+PAGE_OFFSET_5L = 0xFF11_0000_0000_0000
+
+
+def _read_u64(mem: Any, pa: int) -> int | None:
+    try:
+        return int(struct.unpack("<Q", mem.read(pa, 8))[0])
+    except AbsentMemoryError:
+        return None
+
+
+def gather_facts(mem: Any, space: Any, kernel: Any, profile: Profile) -> tuple[dict[str, int], dict[str, str]]:
+    facts, sources = vmcoreinfo_facts(mem.vmcoreinfo)
+    root = space.root
+    if root.arch == "x86_64" and (profile.name.startswith("linux") or "page_offset_base" in _names(profile)):
+        _x86_linux(mem, space, kernel, facts, sources)
+    if root.arch == "aarch64":
+        _arm64(space, kernel, facts, sources)
+    return facts, sources
+
+
+def _names(profile: Profile) -> set[str]:
+    out: set[str] = set()
+    for r in profile.regions:
+        for v in (r.va_start, r.va_end, r.pa_base):
+            if isinstance(v, str):
+                out.update(w for w in v.replace("+", " ").replace("-", " ").split())
+    return out
+
+
+def infer_direct_map(space: Any, lowest: int) -> tuple[int, str] | None:
+    """The direct map's base from the page tables alone: the VA - PA offset, 1 GiB aligned (KASLR
+    randomises the region in PUD-sized steps) and at or above the non-KASLR base, that maps the most
+    memory and maps PA 0 (the direct map starts there)."""
+    by_delta: dict[int, list[int]] = {}
+    for m in space.walk():
+        if m.va_start < lowest or m.va_start >= START_KERNEL_MAP:
+            continue
+        delta = (m.va_start - m.pa_start) & U64
+        if delta % (1 << 30) or delta < lowest:
+            continue
+        acc = by_delta.setdefault(delta, [0, 1 << 64])
+        acc[0] += m.va_end - m.va_start
+        acc[1] = min(acc[1], m.pa_start)
+    if not by_delta:
+        return None
+    best = max(by_delta, key=lambda d: (by_delta[d][1] < (1 << 20), by_delta[d][0]))
+    size, low = by_delta[best]
+    if low >= 1 << 20:
+        return None
+    return best, f"the largest VA - PA offset in the kernel half that maps PA 0 ({size >> 20} MiB at {best:#x})"
+
+
+def _x86_linux(mem: Any, space: Any, kernel: Any, facts: dict[str, int], sources: dict[str, str]) -> None:
+    if "phys_base" not in facts:
+        facts["phys_base"] = 0
+        sources["phys_base"] = "assumed 0 (no VMCOREINFO NUMBER(phys_base))"
+    l5 = space.root.mode == "x86_64-5level"
+    default = PAGE_OFFSET_5L if l5 else PAGE_OFFSET_4L
+    var = facts.get("SYMBOL(page_offset_base)")
+    via = "VMCOREINFO SYMBOL"
+    if var is None and kernel is not None and kernel.symbol("page_offset_base") is not None:
+        var = (kernel.symbol("page_offset_base") + facts.get("KERNELOFFSET", 0)) & U64
+        via = "kernel symbol + KERNELOFFSET"
+    if var is None:
+        inferred = infer_direct_map(space, default)
+        if inferred is not None and inferred[0] != default:
+            facts["page_offset_base"] = inferred[0]
+            sources["page_offset_base"] = (f"inferred: VMCOREINFO has no SYMBOL(page_offset_base) and no kernel symbol "
+                                           f"was given; {inferred[1]}")
+            return
+        facts["page_offset_base"] = default
+        sources["page_offset_base"] = (f"default for {'5' if l5 else '4'}-level paging without memory-layout KASLR "
+                                       "(no SYMBOL(page_offset_base))"
+                                       + (f"; the page tables agree ({inferred[1]})" if inferred else ""))
+        return
+    t = space.translate(var)
+    pa, how = t.pa, "translated through the kernel mapping"
+    if pa is None:
+        pa, how = (var - START_KERNEL_MAP + facts["phys_base"]) & U64, "at __START_KERNEL_map + phys_base"
+    value = _read_u64(mem, pa)
+    if value is None or value < (1 << 63) or value & 0x3FFF_FFFF:
+        facts["page_offset_base"] = default
+        sources["page_offset_base"] = (f"default {default:#x}: the variable at VA {var:#x} (PA {pa:#x}) "
+                                       f"{'is not in the dump' if value is None else f'holds {value:#x}, not a base'}")
+        return
+    facts["page_offset_base"] = value
+    sources["page_offset_base"] = (f"read from the variable page_offset_base at VA {var:#x} "
+                                   f"({via}), PA {pa:#x} {how}")
+
+
+def _arm64(space: Any, kernel: Any, facts: dict[str, int], sources: dict[str, str]) -> None:
+    va_bits = facts.get("VA_BITS") or space.root.va_bits or 48
+    if "VA_BITS" not in facts:
+        facts["VA_BITS"] = va_bits
+        sources["VA_BITS"] = "the root's VA size"
+    facts["PAGE_OFFSET"] = (-(1 << va_bits)) & U64
+    sources["PAGE_OFFSET"] = f"-(1 << VA_BITS), VA_BITS = {va_bits}"
+    va_min = min(va_bits, 48)
+    facts["PAGE_END"] = (-(1 << (va_min - 1))) & U64
+    sources["PAGE_END"] = f"-(1 << (VA_BITS_MIN - 1)), VA_BITS_MIN = {va_min}"
+    if "_text" not in facts:
+        off = facts.get("KERNELOFFSET", 0)
+        if "MODULES_END" in facts:
+            facts["_text"] = (facts["MODULES_END"] + off) & U64
+            sources["_text"] = "KIMAGE_VADDR (VMCOREINFO NUMBER(MODULES_END)) + KERNELOFFSET"
+        elif kernel is not None and kernel.symbol("_text") is not None:
+            facts["_text"] = (kernel.symbol("_text") + off) & U64
+            sources["_text"] = "kernel ELF symbol _text + KERNELOFFSET"
