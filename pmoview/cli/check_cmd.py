@@ -1,8 +1,8 @@
 """``pmoview check DUMP``: judge the page tables against a profile; exit 0 clean, 1 on an error finding,
 2 on unusable input. Output as text (a review), JSON, SARIF 2.1.0 or JUnit XML.
 
-``--format`` here is the *report* format (as the checks issue names it); the dump format, ``--format``
-elsewhere, is ``--dump-format`` for this command.
+``--format`` is the *report* format (as the checks issue names it); the dump format is ``--dump-format``,
+as for every command.
 """
 from __future__ import annotations
 
@@ -19,12 +19,9 @@ REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("check", help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       conflict_handler="resolve")
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dump_options(p)
     add_root_options(p)
-    p.add_argument("--dump-format", dest="dump_format", default="auto", choices=("auto", "raw", "kdump", "elf", "lime"),
-                   help="dump format (default: detected from content)")
     g = p.add_argument_group("checks")
     g.add_argument("--format", dest="report_format", default="text", choices=REPORT_FORMATS,
                    help="report format (default text)")

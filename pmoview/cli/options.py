@@ -26,11 +26,11 @@ def parse_va_range(text: str) -> tuple[int, int]:
 
 
 def add_dump_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dump", metavar="DUMP", help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--format raw), or a kernel ELF")
+    p.add_argument("dump", metavar="DUMP", help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF")
     g = p.add_argument_group("dump")
-    g.add_argument("--format", dest="dump_format", default="auto", choices=("auto", "raw", "kdump", "elf", "lime"),
+    g.add_argument("--dump-format", dest="dump_format", default="auto", choices=("auto", "raw", "kdump", "elf", "lime"),
                    help="dump format (default: detected from content; raw is never guessed)")
-    g.add_argument("--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --format raw)")
+    g.add_argument("--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)")
 
 
 def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:

@@ -45,7 +45,7 @@ def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> Physical
             if (fmt == "auto" or fmt == name) and recognises(head):
                 return opener(file)
         wanted = "a kdump, flattened kdump, ELF or LiME header" if fmt == "auto" else f"a {fmt} header"
-        raise DumpFormatError(path, 0, f"{wanted} (use --format raw for a flat image)",
+        raise DumpFormatError(path, 0, f"{wanted} (use --dump-format raw for a flat image)",
                               repr(bytes(head[:8])))
     except BaseException:
         file.close()
