@@ -18,7 +18,7 @@ if not SAMPLES:
 def _dump_files(truth: dict[str, Any]) -> list[str]:
     files = []
     for kind, value in truth.get("dumps", {}).items():
-        if kind == "raw":
+        if kind in ("raw", "lime"):  # no CPU state or notes in these formats: tested below
             continue
         files.append(value if isinstance(value, str) else value["file"])
     return files
@@ -74,7 +74,8 @@ def test_vmcoreinfo_present_when_the_guest_exported_it(sample: Path, name: str, 
 def _formats_of(sample: Path) -> dict[str, Path]:
     truth = load_truth(sample)
     return {k: sample / (v if isinstance(v, str) else v["file"]) for k, v in truth.get("dumps", {}).items()
-            if (sample / (v if isinstance(v, str) else v["file"])).exists()}
+            if k != "lime"  # LiME is an earlier moment of the boot
+            and (sample / (v if isinstance(v, str) else v["file"])).exists()}
 
 
 MULTI = [d for d in SAMPLES if len(_formats_of(d)) > 1]
@@ -100,3 +101,22 @@ def test_every_format_of_one_guest_holds_the_same_bytes(sample: Path, sample_cac
             if kind == "raw" and not any(pa in r for r in mem.ranges()):
                 continue
             assert mem.read_page(pa) == expect, (kind, hex(pa))
+
+
+LIME = [d for d in SAMPLES if "lime" in load_truth(d).get("dumps", {})]
+
+
+@pytest.mark.parametrize("sample", LIME, ids=[d.name for d in LIME])
+def test_real_lime_dump_holds_the_kernel_page_tables_of_its_boot(sample: Path) -> None:
+    """LiME ran in the guest earlier in the same boot: its kernel-half top-level entries are the kdump's."""
+    truth = load_truth(sample)
+    lime = open_dump(str(sample / truth["dumps"]["lime"]))
+    assert lime.format == "lime"
+    full = [(int(r["start"], 16), int(r["end"], 16)) for r in truth["lime_ranges"]]
+    for r in lime.ranges():
+        assert any(s <= r.start and r.end <= e + 0x1000 for s, e in full), r
+    kdump = open_dump(str(sample / truth["dumps"]["kdump"]))
+    root = int(truth["lime_cut"]["root"], 16)
+    lime_top, kdump_top = lime.read_page(root), kdump.read_page(root)
+    assert lime_top is not None and kdump_top is not None
+    assert lime_top[256 * 8:] == kdump_top[256 * 8:]
