@@ -123,5 +123,7 @@ done
 for g in linux-x86_64-4l-nokaslr linux-x86_64-4l-kaslr; do
   case " $GUESTS " in *" $g "*) PYTHONPATH="$OUT/.." python3 "$OUT/linux/cut_dump.py" "$OUT/$g/dump.kdump" ;; esac
 done
+lime_full="$BUILD/full/linux-x86_64-4l-kaslr/dump.lime.xz"
+[ -e "$lime_full" ] && PYTHONPATH="$OUT/.." python3 "$OUT/linux/cut_lime.py" "$lime_full" "$OUT/linux-x86_64-4l-kaslr"
 find "$OUT"/linux-* -name 'info-*.txt' -size +1M -exec xz -9 -f {} \;
 du -sh "$OUT"/linux-*
