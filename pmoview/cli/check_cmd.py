@@ -10,9 +10,8 @@ import argparse
 import sys
 
 from parsers.errors import DumpFormatError
-from pmoview.cli.common import note, open_inputs
+from pmoview.cli.common import all_roots, note, open_inputs, walk_limits
 from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
-from pmoview.roots import find_roots, options_from_args
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
@@ -53,19 +52,15 @@ def _features(text: str | None) -> frozenset[str] | None:
 def run(args: argparse.Namespace) -> int:
     from pmoview.checks import CheckOptions, run_checks
     from pmoview.checks.report import render
-    from pmoview.space import AddressSpace, WalkLimits
+    from pmoview.space import AddressSpace
 
     opened = open_inputs(args)
-    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
-    if not roots:
-        raise DumpFormatError(opened.mem.path, None, "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
-                              "or a table found by scanning); give --cr3 or --ttbr1", "none")
+    roots = all_roots(opened, args)
     chosen = roots if args.all_roots else roots[:1]
     if not args.all_roots and len(roots) > 1:
         note(f"checking the {chosen[0].mode} root at {chosen[0].table:#x} from {chosen[0].source} "
              f"({len(roots) - 1} other candidate(s): --all-roots checks them too)")
-    limits = WalkLimits(max_tables=args.max_tables) if getattr(args, "max_tables", None) else WalkLimits()
-    spaces = [AddressSpace(opened.mem, r, limits=limits) for r in chosen]
+    spaces = [AddressSpace(opened.mem, r, limits=walk_limits(args)) for r in chosen]
     marks = None
     if args.marks:
         marks = _load_marks(args.marks)

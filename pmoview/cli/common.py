@@ -5,8 +5,11 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from parsers.errors import DumpFormatError
+from pmoview.arch import Root, WalkLimits
 from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory, open_dump
+from pmoview.roots import find_roots, options_from_args
 
 
 @dataclass
@@ -24,6 +27,19 @@ def open_inputs(args: argparse.Namespace) -> Opened:
         from pmoview.kernel import load_system_map
         kernel = KernelImage(args.system_map, mem.arch or "x86_64", 0, [], load_system_map(args.system_map))
     return Opened(mem, kernel)
+
+
+def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
+    """Every root candidate, best first; unusable input when there is none."""
+    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
+    if not roots:
+        raise DumpFormatError(opened.mem.path, None, "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
+                              "or a table found by scanning); give --cr3 or --ttbr1", "none")
+    return roots
+
+
+def walk_limits(args: argparse.Namespace) -> WalkLimits:
+    return WalkLimits(max_tables=args.max_tables) if getattr(args, "max_tables", None) else WalkLimits()
 
 
 def hexs(n: int | None) -> str | None:

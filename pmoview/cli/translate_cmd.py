@@ -5,9 +5,8 @@ import argparse
 import json
 from typing import Any
 
-from pmoview.cli.common import hexs, note, open_inputs
+from pmoview.cli.common import all_roots, hexs, note, open_inputs, walk_limits
 from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
-from pmoview.roots import find_roots, options_from_args
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 
@@ -35,18 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def open_space(args: argparse.Namespace) -> Any:
     """Open the dump, pick the best root (or the one the options name) and say which on stderr."""
-    from pmoview.space import AddressSpace, WalkLimits
+    from pmoview.space import AddressSpace
     opened = open_inputs(args)
-    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
-    if not roots:
-        from parsers.errors import DumpFormatError
-        raise DumpFormatError(opened.mem.path, None, "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
-                              "or a table found by scanning); give --cr3 or --ttbr1", "none")
+    roots = all_roots(opened, args)
     root = roots[0]
     note(f"using {root.mode} root at {root.table:#x} from {root.source}"
          + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else ""))
-    limits = WalkLimits(max_tables=args.max_tables) if getattr(args, "max_tables", None) else WalkLimits()
-    return AddressSpace(opened.mem, root, limits=limits)
+    return AddressSpace(opened.mem, root, limits=walk_limits(args))
 
 
 def flags_json(flags: Any) -> dict[str, Any] | None:
