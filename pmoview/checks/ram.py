@@ -12,6 +12,9 @@ In order of trust:
 """
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,10 +74,21 @@ class RamMap:
         return ram[-1][1] if ram else 0
 
     def type_at(self, pa: int) -> int | None:
-        for r in self.ranges:
-            if r.start <= pa < r.end:
-                return r.type
-        return None
+        """The type of the first range (in start order) holding ``pa``. A bisect, not a scan: checks ask
+        once per missing page, and a fragmented map has thousands of ranges."""
+        ranges = self.ranges
+        key = (id(ranges), len(ranges))
+        if getattr(self, "_index_key", None) != key:
+            ends = [r.end for r in ranges]
+            self._index = ([r.start for r in ranges], list(itertools.accumulate(ends, max)))
+            self._index_key = key
+        starts, reach = self._index
+        i = bisect.bisect_right(starts, pa) - 1
+        if i < 0 or reach[i] <= pa:
+            return None
+        if i == 0 or reach[i - 1] <= pa:  # no earlier range reaches pa: only ranges[i] can hold it
+            return ranges[i].type if ranges[i].end > pa else None
+        return next(r.type for r in ranges[:i + 1] if r.start <= pa < r.end)
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "detail": self.detail, "ranges": [r.to_json() for r in self.ranges],

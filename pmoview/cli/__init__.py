@@ -10,7 +10,7 @@ import sys
 from typing import Callable, Sequence
 
 from parsers.errors import DumpFormatError
-from pmoview.cli import options
+from pmoview.cli import common, options
 
 COMMANDS = ("info", "translate", "mappings", "check", "tui")
 
@@ -41,11 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        code = run(args)
+        common.flush_notes()
+        return code
     except DumpFormatError as exc:
+        common.PENDING_NOTES.clear()
         print(f"pmoview: {exc.one_line()}", file=sys.stderr)
         return 2
     except (UsageError, options.OptionError) as exc:
+        common.PENDING_NOTES.clear()
         print(f"pmoview: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

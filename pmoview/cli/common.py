@@ -39,12 +39,23 @@ def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
 
 
 def walk_limits(args: argparse.Namespace) -> WalkLimits:
-    return WalkLimits(max_tables=args.max_tables) if getattr(args, "max_tables", None) else WalkLimits()
+    max_tables = getattr(args, "max_tables", None)
+    return WalkLimits() if max_tables is None else WalkLimits(max_tables=max_tables)
 
 
 def hexs(n: int | None) -> str | None:
     return None if n is None else hex(n)
 
 
+PENDING_NOTES: list[str] = []
+
+
 def note(msg: str) -> None:
-    print(f"pmoview: {msg}", file=sys.stderr)
+    """A remark for stderr, printed when the command ends: on unusable input the error stays the one line."""
+    PENDING_NOTES.append(f"pmoview: {msg}")
+
+
+def flush_notes() -> None:
+    for line in PENDING_NOTES:
+        print(line, file=sys.stderr)
+    PENDING_NOTES.clear()

@@ -15,6 +15,13 @@ def parse_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r} (use 0x... for hex)") from None
 
 
+def parse_positive(text: str) -> int:
+    n = parse_int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return n
+
+
 def parse_va_range(text: str) -> tuple[int, int]:
     start, sep, end = text.partition("-")
     if not sep:
@@ -51,5 +58,5 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
     g.add_argument("--root-symbol", action="append", default=[], metavar="NAME",
                    help="kernel symbol naming the top table (default: boot_pml4, init_top_pgt, swapper_pg_dir)")
-    g.add_argument("--max-tables", type=parse_int, default=None,
+    g.add_argument("--max-tables", type=parse_positive, default=None,
                    help="cap on page-table pages visited per walk (default 2097152)")

@@ -104,6 +104,7 @@ def run_mappings(args: argparse.Namespace) -> int:
         if args.kernel_only and (f.user or m.va_start < (1 << 63)):
             continue
         maps.append(m)
+    _warn_limits(space)
     if args.json:
         print(json.dumps([{"va_start": hex(m.va_start), "va_end": hex(m.va_end), "pa_start": hex(m.pa_start),
                            "page_size": m.page_size, "flags": flags_json(m.flags)} for m in maps], indent=2))
@@ -113,6 +114,13 @@ def run_mappings(args: argparse.Namespace) -> int:
         print(f"{m.va_start:#018x}-{m.va_end:#018x} {_human(size):>7} -> {m.pa_start:#014x}  "
               f"{_size(m.page_size):>3}  {m.flags.text()}")
     return 0
+
+
+def _warn_limits(space: Any) -> None:
+    """A walk cut short by a cap must say so: silent truncation would read as "not mapped"."""
+    limits = [a for a in space.anomalies if a.kind == "limit"]
+    if limits:
+        note(f"incomplete output: {limits[0].detail} (--max-tables raises it)")
 
 
 def _human(n: int) -> str:

@@ -36,15 +36,26 @@ def _decompressor(flags: int, path: str, offset: int) -> Callable[[bytes, int], 
         def inflate(data: bytes, size: int) -> bytes:
             d = zlib.decompressobj()
             out = d.decompress(data, size)  # bounded: a hostile stream cannot inflate past one block
+            if d.unconsumed_tail:
+                raise ValueError(f"the stream inflates past {size} bytes")
             return out
         return inflate
     if flags & DUMP_DH_COMPRESSED_ZSTD:
-        return _optional("zstandard", "zstd", path, offset, lambda m: lambda d, n: m.ZstdDecompressor().decompress(d, max_output_size=n))
+        return _optional("zstandard", "zstd", path, offset, _bounded_unzstd)
     if flags & DUMP_DH_COMPRESSED_LZO:
         return _optional("lzo", "lzo", path, offset, lambda m: lambda d, n: m.decompress(d, False, n))
     if flags & DUMP_DH_COMPRESSED_SNAPPY:
         return _optional("snappy", "snappy", path, offset, lambda m: lambda d, n: m.uncompress(d))
     raise DumpFormatError(path, offset, "a page descriptor with a known compression flag", f"flags {flags:#x}")
+
+
+def _bounded_unzstd(m: object) -> Callable[[bytes, int], bytes]:
+    # ZstdDecompressor.decompress ignores max_output_size when the frame header declares a content
+    # size: a 2 KiB frame then inflates to 64 MiB (measured). A bounded stream read cannot.
+    def unzstd(data: bytes, size: int) -> bytes:
+        with m.ZstdDecompressor().stream_reader(data) as reader:  # type: ignore[attr-defined]
+            return bytes(reader.read(size + 1))  # one byte more: a longer block fails the size check
+    return unzstd
 
 
 def _optional(module: str, extra: str, path: str, offset: int, make: Callable) -> Callable[[bytes, int], bytes]:  # type: ignore[type-arg]
