@@ -60,11 +60,27 @@ def test_max_tables_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None
     assert "at least 1" in capsys.readouterr().err
 
 
+def test_half_written_dump_still_answers_and_says_where_the_walk_stopped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import dumpsynth as synth
+    dump = tmp_path / "t.kdump"
+    data = synth.kdump({0: bytes(4096), 1: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000),
+                       compress=False)
+    dump.write_bytes(data[:-10])  # the root's table page is cut short, as by an interrupted makedumpfile
+    code, out, err = run(capsys, "translate", str(dump), "0xffffffff80000000", "--json")
+    assert code == 0
+    (result,) = json.loads(out)
+    assert result["pa"] is None and "0x1000" in result["reason"]
+    assert "1 block(s) of the dump are unreadable" in err
+
+
 def test_unusable_dump_is_one_line_even_after_a_root_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import dumpsynth as synth
     dump = tmp_path / "t.kdump"
-    data = synth.kdump({0: bytes(4096), 1: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000))
-    dump.write_bytes(data[:-10])  # the root's table page is cut short
+    data = bytearray(synth.kdump({0: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000)))
+    data[4096 + 96:4096 + 104] = (1 << 40).to_bytes(8, "little")  # fine until the first read
+    data[436:440] = (1 << 20).to_bytes(4, "little")  # bitmap blocks past the end: unusable at open
+    dump.write_bytes(bytes(data))
     code, out, err = run(capsys, "translate", str(dump), "0xffffffff80000000")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and str(dump) in err

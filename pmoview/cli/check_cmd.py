@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from parsers.errors import DumpFormatError
-from pmoview.cli.common import all_roots, note, open_inputs, walk_limits
+from pmoview.cli.common import all_roots, note, open_inputs, walk_limits, warn_damage
 from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     options = CheckOptions(cpu_features=_features(args.cpu_features), allow_1g=args.allow_1g, ram=args.ram,
                            mb2_info=args.mb2_info, scan_ram=not args.no_ram_scan, marks=marks)
     report = run_checks(spaces, opened.mem, args.profile, kernel=opened.kernel, options=options, spec=args.spec)
+    warn_damage(opened.mem)
     text = render(report, args.report_format)
     if args.output:
         try:

@@ -55,6 +55,14 @@ def note(msg: str) -> None:
     PENDING_NOTES.append(f"pmoview: {msg}")
 
 
+def warn_damage(mem: PhysicalMemory) -> None:
+    """Blocks the dump claims but cannot deliver read as absent; say so once, with the first reason."""
+    count = mem.info.details.get("unreadable_blocks")
+    if count:
+        note(f"{count} block(s) of the dump are unreadable and were treated as absent; first: "
+             f"{mem.info.details.get('first_unreadable')}")
+
+
 def flush_notes() -> None:
     for line in PENDING_NOTES:
         print(line, file=sys.stderr)

@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Any
 
-from pmoview.cli.common import all_roots, hexs, note, open_inputs, walk_limits
+from pmoview.cli.common import all_roots, hexs, note, open_inputs, walk_limits, warn_damage
 from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
@@ -66,6 +66,7 @@ def run_translate(args: argparse.Namespace) -> int:
         t = space.translate(va)
         results.append({"va": hex(va), "pa": hexs(t.pa), "page_size": t.page_size, "flags": flags_json(t.flags),
                         "path": path_json(t.path), "reason": t.reason})
+    warn_damage(space.mem)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -105,6 +106,7 @@ def run_mappings(args: argparse.Namespace) -> int:
             continue
         maps.append(m)
     _warn_limits(space)
+    warn_damage(space.mem)
     if args.json:
         print(json.dumps([{"va_start": hex(m.va_start), "va_end": hex(m.va_end), "pa_start": hex(m.pa_start),
                            "page_size": m.page_size, "flags": flags_json(m.flags)} for m in maps], indent=2))

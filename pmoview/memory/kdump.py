@@ -58,11 +58,15 @@ def _bounded_unzstd(m: object) -> Callable[[bytes, int], bytes]:
     return unzstd
 
 
+class MissingCodecError(DumpFormatError):
+    """The dump is fine; this machine lacks the library for its compression."""
+
+
 def _optional(module: str, extra: str, path: str, offset: int, make: Callable) -> Callable[[bytes, int], bytes]:  # type: ignore[type-arg]
     try:
         mod = __import__(module)
     except ImportError:
-        raise DumpFormatError(path, offset, f"{extra}-compressed pages, which need the optional extra: "
+        raise MissingCodecError(path, offset, f"{extra}-compressed pages, which need the optional extra: "
                               f"pip install 'pmoview[{extra}]'", f"module {module} not installed") from None
     return make(mod)  # type: ignore[no-any-return]
 
@@ -125,6 +129,7 @@ class KdumpMemory(PhysicalMemory):
         self._cache: OrderedDict[int, bytes | None] = OrderedDict()
         self._cache_slots = max(16, CACHE_BYTES // bs)
         self.blocks_decompressed = 0
+        self.unreadable = 0
 
     # -- page index -------------------------------------------------------------------------
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +179,17 @@ class KdumpMemory(PhysicalMemory):
             self._cache.move_to_end(pfn)
             return cached
         n = self._desc_number(pfn)
-        data = None if n is None else self._load(pfn, n)
+        try:
+            data = None if n is None else self._load(pfn, n)
+        except MissingCodecError:
+            raise  # the machine lacks a library: not damage in the dump
+        except DumpFormatError as exc:
+            # A half-written or corrupted block is evidence of a failing machine, not a reason to stop:
+            # it reads as absent (the walk reports it like any frame missing from the dump) and is counted.
+            data = None
+            self.unreadable += 1
+            self.info.details["unreadable_blocks"] = self.unreadable
+            self.info.details.setdefault("first_unreadable", exc.one_line())
         self._cache[pfn] = data
         if len(self._cache) > self._cache_slots:
             self._cache.popitem(last=False)
