@@ -7,9 +7,9 @@ Sources: the ELF gABI (note section layout), Linux ``include/uapi/linux/elfcore.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from construct import Aligned, Bytes, Int32ul, Int64ul, PaddedString, Padding, Struct, this
 

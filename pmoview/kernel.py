@@ -46,7 +46,7 @@ class KernelImage:
     symbols: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, path: str, system_map: str | None = None) -> "KernelImage":
+    def open(cls, path: str, system_map: str | None = None) -> KernelImage:
         try:
             with open(path, "rb") as fh:
                 elf = ELFFile(fh)

@@ -184,7 +184,7 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
 
 
 def options_from_args(args: object) -> RootOptions:
-    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    get = lambda name, default=None: getattr(args, name, default)
     nxe = {"on": True, "off": False}.get(get("nxe", "auto") or "auto")
     symbols = tuple(get("root_symbol", None) or ()) or DEFAULT_ROOT_SYMBOLS
     return RootOptions(arch=get("arch"), cr3=get("cr3"), la57=get("la57"), nxe=nxe,

@@ -3,7 +3,7 @@
 carry ``0x``, and ``phys_base`` can be negative under KASLR."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 HIGHLIGHTS = (
     "OSRELEASE", "SYMBOL(init_top_pgt)", "SYMBOL(swapper_pg_dir)", "NUMBER(phys_base)", "KERNELOFFSET",

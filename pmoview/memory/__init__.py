@@ -1,10 +1,10 @@
 """Physical memory from dump files: one interface, one backend per format, probes in order."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from parsers.errors import DumpFormatError
-from pmoview.memory.base import AbsentMemoryError, CpuState, DumpInfo, PhysicalMemory, Range, PAGE_SIZE
+from pmoview.memory.base import PAGE_SIZE, AbsentMemoryError, CpuState, DumpInfo, PhysicalMemory, Range
 from pmoview.memory.container import compression_of, decompressed_path
 from pmoview.memory.elfcore import is_elf, open_elf
 from pmoview.memory.fileview import MappedFile
@@ -13,8 +13,18 @@ from pmoview.memory.lime import is_lime, open_lime
 from pmoview.memory.raw import open_raw
 from pmoview.memory.sparse import SparseMemory
 
-__all__ = ["AbsentMemoryError", "CpuState", "DumpFormatError", "DumpInfo", "PhysicalMemory", "Range",
-           "SparseMemory", "PAGE_SIZE", "open_dump", "FORMATS"]
+__all__ = [
+    "FORMATS",
+    "PAGE_SIZE",
+    "AbsentMemoryError",
+    "CpuState",
+    "DumpFormatError",
+    "DumpInfo",
+    "PhysicalMemory",
+    "Range",
+    "SparseMemory",
+    "open_dump",
+]
 
 # Ordered probes: (name, recognises the first bytes, opener). Raw has no header and is never guessed.
 PROBES: list[tuple[str, Callable[[bytes], bool], Callable[[MappedFile], PhysicalMemory]]] = [

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Mapping
 
 from parsers.elf_notes import Note
 
@@ -123,7 +123,7 @@ class PhysicalMemory(ABC):
     def close(self) -> None:
         """Release the file; reads after close are an error."""
 
-    def __enter__(self) -> "PhysicalMemory":
+    def __enter__(self) -> PhysicalMemory:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -10,8 +10,9 @@ import gzip
 import hashlib
 import lzma
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from parsers.errors import DumpFormatError
 

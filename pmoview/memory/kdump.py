@@ -7,15 +7,26 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from parsers.elf_notes import iter_notes, decode_vmcoreinfo
+from parsers.elf_notes import decode_vmcoreinfo, iter_notes
 from parsers.errors import DumpFormatError
-from parsers.kdump import (DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB,
-                           DUMP_DH_COMPRESSED_ZSTD, FLAT_SIGNATURE, KDUMP_SIGNATURE, PAGE_DESC_DTYPE,
-                           PAGE_DESC_SIZE, decode_headers, disk_dump_header, flat_header, kdump_sub_header)
+from parsers.kdump import (
+    DUMP_DH_COMPRESSED_LZO,
+    DUMP_DH_COMPRESSED_SNAPPY,
+    DUMP_DH_COMPRESSED_ZLIB,
+    DUMP_DH_COMPRESSED_ZSTD,
+    FLAT_SIGNATURE,
+    KDUMP_SIGNATURE,
+    PAGE_DESC_DTYPE,
+    PAGE_DESC_SIZE,
+    decode_headers,
+    disk_dump_header,
+    flat_header,
+    kdump_sub_header,
+)
 from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range
 from pmoview.memory.fileview import FlattenedFile, MappedFile
 from pmoview.memory.notes import apply_notes, arch_from_machine

@@ -3,9 +3,18 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from parsers.elf_notes import (NOTE_NAME_CORE, NOTE_NAME_QEMU, NOTE_NAME_VMCOREINFO, NT_PRSTATUS, Note,
-                               decode_prstatus, decode_qemu_cpu_state, decode_vmcoreinfo, prstatus_aarch64,
-                               prstatus_x86_64)
+from parsers.elf_notes import (
+    NOTE_NAME_CORE,
+    NOTE_NAME_QEMU,
+    NOTE_NAME_VMCOREINFO,
+    NT_PRSTATUS,
+    Note,
+    decode_prstatus,
+    decode_qemu_cpu_state,
+    decode_vmcoreinfo,
+    prstatus_aarch64,
+    prstatus_x86_64,
+)
 from pmoview.memory.base import CpuState, DumpInfo
 
 
