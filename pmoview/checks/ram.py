@@ -16,7 +16,7 @@ import bisect
 import itertools
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -266,7 +266,8 @@ def scan_e820(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMap | N
 
 
 def from_dump(mem: PhysicalMemory) -> RamMap:
-    ranges = [RamRange(r.start, r.end, 1) for r in mem.ranges()]
+    # valid_ranges: a filtered kdump still lists the RAM it left out (bitmap 1)
+    ranges = [RamRange(r.start, r.end, 1) for r in mem.valid_ranges()]
     return RamMap(ranges, "dump", "the dump's present ranges (fallback: these are the hypervisor's RAM and ROM "
                   "blocks, not the firmware memory map; they may include VGA memory and the BIOS ROM; "
                   "give --ram or --mb2-info for an exact check)")
@@ -286,20 +287,16 @@ def find_ram(mem: PhysicalMemory, space: Any = None, kernel: Any = None,
         if got is None:
             raise DumpFormatError(mem.path, mb2_info, "a Multiboot2 boot information structure (--mb2-info)", why)
         return got
-    got, why = from_kernel_symbols(mem, space, kernel, symbols)
-    if got is not None:
-        return got
-    tried.append(why)
+    # The remaining sources in order of trust; each answers (map, "") or (None, why not).
+    sources: list[Callable[[], tuple[RamMap | None, str]]] = [lambda: from_kernel_symbols(mem, space, kernel, symbols)]
     if e820:
-        got, why = scan_e820(mem)
-        if got is not None:
-            got.tried = tried
-            return got
-        tried.append(why)
+        sources.append(lambda: scan_e820(mem))
     if scan:
-        got, why = scan_boot_info(mem)
+        sources.append(lambda: scan_boot_info(mem))
+    for source in sources:
+        got, why = source()
         if got is not None:
-            got.tried = tried
+            got.tried = got.tried or tried
             return got
         tried.append(why)
     fallback = from_dump(mem)
