@@ -121,9 +121,9 @@ done
 # Keep the repository small: the two 4-level x86 guests are cut to their page tables (recorded in
 # truth.json "cut"; the uncut dumps are the ones QEMU just wrote), big monitor captures are xz'd.
 for g in linux-x86_64-4l-nokaslr linux-x86_64-4l-kaslr; do
-  case " $GUESTS " in *" $g "*) PYTHONPATH="$OUT/.." python3 "$OUT/linux/cut_dump.py" "$OUT/$g/dump.kdump" ;; esac
+  case " $GUESTS " in *" $g "*) PYTHONPATH="$OUT/.." "${PYTHON:-python3}" "$OUT/linux/cut_dump.py" "$OUT/$g/dump.kdump" ;; esac
 done
 lime_full="$BUILD/full/linux-x86_64-4l-kaslr/dump.lime.xz"
-[ -e "$lime_full" ] && PYTHONPATH="$OUT/.." python3 "$OUT/linux/cut_lime.py" "$lime_full" "$OUT/linux-x86_64-4l-kaslr"
+[ -e "$lime_full" ] && PYTHONPATH="$OUT/.." "${PYTHON:-python3}" "$OUT/linux/cut_lime.py" "$lime_full" "$OUT/linux-x86_64-4l-kaslr"
 find "$OUT"/linux-* -name 'info-*.txt' -size +1M -exec xz -9 -f {} \;
 du -sh "$OUT"/linux-*
