@@ -11,6 +11,7 @@ from pmoview import vmcoreinfo as vmci
 from pmoview.arch.root import Root
 from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory
+from pmoview.memory.base import present_pages
 
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
@@ -163,22 +164,15 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     mask = _pa_mask(opt.maxphyaddr)
     rsv_mask = ((1 << 52) - 1) & ~((1 << opt.maxphyaddr) - 1)
     candidates: list[tuple[int, int]] = []
-    budget = SCAN_LIMIT_BYTES
-    for r in mem.ranges():
-        pa = r.start
-        while pa + 4096 <= r.end and budget > 0:
-            page = mem.read_page(pa)
-            budget -= 4096
-            if page is not None:
-                e = np.frombuffer(page, dtype="<u8")
-                present = (e & 1) == 1
-                if present[511] and 1 <= int(present.sum()) <= 64:
-                    targets = e[present] & np.uint64(mask)
-                    reserved = (e[present] & np.uint64(rsv_mask)) != 0
-                    ps = (e[present] & np.uint64(0x80)) != 0
-                    if not reserved.any() and not ps.any() and all(mem.is_present(int(t)) for t in targets):
-                        candidates.append((int(present.sum()), pa))
-            pa += 4096
+    for pa, page in present_pages(mem, SCAN_LIMIT_BYTES):
+        e = np.frombuffer(page, dtype="<u8")
+        present = (e & 1) == 1
+        if present[511] and 1 <= int(present.sum()) <= 64:
+            targets = e[present] & np.uint64(mask)
+            reserved = (e[present] & np.uint64(rsv_mask)) != 0
+            ps = (e[present] & np.uint64(0x80)) != 0
+            if not reserved.any() and not ps.any() and all(mem.is_present(int(t)) for t in targets):
+                candidates.append((int(present.sum()), pa))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import numpy as np
 from parsers.errors import DumpFormatError
 from parsers.multiboot2 import MEMORY_TYPES, MMAP_ENTRY_SIZE, MmapEntry, parse_boot_info, parse_mmap_entries
 from pmoview.checks.findings import Interval, merge_intervals
-from pmoview.memory.base import PAGE_SIZE, AbsentMemoryError, PhysicalMemory
+from pmoview.memory.base import PAGE_SIZE, AbsentMemoryError, PhysicalMemory, present_pages
 
 MB2_SYMBOLS = ("mb2_mmap_copy", "mb2_mmap_count")
 MAX_ENTRIES = 512
@@ -192,27 +191,18 @@ def scan_boot_info(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMa
     """Look for a Multiboot2 boot information structure in low memory: 8-aligned, total_size a
     multiple of 8 and at most 64 KiB, reserved 0, a first tag of a known type, a memory map tag and
     an end tag, and a memory map that passes ``validate_entries``."""
-    seen = 0
-    for r in mem.ranges():
-        pa = r.start & ~(PAGE_SIZE - 1)
-        while pa < r.end and seen < budget:
-            page = mem.read_page(pa)
-            seen += PAGE_SIZE
-            if page is not None:
-                words = np.frombuffer(page, dtype="<u4").reshape(-1, 2)
-                total, reserved = words[:, 0], words[:, 1]
-                # the first tag follows the 8-byte header: a known type, a size that fits
-                ttype = np.append(words[1:, 0], 0)
-                tsize = np.append(words[1:, 1], 0)
-                cand = np.flatnonzero((reserved == 0) & (total >= 24) & (total <= SCAN_MAX_TOTAL) & (total % 8 == 0)
-                                      & (ttype >= 1) & (ttype <= 21) & (tsize >= 8) & (tsize + 8 <= total))
-                for i in cand.tolist():
-                    ram, _ = from_boot_info(mem, pa + 8 * i, "found by scanning low memory")
-                    if ram is not None:
-                        return ram, ""
-            pa += PAGE_SIZE
-        if seen >= budget:
-            break
+    for pa, page in present_pages(mem, budget):
+        words = np.frombuffer(page, dtype="<u4").reshape(-1, 2)
+        total, reserved = words[:, 0], words[:, 1]
+        # the first tag follows the 8-byte header: a known type, a size that fits
+        ttype = np.append(words[1:, 0], 0)
+        tsize = np.append(words[1:, 1], 0)
+        cand = np.flatnonzero((reserved == 0) & (total >= 24) & (total <= SCAN_MAX_TOTAL) & (total % 8 == 0)
+                              & (ttype >= 1) & (ttype <= 21) & (tsize >= 8) & (tsize + 8 <= total))
+        for i in cand.tolist():
+            ram, _ = from_boot_info(mem, pa + 8 * i, "found by scanning low memory")
+            if ram is not None:
+                return ram, ""
     return None, f"no Multiboot2 boot information in the first {budget >> 20} MiB of the dump"
 
 
@@ -242,26 +232,17 @@ def parse_zero_page(data: bytes) -> list[MmapEntry] | None:
 def scan_e820(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMap | None, str]:
     """Find Linux's boot_params (the zero page the boot loader filled; it stays in low memory) by its
     "HdrS" magic and take its E820 table, after validating it like a Multiboot2 map."""
-    seen = 0
-    for r in mem.ranges():
-        pa = r.start & ~(PAGE_SIZE - 1)
-        while pa < r.end and seen < budget:
-            page = mem.read_page(pa)
-            seen += PAGE_SIZE
-            if page is not None:
-                i = page.find(b"HdrS")
-                while i >= 0:
-                    base = pa + i - BP_HEADER
-                    data = _read(mem, base, PAGE_SIZE) if base >= 0 else None
-                    entries = parse_zero_page(data) if data else None
-                    if entries:
-                        detail = (f"the firmware E820 map ({len(entries)} entries) in Linux's boot_params (zero page) "
-                                  f"at PA {base:#x}, found by scanning low memory for its \"HdrS\" setup header")
-                        return RamMap(_entries_to_ranges(entries), "e820", detail), ""
-                    i = page.find(b"HdrS", i + 1)
-            pa += PAGE_SIZE
-        if seen >= budget:
-            break
+    for pa, page in present_pages(mem, budget):
+        i = page.find(b"HdrS")
+        while i >= 0:
+            base = pa + i - BP_HEADER
+            data = _read(mem, base, PAGE_SIZE) if base >= 0 else None
+            entries = parse_zero_page(data) if data else None
+            if entries:
+                detail = (f"the firmware E820 map ({len(entries)} entries) in Linux's boot_params (zero page) "
+                          f"at PA {base:#x}, found by scanning low memory for its \"HdrS\" setup header")
+                return RamMap(_entries_to_ranges(entries), "e820", detail), ""
+            i = page.find(b"HdrS", i + 1)
     return None, f"no Linux boot_params with an E820 map in the first {budget >> 20} MiB of the dump"
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 
 from parsers.elf_notes import Note
 
@@ -123,9 +124,25 @@ class PhysicalMemory(ABC):
     def close(self) -> None:
         """Release the file; reads after close are an error."""
 
-    def __enter__(self) -> PhysicalMemory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def present_pages(mem: PhysicalMemory, budget: int) -> Iterator[tuple[int, bytes]]:
+    """The dump's present pages in PA order, until ``budget`` bytes have been looked at: the bounded
+    walk every low-memory scan (roots, Multiboot2, E820) makes."""
+    seen = 0
+    for r in mem.ranges():
+        pa = r.start & ~(PAGE_SIZE - 1)
+        while pa < r.end and seen < budget:
+            page = mem.read_page(pa)
+            seen += PAGE_SIZE
+            if page is not None:
+                yield pa, page
+            pa += PAGE_SIZE
+        if seen >= budget:
+            return
