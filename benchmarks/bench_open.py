@@ -6,9 +6,9 @@ Builds (in a temp dir, sparse where the filesystem allows) a 64 GiB raw image an
 describing 64 GiB of RAM (16 M pages, bitmap 2 MiB, a few thousand pages dumped), then times
 open, ranges(), and first/second page reads, with the peak RSS.
 """
+
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import tempfile
@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "tests")]
 
 import dumpsynth as synth  # noqa: E402
+
 from pmoview.memory import open_dump  # noqa: E402
 
 GiB = 1 << 30

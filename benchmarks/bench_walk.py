@@ -10,6 +10,7 @@
     walked from CPU 0's CR3; times the first walk (blocks decompressed) and a second one.
 Peak RSS is the process's ``ru_maxrss``, so each case runs in its own process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,21 @@ def timed_walk(space: AddressSpace) -> dict[str, Any]:
     maps = space.walk()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = space.stats
-    return {"wall_s": round(wall, 4), "cpu_s": round(cpu, 4), "tables_visited": st.tables_visited, "entries_decoded": st.entries_decoded,
-            "pages_read": st.pages_read, "leaves": st.leaves, "mappings": len(maps),
-            "anomalies": len(space.anomalies)}
+    return {
+        "wall_s": round(wall, 4),
+        "cpu_s": round(cpu, 4),
+        "tables_visited": st.tables_visited,
+        "entries_decoded": st.entries_decoded,
+        "pages_read": st.pages_read,
+        "leaves": st.leaves,
+        "mappings": len(maps),
+        "anomalies": len(space.anomalies),
+    }
 
 
 def synthetic(gib: int, batch: int) -> dict[str, Any]:
     from synth import SynthDirectMap
+
     mem = SynthDirectMap(gib)
     rss0 = peak_rss_mib()
     out = timed_walk(AddressSpace(mem, mem.root, WalkLimits(max_batch_tables=batch)))
@@ -53,8 +62,12 @@ def synthetic(gib: int, batch: int) -> dict[str, Any]:
     for n, _ in enumerate(AddressSpace(mem, mem.root).leaves(mem.base_va, mem.base_va + (64 << 20)), 1):
         pass
     out["leaves_per_s_python_objects"] = round(n / (time.perf_counter() - t0))
-    out.update(case=f"synthetic {gib} GiB, 4 KiB pages", load_average=round(os.getloadavg()[0], 1), peak_rss_mib=round(peak_rss_mib()),
-               rss_before_walk_mib=round(rss0))
+    out.update(
+        case=f"synthetic {gib} GiB, 4 KiB pages",
+        load_average=round(os.getloadavg()[0], 1),
+        peak_rss_mib=round(peak_rss_mib()),
+        rss_before_walk_mib=round(rss0),
+    )
     return out
 
 
@@ -73,6 +86,7 @@ def largest_sample() -> Path | None:
 
 def real(sample: Path | None) -> dict[str, Any]:
     from pmoview.memory import open_dump
+
     sample = sample or largest_sample()
     if sample is None:
         return {"case": "real", "skipped": "no x86_64 sample with a kdump under sample_dumps/"}
@@ -80,8 +94,9 @@ def real(sample: Path | None) -> dict[str, Any]:
     mem = open_dump(str(sample / truth["dumps"]["kdump"]))
     regs = mem.cpus[0].regs
     la57 = bool(regs.get("cr4", 0) & (1 << 12))
-    root = Root("x86_64", "x86_64-5level" if la57 else "x86_64-4level", regs["cr3"] & 0x000F_FFFF_FFFF_F000,
-                "CPU 0 CR3", cpu=0)
+    root = Root(
+        "x86_64", "x86_64-5level" if la57 else "x86_64-4level", regs["cr3"] & 0x000F_FFFF_FFFF_F000, "CPU 0 CR3", cpu=0
+    )
     mem.ranges()  # the kdump bitmap index: a property of opening, not of walking
     first = timed_walk(AddressSpace(mem, root))
     second = timed_walk(AddressSpace(mem, root))
@@ -94,9 +109,16 @@ def real(sample: Path | None) -> dict[str, Any]:
     for i in range(1000):
         space.translate(0xFFFF_FFFF_8100_0000 + i * 4096)
     per_translate = (time.process_time() - t0) / 1000
-    return {"case": f"real {sample.name} ({truth.get('ram_bytes', 0) >> 20} MiB, {root.mode})",
-            "load_average": round(os.getloadavg()[0], 1), "first_walk": first, "second_walk": second, "leaf_chunks_only_cpu_s": round(leaves_only, 4),
-            "leaves": n, "translate_warm_cpu_us": round(per_translate * 1e6, 1), "peak_rss_mib": round(peak_rss_mib())}
+    return {
+        "case": f"real {sample.name} ({truth.get('ram_bytes', 0) >> 20} MiB, {root.mode})",
+        "load_average": round(os.getloadavg()[0], 1),
+        "first_walk": first,
+        "second_walk": second,
+        "leaf_chunks_only_cpu_s": round(leaves_only, 4),
+        "leaves": n,
+        "translate_warm_cpu_us": round(per_translate * 1e6, 1),
+        "peak_rss_mib": round(peak_rss_mib()),
+    }
 
 
 def main() -> int:

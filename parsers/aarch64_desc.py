@@ -12,6 +12,7 @@ bit 63 down to bit 0, named as in the Arm ARM (``AP`` is AP[2:1], ``OA`` the out
 47:lsb). This is the 48-bit output address format: FEAT_LPA (64 KiB granule, OA[51:48] in 15:12)
 and FEAT_LPA2 (52-bit with 4/16 KiB, OA[51:50] in 9:8) are other variants still to be added.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,22 +25,42 @@ OA_TOP = 48  # output address bits 47:lsb in the 48-bit OA format
 
 def _upper_attributes() -> list[Construct[Any, Any]]:
     # Bits 63:48 of a block or page descriptor.
-    return ["ign_63" / Flag, "PBHA" / BitsInteger(4), "sw" / BitsInteger(4),
-            "UXN" / Flag, "PXN" / Flag, "Contiguous" / Flag, "DBM" / Flag, "GP" / Flag,
-            "res0_49_48" / BitsInteger(2)]
+    return [
+        "ign_63" / Flag,
+        "PBHA" / BitsInteger(4),
+        "sw" / BitsInteger(4),
+        "UXN" / Flag,
+        "PXN" / Flag,
+        "Contiguous" / Flag,
+        "DBM" / Flag,
+        "GP" / Flag,
+        "res0_49_48" / BitsInteger(2),
+    ]
 
 
 def _lower_attributes() -> list[Construct[Any, Any]]:
     # Bits 11:0; ``type`` is bit 1 (0 = block, 1 = page or table) and ``valid`` bit 0.
-    return ["nG" / Flag, "AF" / Flag, "SH" / BitsInteger(2), "AP" / BitsInteger(2), "NS" / Flag,
-            "AttrIndx" / BitsInteger(3), "type" / Flag, "valid" / Flag]
+    return [
+        "nG" / Flag,
+        "AF" / Flag,
+        "SH" / BitsInteger(2),
+        "AP" / BitsInteger(2),
+        "NS" / Flag,
+        "AttrIndx" / BitsInteger(3),
+        "type" / Flag,
+        "valid" / Flag,
+    ]
 
 
 def table_descriptor(granule_shift: int = 12) -> Construct[Any, Any]:
     """Table descriptor: next-level table address bits 47:granule_shift."""
     fields: list[Construct[Any, Any]] = [
-        "NSTable" / Flag, "APTable" / BitsInteger(2), "UXNTable" / Flag, "PXNTable" / Flag,
-        "ign_58_52" / BitsInteger(7), "res0_51_48" / BitsInteger(4),
+        "NSTable" / Flag,
+        "APTable" / BitsInteger(2),
+        "UXNTable" / Flag,
+        "PXNTable" / Flag,
+        "ign_58_52" / BitsInteger(7),
+        "res0_51_48" / BitsInteger(4),
         "next_level" / BitsInteger(OA_TOP - granule_shift),
     ]
     if granule_shift > 12:
@@ -62,8 +83,11 @@ def block_descriptor(block_shift: int) -> Construct[Any, Any]:
     if block_shift <= 17:
         raise ValueError(f"no block descriptor maps 2**{block_shift} bytes")
     fields: list[Construct[Any, Any]] = [
-        *_upper_attributes(), "OA" / BitsInteger(OA_TOP - block_shift),
-        "res0_mid" / BitsInteger(block_shift - 17), "nT" / Flag, "res0_15_12" / BitsInteger(4),
+        *_upper_attributes(),
+        "OA" / BitsInteger(OA_TOP - block_shift),
+        "res0_mid" / BitsInteger(block_shift - 17),
+        "nT" / Flag,
+        "res0_15_12" / BitsInteger(4),
         *_lower_attributes(),
     ]
     return ByteSwapped(BitStruct(*fields))

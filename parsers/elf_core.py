@@ -1,5 +1,6 @@
 """ELF64 file and program headers, declared for building synthetic cores in tests. pyelftools
 parses real files; this is the same layout from the System V gABI (``elf.h``), little-endian."""
+
 from __future__ import annotations
 
 from construct import Const, Int8ul, Int16ul, Int32ul, Int64ul, Padding, Struct

@@ -3,6 +3,7 @@
 A dump is evidence from a failing machine: bad bytes are normal input. Every decoder
 reports where it was reading and what it expected, so the CLI can print one line.
 """
+
 from __future__ import annotations
 
 from typing import Any, BinaryIO
@@ -26,12 +27,14 @@ class DumpFormatError(Exception):
         return f"{self.path}{where}: expected {self.expected}{found}"
 
 
-def parse_at(struct: construct.Construct, data: bytes | memoryview, offset: int, what: str, path: str = "<bytes>") -> Any:
+def parse_at(
+    struct: construct.Construct, data: bytes | memoryview, offset: int, what: str, path: str = "<bytes>"
+) -> Any:
     """Parse ``struct`` from ``data[offset:]``; turn Construct's errors into a located DumpFormatError."""
     if offset < 0 or offset > len(data):
         raise DumpFormatError(path, offset, what, f"offset past the end ({len(data):#x} bytes)")
     try:
-        return struct.parse(bytes(data[offset:offset + _bound(struct, data, offset)]))
+        return struct.parse(bytes(data[offset : offset + _bound(struct, data, offset)]))
     except construct.ConstructError as exc:
         raise DumpFormatError(path, offset, what, _short(exc)) from None
 

@@ -6,6 +6,7 @@ Sources: makedumpfile ``diskdump_mod.h`` (``disk_dump_header``, ``kdump_sub_head
 ``include/sysemu/dump.h`` (``DiskDumpHeader64``, ``KdumpSubHeader64``), which writes the same
 layout. Only the 64-bit little-endian variant exists for x86_64 and aarch64.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ UTS_FIELD = 65
 disk_dump_header = Struct(
     "signature" / Const(KDUMP_SIGNATURE),
     "header_version" / Int32sl,
-    "utsname" / Struct(*[name / Bytes(UTS_FIELD) for name in
-                         ("sysname", "nodename", "release", "version", "machine", "domainname")]),
+    "utsname"
+    / Struct(
+        *[name / Bytes(UTS_FIELD) for name in ("sysname", "nodename", "release", "version", "machine", "domainname")]
+    ),
     Padding(6),  # align timestamp to 8
     "timestamp_sec" / Int64sl,
     "timestamp_usec" / Int64sl,
@@ -131,5 +134,12 @@ def decode_headers(main: bytes, sub: bytes) -> KdumpHeader:
 def build_utsname(release: str = "", machine: str = "x86_64") -> dict[str, bytes]:
     def field(text: str) -> bytes:
         return text.encode().ljust(UTS_FIELD, b"\0")
-    return dict(sysname=field("Linux"), nodename=field(""), release=field(release), version=field(""),
-                machine=field(machine), domainname=field(""))
+
+    return dict(
+        sysname=field("Linux"),
+        nodename=field(""),
+        release=field(release),
+        version=field(""),
+        machine=field(machine),
+        domainname=field(""),
+    )

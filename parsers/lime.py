@@ -3,6 +3,7 @@
 Source: LiME ``src/lime.h`` (``lime_mem_range_header``) and its docs/README "LiME format":
 each range is a 32-byte header followed by ``e_addr - s_addr + 1`` bytes (``e_addr`` inclusive).
 """
+
 from __future__ import annotations
 
 from construct import Const, Int32ul, Int64ul, Padding, Struct

@@ -13,6 +13,7 @@ later versions may append fields; ``entry_version`` is 0). Memory types: 1 avail
 All fields are little-endian (the i386/x86_64 boot protocol). Values leave this module as frozen
 dataclasses; malformed input raises ``DumpFormatError`` naming the offset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -100,14 +101,18 @@ def _entry(c: Any) -> MmapEntry:
     return MmapEntry(int(c.base_addr), int(c.length), int(c.type), int(c.reserved))
 
 
-def parse_mmap_entries(data: bytes, count: int, entry_size: int = MMAP_ENTRY_SIZE, offset: int = 0,
-                       path: str = "<bytes>") -> tuple[MmapEntry, ...]:
+def parse_mmap_entries(
+    data: bytes, count: int, entry_size: int = MMAP_ENTRY_SIZE, offset: int = 0, path: str = "<bytes>"
+) -> tuple[MmapEntry, ...]:
     """``count`` entries ``entry_size`` bytes apart (the first 24 bytes of each are read)."""
     if entry_size < MMAP_ENTRY_SIZE or entry_size % 8:
-        raise DumpFormatError(path, offset, "a Multiboot2 mmap entry_size that is a multiple of 8 and >= 24",
-                              str(entry_size))
-    return tuple(_entry(parse_at(mmap_entry, data, offset + i * entry_size, "a Multiboot2 mmap entry", path))
-                 for i in range(count))
+        raise DumpFormatError(
+            path, offset, "a Multiboot2 mmap entry_size that is a multiple of 8 and >= 24", str(entry_size)
+        )
+    return tuple(
+        _entry(parse_at(mmap_entry, data, offset + i * entry_size, "a Multiboot2 mmap entry", path))
+        for i in range(count)
+    )
 
 
 def parse_boot_info(data: bytes, path: str = "<bytes>", max_size: int = 1 << 20) -> BootInfo:
@@ -121,8 +126,9 @@ def parse_boot_info(data: bytes, path: str = "<bytes>", max_size: int = 1 << 20)
     if hdr.reserved != 0:
         raise DumpFormatError(path, 4, "Multiboot2 boot information reserved field 0", hex(hdr.reserved))
     if total < 16 or total > max_size or total > len(data) or total % TAG_ALIGN:
-        raise DumpFormatError(path, 0, f"a Multiboot2 total_size of 16..{min(max_size, len(data))} bytes, "
-                              "a multiple of 8", str(total))
+        raise DumpFormatError(
+            path, 0, f"a Multiboot2 total_size of 16..{min(max_size, len(data))} bytes, a multiple of 8", str(total)
+        )
     tags: list[Tag] = []
     mmap: tuple[MmapEntry, ...] | None = None
     entry_size = entry_version = None
@@ -143,8 +149,9 @@ def parse_boot_info(data: bytes, path: str = "<bytes>", max_size: int = 1 << 20)
             mh = parse_at(mmap_tag_header, data, off, "a Multiboot2 memory map tag", path)
             es, ev = int(mh.entry_size), int(mh.entry_version)
             if es < MMAP_ENTRY_SIZE or es % 8:
-                raise DumpFormatError(path, off + 8, "a Multiboot2 mmap entry_size that is a multiple of 8, >= 24",
-                                      str(es))
+                raise DumpFormatError(
+                    path, off + 8, "a Multiboot2 mmap entry_size that is a multiple of 8, >= 24", str(es)
+                )
             if ev != ENTRY_VERSION:
                 raise DumpFormatError(path, off + 12, "Multiboot2 mmap entry_version 0", str(ev))
             count = (tsize - 16) // es
@@ -155,14 +162,22 @@ def parse_boot_info(data: bytes, path: str = "<bytes>", max_size: int = 1 << 20)
 
 
 def build_mmap_tag(entries: list[MmapEntry] | tuple[MmapEntry, ...]) -> bytes:
-    return mmap_tag.build({"type": TAG_MMAP, "size": 16 + MMAP_ENTRY_SIZE * len(entries),
-                           "entry_size": MMAP_ENTRY_SIZE, "entry_version": ENTRY_VERSION,
-                           "entries": [{"base_addr": e.base_addr, "length": e.length, "type": e.type,
-                                        "reserved": e.reserved} for e in entries]})
+    return mmap_tag.build(
+        {
+            "type": TAG_MMAP,
+            "size": 16 + MMAP_ENTRY_SIZE * len(entries),
+            "entry_size": MMAP_ENTRY_SIZE,
+            "entry_version": ENTRY_VERSION,
+            "entries": [
+                {"base_addr": e.base_addr, "length": e.length, "type": e.type, "reserved": e.reserved} for e in entries
+            ],
+        }
+    )
 
 
-def build_boot_info(entries: list[MmapEntry] | tuple[MmapEntry, ...],
-                    other_tags: list[tuple[int, bytes]] | None = None) -> bytes:
+def build_boot_info(
+    entries: list[MmapEntry] | tuple[MmapEntry, ...], other_tags: list[tuple[int, bytes]] | None = None
+) -> bytes:
     """A boot information structure holding ``other_tags`` (type, payload) and a memory map tag."""
     body = b""
     for ttype, payload in other_tags or []:

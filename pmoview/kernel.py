@@ -1,5 +1,6 @@
 """Kernel ELF images (pyelftools): symbols, PT_LOAD segments with VA, PA and R/W/X, and the image
 as physical memory so page tables initialised in its data can be walked without a dump."""
+
 from __future__ import annotations
 
 import re
@@ -58,15 +59,19 @@ class KernelImage:
                     h = seg.header
                     if h.p_type != "PT_LOAD":
                         continue
-                    flags = ("R" if h.p_flags & PF_R else "-") + ("W" if h.p_flags & PF_W else "-") + \
-                            ("X" if h.p_flags & PF_X else "-")
+                    flags = (
+                        ("R" if h.p_flags & PF_R else "-")
+                        + ("W" if h.p_flags & PF_W else "-")
+                        + ("X" if h.p_flags & PF_X else "-")
+                    )
                     segments.append(KernelSegment(h.p_vaddr, h.p_paddr, h.p_memsz, h.p_filesz, flags))
                 symbols: dict[str, int] = {}
                 for sec in elf.iter_sections():
                     if isinstance(sec, SymbolTableSection):
                         if sec.num_symbols() > MAX_SYMBOLS:
-                            raise DumpFormatError(path, sec["sh_offset"], f"at most {MAX_SYMBOLS} symbols",
-                                                  str(sec.num_symbols()))
+                            raise DumpFormatError(
+                                path, sec["sh_offset"], f"at most {MAX_SYMBOLS} symbols", str(sec.num_symbols())
+                            )
                         for sym in sec.iter_symbols():
                             if sym.name and sym["st_shndx"] != "SHN_UNDEF":
                                 symbols.setdefault(sym.name, sym["st_value"])

@@ -18,8 +18,10 @@ would overwrite it.
 
 No Textual here: ``pmoview check --marks`` uses this module headless.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -41,8 +43,10 @@ class MarksError(Exception):
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
         self.problem = problem
-        super().__init__(f"{path}: {problem}; the file is kept as it is and will not be overwritten "
-                         "(move it away or pass --marks FILE to use another)")
+        super().__init__(
+            f"{path}: {problem}; the file is kept as it is and will not be overwritten "
+            "(move it away or pass --marks FILE to use another)"
+        )
 
 
 def sidecar_path(dump_path: str) -> str:
@@ -66,6 +70,7 @@ def _now() -> str:
 @dataclass(frozen=True)
 class Mark:
     """One mark. ``path`` (entry path from the root) or ``va_start``/``va_end`` (end exclusive) or both."""
+
     id: str
     kind: str
     root: int
@@ -77,11 +82,14 @@ class Mark:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "root": hex(self.root),
+            "id": self.id,
+            "kind": self.kind,
+            "root": hex(self.root),
             "path": None if self.path is None else [[lvl, idx] for lvl, idx in self.path],
             "va_start": None if self.va_start is None else hex(self.va_start),
             "va_end": None if self.va_end is None else hex(self.va_end),
-            "note": self.note, "created": self.created,
+            "note": self.note,
+            "created": self.created,
         }
 
     @classmethod
@@ -95,12 +103,14 @@ class Mark:
         key: PathKey | None = None
         if path is not None:
             if not isinstance(path, list) or not all(
-                    isinstance(p, list) and len(p) == 2 and all(isinstance(x, int) for x in p) for p in path):
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, int) for x in p) for p in path
+            ):
                 raise ValueError(f"{where}: path must be [[level, index], ...] or null")
             key = tuple((int(p[0]), int(p[1])) for p in path)
         va_start, va_end = _hex_or_none(d.get("va_start"), where), _hex_or_none(d.get("va_end"), where)
-        if (va_start is None) != (va_end is None) or (va_start is not None and va_end is not None
-                                                      and va_end <= va_start):
+        if (va_start is None) != (va_end is None) or (
+            va_start is not None and va_end is not None and va_end <= va_start
+        ):
             raise ValueError(f"{where}: va_start/va_end must both be given, end above start")
         if key is None and va_start is None:
             raise ValueError(f"{where}: a mark needs a path or a VA range")
@@ -114,8 +124,9 @@ class Mark:
 
     def covers(self, va_start: int, va_end: int) -> bool:
         """Whether this mark's VA range meets [va_start, va_end)."""
-        return self.va_start is not None and self.va_end is not None and \
-            self.va_start < va_end and va_start < self.va_end
+        return (
+            self.va_start is not None and self.va_end is not None and self.va_start < va_end and va_start < self.va_end
+        )
 
 
 def _hex_or_none(v: Any, where: str) -> int | None:
@@ -128,7 +139,7 @@ def _hex_or_none(v: Any, where: str) -> int | None:
             return int(v, 0)
         except ValueError:
             pass
-    raise ValueError(f"{where}: {v!r} is not an address (\"0x...\")")
+    raise ValueError(f'{where}: {v!r} is not an address ("0x...")')
 
 
 def _path_key(path: Iterable[Any] | None) -> PathKey | None:
@@ -148,6 +159,7 @@ def _path_key(path: Iterable[Any] | None) -> PathKey | None:
 @dataclass
 class MarkSet:
     """The marks of one dump. ``path`` is the sidecar it loads from and saves to."""
+
     path: str
     dump: dict[str, Any] = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
@@ -165,8 +177,15 @@ class MarkSet:
             n += 1
         return f"m{n}"
 
-    def add(self, kind: str, root: int, path: Iterable[Any] | None = None, va_start: int | None = None,
-            va_end: int | None = None, note: str = "") -> Mark:
+    def add(
+        self,
+        kind: str,
+        root: int,
+        path: Iterable[Any] | None = None,
+        va_start: int | None = None,
+        va_end: int | None = None,
+        note: str = "",
+    ) -> Mark:
         """Add a mark (not saved until ``save``). A mark with the same kind, root, path and range is
         replaced (its note updated), so marking twice does not pile up."""
         if kind not in KINDS:
@@ -174,8 +193,9 @@ class MarkSet:
         key = _path_key(path)
         if key is None and va_start is None:
             raise ValueError("a mark needs an entry path or a VA range")
-        if (va_start is None) != (va_end is None) or (va_start is not None and va_end is not None
-                                                      and va_end <= va_start):
+        if (va_start is None) != (va_end is None) or (
+            va_start is not None and va_end is not None and va_end <= va_start
+        ):
             raise ValueError("va_start and va_end go together, end above start")
         for i, m in enumerate(self.marks):
             if (m.kind, m.root, m.path, m.va_start, m.va_end) == (kind, root, key, va_start, va_end):
@@ -220,8 +240,10 @@ class MarkSet:
         """The sidecar's text: one mark per line, so a diff shows which marks changed."""
         data = self.to_json()
         marks = ",\n".join("  " + json.dumps(m, ensure_ascii=False) for m in data["marks"])
-        return (f'{{\n "version": {VERSION},\n "dump": {json.dumps(data["dump"], ensure_ascii=False)},\n'
-                f' "marks": [' + (f"\n{marks}\n ]" if marks else "]") + "\n}\n")
+        return (
+            f'{{\n "version": {VERSION},\n "dump": {json.dumps(data["dump"], ensure_ascii=False)},\n'
+            f' "marks": [' + (f"\n{marks}\n ]" if marks else "]") + "\n}\n"
+        )
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -234,10 +256,8 @@ def atomic_write(path: str, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     try:
         dfd = os.open(directory, os.O_RDONLY)
@@ -267,18 +287,17 @@ def load_marks(path: str, dump: dict[str, Any] | None = None) -> MarkSet:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MarksError(path, f"not a marks file (JSON error: {exc})") from None
     if not isinstance(data, dict) or "version" not in data:
-        raise MarksError(path, "not a marks file (no \"version\")")
+        raise MarksError(path, 'not a marks file (no "version")')
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise MarksError(path, f"version {version!r} is not a number")
     if version > VERSION:
-        raise MarksError(path, f"marks version {version} is newer than this pmoview reads ({VERSION}); "
-                               "upgrade pmoview")
+        raise MarksError(path, f"marks version {version} is newer than this pmoview reads ({VERSION}); upgrade pmoview")
     if version < 1:
         raise MarksError(path, f"unknown marks version {version}")
     marks_raw = data.get("marks", [])
     if not isinstance(marks_raw, list):
-        raise MarksError(path, "\"marks\" must be a list")
+        raise MarksError(path, '"marks" must be a list')
     marks = []
     try:
         for i, d in enumerate(marks_raw):
@@ -304,6 +323,7 @@ def identity_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str | N
 
 # -- reports -----------------------------------------------------------------------------------------
 
+
 class ExportedReport(NamedTuple):
     markdown: str
     data: dict[str, Any]
@@ -324,9 +344,12 @@ def finding_json(f: Any) -> dict[str, Any]:
             pass
     paths = getattr(f, "paths", None) or []
     return {
-        "kind": getattr(f, "kind", "?"), "severity": getattr(f, "severity", "?"),
-        "va_start": _h(getattr(f, "va_start", None)), "va_end": _h(getattr(f, "va_end", None)),
-        "pa_start": _h(getattr(f, "pa_start", None)), "pa_end": _h(getattr(f, "pa_end", None)),
+        "kind": getattr(f, "kind", "?"),
+        "severity": getattr(f, "severity", "?"),
+        "va_start": _h(getattr(f, "va_start", None)),
+        "va_end": _h(getattr(f, "va_end", None)),
+        "pa_start": _h(getattr(f, "pa_start", None)),
+        "pa_end": _h(getattr(f, "pa_end", None)),
         "message": getattr(f, "message", ""),
         "paths": [[list(k) for k in (_path_key(p) or ())] for p in paths],
     }
@@ -338,18 +361,29 @@ def _range_text(a: Any, b: Any) -> str:
     return f"{a}-{b}" if b is not None else str(a)
 
 
-def export_report(marks: MarkSet | Sequence[Mark], findings: Sequence[Any] = (), *,
-                  dump: dict[str, Any] | None = None, roots: Sequence[Any] = (), profile: str | None = None,
-                  title: str = "pmoview report") -> ExportedReport:
+def export_report(
+    marks: MarkSet | Sequence[Mark],
+    findings: Sequence[Any] = (),
+    *,
+    dump: dict[str, Any] | None = None,
+    roots: Sequence[Any] = (),
+    profile: str | None = None,
+    title: str = "pmoview report",
+) -> ExportedReport:
     """Marks and findings as a Markdown document and a JSON-ready dict (same content)."""
     mark_list = list(marks)
     ident = dump if dump is not None else (marks.dump if isinstance(marks, MarkSet) else {})
     fj = [finding_json(f) for f in findings]
     roots_j = [r.to_json() if hasattr(r, "to_json") else r for r in roots]
     data: dict[str, Any] = {
-        "version": VERSION, "generated": _now(), "dump": ident, "profile": profile, "roots": roots_j,
+        "version": VERSION,
+        "generated": _now(),
+        "dump": ident,
+        "profile": profile,
+        "roots": roots_j,
         "summary": {"findings": len(fj), **{k: sum(1 for m in mark_list if m.kind == k) for k in KINDS}},
-        "findings": fj, "marks": [m.to_json() for m in mark_list],
+        "findings": fj,
+        "marks": [m.to_json() for m in mark_list],
     }
     md = [f"# {title}", ""]
     if ident:
@@ -363,8 +397,10 @@ def export_report(marks: MarkSet | Sequence[Mark], findings: Sequence[Any] = (),
     if fj:
         md += ["| severity | kind | VA | PA | message |", "|---|---|---|---|---|"]
         for f in fj:
-            md.append(f"| {f.get('severity')} | {f.get('kind')} | {_range_text(f.get('va_start'), f.get('va_end'))} "
-                      f"| {_range_text(f.get('pa_start'), f.get('pa_end'))} | {_md(str(f.get('message', '')))} |")
+            md.append(
+                f"| {f.get('severity')} | {f.get('kind')} | {_range_text(f.get('va_start'), f.get('va_end'))} "
+                f"| {_range_text(f.get('pa_start'), f.get('pa_end'))} | {_md(str(f.get('message', '')))} |"
+            )
     else:
         md.append("No findings.")
     md += ["", "## Marks", ""]

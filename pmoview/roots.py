@@ -1,6 +1,7 @@
 """Where the page tables start. Candidates come from, in order of trust: explicit options, the
 CPU state in the dump (one root per distinct CR3), VMCOREINFO, kernel symbols, and a validated scan.
 Each candidate says where it came from."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -40,8 +41,9 @@ def _pa_mask(maxphyaddr: int) -> int:
     return ((1 << maxphyaddr) - 1) & ~0xFFF
 
 
-def find_roots(mem: PhysicalMemory, kernel: KernelImage | None = None,
-               options: RootOptions | None = None) -> list[Root]:
+def find_roots(
+    mem: PhysicalMemory, kernel: KernelImage | None = None, options: RootOptions | None = None
+) -> list[Root]:
     """All candidates, best first, without duplicates (same arch, mode and table)."""
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
@@ -66,8 +68,15 @@ def find_roots(mem: PhysicalMemory, kernel: KernelImage | None = None,
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
-    return Root(arch="x86_64", mode="x86_64-5level" if la57 else "x86_64-4level", table=table, source=source,
-                nxe=opt.nxe, maxphyaddr=opt.maxphyaddr, cpu=cpu)
+    return Root(
+        arch="x86_64",
+        mode="x86_64-5level" if la57 else "x86_64-4level",
+        table=table,
+        source=source,
+        nxe=opt.nxe,
+        maxphyaddr=opt.maxphyaddr,
+        cpu=cpu,
+    )
 
 
 def _explicit_x86(opt: RootOptions) -> list[Root]:
@@ -112,8 +121,16 @@ def _arm_va_bits(tcr: int | None, fallback: int | None, t1: bool) -> int:
 
 
 def _arm(table: int, half: str, va_bits: int, source: str, opt: RootOptions) -> Root:
-    return Root(arch="aarch64", mode="aarch64-4k", table=table, source=source, half=half, va_bits=va_bits,
-                mair=opt.mair, maxphyaddr=min(opt.maxphyaddr, 52))
+    return Root(
+        arch="aarch64",
+        mode="aarch64-4k",
+        table=table,
+        source=source,
+        half=half,
+        va_bits=va_bits,
+        mair=opt.mair,
+        maxphyaddr=min(opt.maxphyaddr, 52),
+    )
 
 
 def _explicit_arm(opt: RootOptions) -> list[Root]:
@@ -181,6 +198,16 @@ def options_from_args(args: object) -> RootOptions:
     get = lambda name, default=None: getattr(args, name, default)
     nxe = {"on": True, "off": False}.get(get("nxe", "auto") or "auto")
     symbols = tuple(get("root_symbol", None) or ()) or DEFAULT_ROOT_SYMBOLS
-    return RootOptions(arch=get("arch"), cr3=get("cr3"), la57=get("la57"), nxe=nxe,
-                       maxphyaddr=get("maxphyaddr", 52) or 52, ttbr0=get("ttbr0"), ttbr1=get("ttbr1"),
-                       tcr=get("tcr"), mair=get("mair"), cpu=get("cpu"), symbols=symbols)
+    return RootOptions(
+        arch=get("arch"),
+        cr3=get("cr3"),
+        la57=get("la57"),
+        nxe=nxe,
+        maxphyaddr=get("maxphyaddr", 52) or 52,
+        ttbr0=get("ttbr0"),
+        ttbr1=get("ttbr1"),
+        tcr=get("tcr"),
+        mair=get("mair"),
+        cpu=get("cpu"),
+        symbols=symbols,
+    )

@@ -5,6 +5,7 @@
 ``mappings`` merges them into runs; ``table``/``root_table``/``children`` serve lazy tree views;
 ``anomalies`` collects what the walks so far found (``walk()`` walks everything once).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,8 +22,19 @@ from pmoview.arch.records import Anomaly, EntryRef, Leaf, Mapping, Translation, 
 from pmoview.arch.walker import LeafChunk, Walker
 from pmoview.memory.base import PhysicalMemory
 
-__all__ = ["AddressSpace", "Anomaly", "EntryRef", "Flags", "Leaf", "LeafChunk", "Mapping", "TableView",
-           "Translation", "WalkLimits", "WalkStats"]
+__all__ = [
+    "AddressSpace",
+    "Anomaly",
+    "EntryRef",
+    "Flags",
+    "Leaf",
+    "LeafChunk",
+    "Mapping",
+    "TableView",
+    "Translation",
+    "WalkLimits",
+    "WalkStats",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +42,7 @@ class TableView:
     """One decoded table. Reached from the root (``root_table``/``children``) it also knows the VA of
     entry 0, the path to it and the accumulated table bits; from ``table(pa, level)`` it does not.
     ``backed`` False: the dump lacks the table (arrays empty)."""
+
     pa: int
     row: LevelRow
     mode: PagingMode
@@ -79,8 +92,10 @@ class AddressSpace:
         self.stats = WalkStats()
         self.assumptions: list[str] = list(self.mode.notes)
         if root.arch == "x86_64" and root.nxe is None:
-            self.assumptions.append("EFER.NXE is not known (QEMU dumps do not record EFER): bit 63 is read "
-                                    "as XD, as on any kernel that sets it; --nxe off (Root.nxe=False) treats it as reserved")
+            self.assumptions.append(
+                "EFER.NXE is not known (QEMU dumps do not record EFER): bit 63 is read "
+                "as XD, as on any kernel that sets it; --nxe off (Root.nxe=False) treats it as reserved"
+            )
         self._anomalies: dict[tuple[object, ...], Anomaly] = {}
         self._limit_reported = False
         self.walker = Walker(mem, self.mode, root.table, self.limits, self.stats, self._report)
@@ -97,9 +112,13 @@ class AddressSpace:
             if not self._limit_reported:
                 self._limit_reported = True
                 self._anomalies[("limit", "anomalies")] = Anomaly(
-                    "limit", (), a.va_start, a.va_end,
+                    "limit",
+                    (),
+                    a.va_start,
+                    a.va_end,
                     f"more than {self.limits.max_anomalies:,} anomalies; the rest are not recorded "
-                    "(WalkLimits.max_anomalies)")
+                    "(WalkLimits.max_anomalies)",
+                )
             return
         self._anomalies[key] = a
 
@@ -114,8 +133,11 @@ class AddressSpace:
     def translate(self, va: int) -> Translation:
         off = self.mode.offset_of(va)
         if off is None:
-            where = "" if self.mode.arch == "x86_64" else \
-                f" (not in the {self.root.half or 'ttbr1'} half with VA_BITS={self.mode.va_bits})"
+            where = (
+                ""
+                if self.mode.arch == "x86_64"
+                else f" (not in the {self.root.half or 'ttbr1'} half with VA_BITS={self.mode.va_bits})"
+            )
             return Translation(va, None, None, None, [], None, "non-canonical VA" + where)
         table, acc = self.root.table, self.mode.acc_init
         path: list[EntryRef] = []
@@ -159,8 +181,9 @@ class AddressSpace:
             vas, pas, backed = ch.va.tolist(), ch.pa.tolist(), ch.backed.tolist()
             keys, accs = ch.key.tolist(), ch.acc.tolist()
             for i in range(len(vas)):
-                yield Leaf(vas[i], pas[i], ch.size, self.flags.get(ch.row, keys[i], accs[i]), list(ch.path(i)),
-                           backed[i])
+                yield Leaf(
+                    vas[i], pas[i], ch.size, self.flags.get(ch.row, keys[i], accs[i]), list(ch.path(i)), backed[i]
+                )
 
     def mappings(self, va_start: int | None = None, va_end: int | None = None) -> list[Mapping]:
         """Merged runs of leaves meeting the range (whole leaves, not clipped), ptdump style."""
@@ -178,23 +201,33 @@ class AddressSpace:
         """Every VA that maps physical address ``pa``, ascending."""
         if self._rev is None:
             maps = self.walk()
-            self._rev = (np.array([m.pa_start for m in maps], dtype=np.uint64),
-                         np.array([m.pa_end for m in maps], dtype=np.uint64),
-                         np.array([m.va_start for m in maps], dtype=np.uint64))
+            self._rev = (
+                np.array([m.pa_start for m in maps], dtype=np.uint64),
+                np.array([m.pa_end for m in maps], dtype=np.uint64),
+                np.array([m.va_start for m in maps], dtype=np.uint64),
+            )
         starts, ends, vas = self._rev
         p = np.uint64(pa)
         hit = (starts <= p) & (p < ends)
-        return sorted(int(v) + (pa - int(s)) for v, s in zip(vas[hit].tolist(), starts[hit].tolist()))
+        return sorted(int(v) + (pa - int(s)) for v, s in zip(vas[hit].tolist(), starts[hit].tolist(), strict=False))
 
     # -- lazy tree ----------------------------------------------------------------------------
-    def _view(self, pa: int, depth: int, offset: int | None, path: tuple[EntryRef, ...], acc: int | None,
-              recursive: bool = False) -> TableView:
+    def _view(
+        self,
+        pa: int,
+        depth: int,
+        offset: int | None,
+        path: tuple[EntryRef, ...],
+        acc: int | None,
+        recursive: bool = False,
+    ) -> TableView:
         row = self.mode.levels[depth]
         dec = self.walker.decoded(pa, depth)
         if dec is None:
             empty = np.zeros(0, dtype=np.uint64)
-            return TableView(pa, row, self.mode, False, empty, np.zeros(0, dtype=np.uint8), empty, offset, path, acc,
-                             recursive)
+            return TableView(
+                pa, row, self.mode, False, empty, np.zeros(0, dtype=np.uint8), empty, offset, path, acc, recursive
+            )
         return TableView(pa, row, self.mode, True, dec.raw, dec.kind, dec.addr, offset, path, acc, recursive)
 
     def table(self, pa: int, level: int) -> TableView:

@@ -1,14 +1,24 @@
 """Typed reading of VMCOREINFO. Encodings differ per key (field notes): ``SYMBOL()`` and
 ``KERNELOFFSET`` are hex without ``0x``; most ``NUMBER()`` values are decimal, a few arm64 ones
 carry ``0x``, and ``phys_base`` can be negative under KASLR."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 HIGHLIGHTS = (
-    "OSRELEASE", "SYMBOL(init_top_pgt)", "SYMBOL(swapper_pg_dir)", "NUMBER(phys_base)", "KERNELOFFSET",
-    "NUMBER(pgtable_l5_enabled)", "NUMBER(VA_BITS)", "NUMBER(kimage_voffset)", "NUMBER(PHYS_OFFSET)",
-    "NUMBER(TCR_EL1_T1SZ)", "SYMBOL(page_offset_base)", "PAGESIZE",
+    "OSRELEASE",
+    "SYMBOL(init_top_pgt)",
+    "SYMBOL(swapper_pg_dir)",
+    "NUMBER(phys_base)",
+    "KERNELOFFSET",
+    "NUMBER(pgtable_l5_enabled)",
+    "NUMBER(VA_BITS)",
+    "NUMBER(kimage_voffset)",
+    "NUMBER(PHYS_OFFSET)",
+    "NUMBER(TCR_EL1_T1SZ)",
+    "SYMBOL(page_offset_base)",
+    "PAGESIZE",
 )
 
 
@@ -18,10 +28,7 @@ def _parse(value: str, default_base: int) -> int | None:
     if neg:
         v = v[1:]
     try:
-        if v.lower().startswith("0x"):
-            n = int(v, 16)
-        else:
-            n = int(v, default_base)
+        n = int(v, 16) if v.lower().startswith("0x") else int(v, default_base)
     except ValueError:
         return None
     return -n if neg else n

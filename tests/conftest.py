@@ -1,4 +1,5 @@
 """Shared fixtures: the committed real samples, decompressed on demand into a cache."""
+
 from __future__ import annotations
 
 import json

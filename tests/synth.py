@@ -11,6 +11,7 @@ Reusable by every test module (and ``benchmarks/``):
 - ``SynthDirectMap``: a PhysicalMemory that synthesises, on the fly, an x86_64 4-level tree mapping
   ``gib`` GiB at ``base_va`` with 4 KiB pages (64 GiB = 16 M leaves in 32 K PT pages), for cost tests.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -50,8 +51,13 @@ class X86Tree:
     SHIFTS: ClassVar[dict[int, int]] = {5: 48, 4: 39, 3: 30, 2: 21, 1: 12}
     SIZE_LEVEL: ClassVar[dict[int, int]] = {PAGE: 1, 2 * MiB: 2, GiB: 3}
 
-    def __init__(self, levels: int = 4, mem: SparseMemory | None = None, table_base: int = 0x10_0000,
-                 table_fields: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        levels: int = 4,
+        mem: SparseMemory | None = None,
+        table_base: int = 0x10_0000,
+        table_fields: dict[str, int] | None = None,
+    ) -> None:
         self.levels = levels
         self.mem = mem if mem is not None else SparseMemory(info=DumpInfo(arch="x86_64"))
         self.next_table = table_base
@@ -95,8 +101,9 @@ class X86Tree:
             table = e & 0x000F_FFFF_FFFF_F000
         return table
 
-    def map(self, va: int, pa: int, size: int = PAGE, table_fields: dict[str, int] | None = None,
-            **leaf_fields: int) -> None:
+    def map(
+        self, va: int, pa: int, size: int = PAGE, table_fields: dict[str, int] | None = None, **leaf_fields: int
+    ) -> None:
         level = self.SIZE_LEVEL[size]
         table = self.table_of(va, level, table_fields=table_fields)
         self.write(table, self.index(va, level), x86_leaf(pa, size, **leaf_fields))
@@ -128,8 +135,14 @@ def arm_leaf(pa: int, shift: int, granule_shift: int = 12, **fields: int) -> int
 
 
 class Arm64Tree:
-    def __init__(self, mode: str = "aarch64-4k", va_bits: int = 48, half: str = "ttbr1",
-                 mem: SparseMemory | None = None, table_base: int = 0x4000_0000) -> None:
+    def __init__(
+        self,
+        mode: str = "aarch64-4k",
+        va_bits: int = 48,
+        half: str = "ttbr1",
+        mem: SparseMemory | None = None,
+        table_base: int = 0x4000_0000,
+    ) -> None:
         self.mode, self.va_bits, self.half = mode, va_bits, half
         self.g = ARM_GRANULE_SHIFT[mode]
         self.bits = self.g - 3
@@ -139,8 +152,15 @@ class Arm64Tree:
         self.root = self.new_table()
 
     def root_obj(self, **kw: Any) -> Root:
-        return Root(arch="aarch64", mode=self.mode, table=self.root, source="synthetic", va_bits=self.va_bits,
-                    half=self.half, **kw)
+        return Root(
+            arch="aarch64",
+            mode=self.mode,
+            table=self.root,
+            source="synthetic",
+            va_bits=self.va_bits,
+            half=self.half,
+            **kw,
+        )
 
     def shift(self, level: int) -> int:
         return self.g + (3 - level) * self.bits
@@ -183,8 +203,9 @@ class Arm64Tree:
                 return lv
         raise ValueError(f"no level maps {size:#x} bytes")
 
-    def map(self, va: int, pa: int, size: int | None = None, table_fields: dict[str, int] | None = None,
-            **fields: int) -> None:
+    def map(
+        self, va: int, pa: int, size: int | None = None, table_fields: dict[str, int] | None = None, **fields: int
+    ) -> None:
         level = self.level_of(size or 1 << self.g)
         table = self.table_of(va, level, table_fields=table_fields)
         self.write(table, self.index(va, level), arm_leaf(pa, self.shift(level), self.g, **fields))
@@ -232,8 +253,9 @@ class SynthDirectMap(PhysicalMemory):
         self.n_pt = gib * 512
         self._zero = bytes(PAGE)
         self._pml4 = self._table({(base_va >> 39) & 511: x86_table(self.PDPT, us=0)})
-        self._pdpt = self._table({((base_va >> 30) & 511) + i: x86_table(self.PD0 + i * PAGE, us=0)
-                                  for i in range(gib)})
+        self._pdpt = self._table(
+            {((base_va >> 30) & 511) + i: x86_table(self.PD0 + i * PAGE, us=0) for i in range(gib)}
+        )
         self._pt_offsets = np.arange(512, dtype=np.uint64) * np.uint64(PAGE) | np.uint64(self.leaf_flags)
         self._table_flags = np.uint64(x86_table(0, us=0))
 

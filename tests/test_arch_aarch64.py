@@ -1,4 +1,5 @@
 """AArch64 walks on Construct-built trees: TTBR halves, start levels, blocks, hierarchical permissions."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ QEMU has no ``info tlb`` for arm and its dumps hold no TTBR: the kernel half is 
 ``swapper_pg_dir - kimage_voffset`` and checked against what the kernel itself says: the image at
 ``VA - kimage_voffset``, the linear map at ``PAGE_OFFSET + (PA - PHYS_OFFSET)``, /proc/kcore's segments.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,16 +35,28 @@ def guest() -> tuple[AddressSpace, dict[str, Any], dict[str, str]]:
         pytest.skip("no VMCOREINFO swapper_pg_dir")
     kv = int(vi["NUMBER(kimage_voffset)"], 16)
     va_bits = int(vi.get("NUMBER(VA_BITS)", "48"))
-    root = Root("aarch64", "aarch64-4k", int(vi["SYMBOL(swapper_pg_dir)"], 16) - kv, "VMCOREINFO swapper_pg_dir",
-                va_bits=va_bits, half="ttbr1", mair=LINUX_MAIR)
+    root = Root(
+        "aarch64",
+        "aarch64-4k",
+        int(vi["SYMBOL(swapper_pg_dir)"], 16) - kv,
+        "VMCOREINFO swapper_pg_dir",
+        va_bits=va_bits,
+        half="ttbr1",
+        mair=LINUX_MAIR,
+    )
     return AddressSpace(mem, root), truth, vi
 
 
 def test_walk_is_clean(guest: tuple[AddressSpace, dict[str, Any], dict[str, str]]) -> None:
     space, _, _ = guest
     assert space.walk()
-    assert not {a.kind for a in space.anomalies} & {"reserved-bits", "cycle", "recursive-map", "limit",
-                                                       "table-outside-memory"}
+    assert not {a.kind for a in space.anomalies} & {
+        "reserved-bits",
+        "cycle",
+        "recursive-map",
+        "limit",
+        "table-outside-memory",
+    }
 
 
 def test_kernel_text_is_at_va_minus_kimage_voffset(guest: tuple[AddressSpace, dict[str, Any], dict[str, str]]) -> None:

@@ -1,4 +1,5 @@
 """The entry layouts: Construct round trips (STYLE rule 4) and the hot path's masks against them (rule 5)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,10 +18,19 @@ from pmoview.arch.mode import FAULT, LEAF, NONE, TABLE
 from pmoview.arch.x86_64 import x86_mode
 
 STRUCTS = {
-    "x86 table": table_entry, "x86 1G": pdpte_1g, "x86 2M": pde_2m, "x86 4K": pte_4k,
-    "arm table 4K": table_descriptor(12), "arm page 4K": page_descriptor(12), "arm block 1G": block_descriptor(30),
-    "arm block 2M": block_descriptor(21), "arm table 64K": table_descriptor(16), "arm page 64K": page_descriptor(16),
-    "arm block 512M": block_descriptor(29), "arm page 16K": page_descriptor(14), "arm block 32M": block_descriptor(25),
+    "x86 table": table_entry,
+    "x86 1G": pdpte_1g,
+    "x86 2M": pde_2m,
+    "x86 4K": pte_4k,
+    "arm table 4K": table_descriptor(12),
+    "arm page 4K": page_descriptor(12),
+    "arm block 1G": block_descriptor(30),
+    "arm block 2M": block_descriptor(21),
+    "arm table 64K": table_descriptor(16),
+    "arm page 64K": page_descriptor(16),
+    "arm block 512M": block_descriptor(29),
+    "arm page 16K": page_descriptor(14),
+    "arm block 32M": block_descriptor(25),
 }
 u64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_dumps"
@@ -127,13 +137,12 @@ def test_numpy_decode_matches_construct_for_aarch64(values: list[int], oa_bits: 
                 assert int(dec.addr[i]) == pa
 
 
-
-
 def _real_entries(name: str) -> list[tuple[int, int, bool]]:
     """(level, entry, is_leaf) for the entries on the paths to a few kernel VAs of a real guest."""
     from pmoview.arch import Root
     from pmoview.memory import open_dump
     from pmoview.space import AddressSpace
+
     found = sorted((SAMPLES / name).glob("dump.kdump*"))
     if not found:
         pytest.skip(f"no {name} sample")
@@ -166,8 +175,9 @@ def test_round_trip_on_real_x86_entries() -> None:
 
 def test_round_trip_on_real_arm64_descriptors() -> None:
     for level, entry, leaf in _real_entries("linux-arm64"):
-        struct = (page_descriptor(12) if level == 3 else block_descriptor(39 - 9 * level)) if leaf \
-            else table_descriptor(12)
+        struct = (
+            (page_descriptor(12) if level == 3 else block_descriptor(39 - 9 * level)) if leaf else table_descriptor(12)
+        )
         data = entry.to_bytes(8, "little")
         assert struct.build(struct.parse(data)) == data
         assert build_entry(struct, **parse_entry(struct, entry)) == entry

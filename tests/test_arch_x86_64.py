@@ -1,4 +1,5 @@
 """x86_64 walks on Construct-built trees: what the MMU does, entry by entry."""
+
 from __future__ import annotations
 
 from synth import DIRECT_MAP, PAGE, GiB, MiB, X86Tree, x86_leaf, x86_table

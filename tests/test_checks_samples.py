@@ -1,5 +1,6 @@
 """pmoview.checks on the real samples: each defect variant yields its truth.json ``expected_findings``
 and no other error; the correct builds and real Linux guests yield no error at all."""
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,7 @@ def run_sample(d: Path, with_kernel: bool = True, features: bool = True) -> Repo
     from pmoview.memory import open_dump
     from pmoview.roots import find_roots
     from pmoview.space import AddressSpace
+
     truth = load_truth(d)
     dump = _dump(d)
     assert dump is not None
@@ -97,9 +99,11 @@ def test_literal_virt_to_phys_is_explained() -> None:
     toms = [f for f in report.findings if f.kind == "table-outside-memory"]
     assert len(toms) == 4
     text = " ".join(f.message for f in toms)
-    assert ("PML4[256] → PDPT entry 1 points at 0x7fff8010f000, which is kernel VA 0xffffffff8010f000 minus "
-            "PHYS_OFFSET: virt_to_phys checked the PMO range before the kernel-image range; the table is at "
-            "PA 0x10f000") in text
+    assert (
+        "PML4[256] → PDPT entry 1 points at 0x7fff8010f000, which is kernel VA 0xffffffff8010f000 minus "
+        "PHYS_OFFSET: virt_to_phys checked the PMO range before the kernel-image range; the table is at "
+        "PA 0x10f000"
+    ) in text
 
 
 def test_hole_is_reported_at_the_cleared_entry() -> None:

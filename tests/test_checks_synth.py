@@ -1,4 +1,5 @@
 """pmoview.checks on synthetic page tables built with tests/synth.py: one behaviour per test."""
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,25 @@ def seed_tree(ram: int = RAM, one_gib_above: int | None = None) -> X86Tree:
 
 
 def kernel_elf(text_flags: str = "R-X") -> KernelImage:
-    return KernelImage("kernel.elf", "x86_64", TEXT, [
-        KernelSegment(TEXT, 0x20_0000, 4 * PAGE, 4 * PAGE, text_flags),
-        KernelSegment(DATA, 0x20_4000, 4 * PAGE, 4 * PAGE, "RW-"),
-    ], {})
+    return KernelImage(
+        "kernel.elf",
+        "x86_64",
+        TEXT,
+        [
+            KernelSegment(TEXT, 0x20_0000, 4 * PAGE, 4 * PAGE, text_flags),
+            KernelSegment(DATA, 0x20_4000, 4 * PAGE, 4 * PAGE, "RW-"),
+        ],
+        {},
+    )
 
 
-def check(t: X86Tree, ram: list[tuple[int, int]] | None = None, features: frozenset[str] | None = NX_ONLY,
-          kernel: KernelImage | None = None, **kw: object):  # type: ignore[no-untyped-def]
+def check(
+    t: X86Tree,
+    ram: list[tuple[int, int]] | None = None,
+    features: frozenset[str] | None = NX_ONLY,
+    kernel: KernelImage | None = None,
+    **kw: object,
+):  # type: ignore[no-untyped-def]
     space = AddressSpace(t.mem, t.root_obj(nxe=True))
     opts = CheckOptions(cpu_features=features, ram=ram or [(0, RAM)], **kw)  # type: ignore[arg-type]
     return run_checks(space, t.mem, "seed", kernel=kernel, options=opts)
@@ -130,15 +142,17 @@ def test_one_gib_pages_judged_by_cpu_features() -> None:
 def test_literal_virt_to_phys_is_diagnosed_in_plain_words() -> None:
     t = seed_tree(ram=2 * GiB)
     pd = t.table_of(PMO + GiB, 2)  # the extension PD for the second GiB, somewhere at 0x10xxxx
-    bad = (pd + KBASE - PMO)  # kernel-image VA of the table, converted with the PMO rule
+    bad = pd + KBASE - PMO  # kernel-image VA of the table, converted with the PMO rule
     pdpt = t.table_of(PMO, 3)
     t.write(pdpt, 1, x86_table(bad, us=0) | 0x3)
     # the table's kernel-image VA must be in the image region: KBASE + pd
     r = check(t, [(0, 2 * GiB)])
     [tom] = only(r, "table-outside-memory")
     assert tom.severity == ERROR and tom.pa_start == bad
-    assert (f"PML4[256] → PDPT entry 1 points at {bad:#x}, which is kernel VA {KBASE + pd:#x} minus PHYS_OFFSET: "
-            f"virt_to_phys checked the PMO range before the kernel-image range; the table is at PA {pd:#x}") in tom.message
+    assert (
+        f"PML4[256] → PDPT entry 1 points at {bad:#x}, which is kernel VA {KBASE + pd:#x} minus PHYS_OFFSET: "
+        f"virt_to_phys checked the PMO range before the kernel-image range; the table is at PA {pd:#x}"
+    ) in tom.message
     [miss] = only(r, "pmo-missing")
     assert (miss.pa_start, miss.pa_end) == (GiB, 2 * GiB) and "see table-outside-memory" in miss.message
 
@@ -200,6 +214,7 @@ def test_kernel_half_user_page_is_user_kernel() -> None:
 
 def test_ok_mark_suppresses_and_wrong_mark_becomes_user_mark(tmp_path: Path) -> None:
     from pmoview.marks import load_marks
+
     t = seed_tree()
     t.set_entry(PMO + 8 * MiB, 2, 0)
     marks = load_marks(str(tmp_path / "m.json"))
@@ -215,6 +230,7 @@ def test_ok_mark_suppresses_and_wrong_mark_becomes_user_mark(tmp_path: Path) -> 
 
 def test_marks_of_another_root_are_ignored(tmp_path: Path) -> None:
     from pmoview.marks import load_marks
+
     t = seed_tree()
     marks = load_marks(str(tmp_path / "m.json"))
     marks.add("wrong", t.root + PAGE, path=[(4, 256)])
@@ -232,8 +248,11 @@ def test_ram_from_multiboot2_kernel_symbols() -> None:
     space = AddressSpace(t.mem, t.root_obj(nxe=True))
     ram = find_ram(t.mem, space, k)
     assert ram.source == "multiboot2" and "mb2_mmap_copy" in ram.detail
-    assert [(r.start, r.end, r.type) for r in ram.ranges] == [(0, 0x9FC00, 1), (0x9FC00, 0xA0000, 2),
-                                                              (0x100000, RAM, 1)]
+    assert [(r.start, r.end, r.type) for r in ram.ranges] == [
+        (0, 0x9FC00, 1),
+        (0x9FC00, 0xA0000, 2),
+        (0x100000, RAM, 1),
+    ]
     r = run_checks(space, t.mem, "seed", kernel=k, options=CheckOptions(cpu_features=NX_ONLY))
     assert r.ram_source == "multiboot2" and r.exit_code == 0
     assert {f.severity for f in only(r, "pmo-extra")} == {INFO}  # the reserved 0x9fc00.. in the first GiB
@@ -241,8 +260,9 @@ def test_ram_from_multiboot2_kernel_symbols() -> None:
 
 def test_ram_from_a_scan_for_boot_information() -> None:
     t = seed_tree()
-    t.mem.write(0x1_0008, build_boot_info([MmapEntry(0, 0x9FC00, 1), MmapEntry(0x100000, RAM - 0x100000, 1)],
-                                          [(1, b"\0")]))
+    t.mem.write(
+        0x1_0008, build_boot_info([MmapEntry(0, 0x9FC00, 1), MmapEntry(0x100000, RAM - 0x100000, 1)], [(1, b"\0")])
+    )
     ram = find_ram(t.mem)
     assert ram.source == "multiboot2" and "0x10008" in ram.detail and ram.top == RAM
 
@@ -266,8 +286,14 @@ def test_json_report_follows_the_contract() -> None:
     assert {"version", "profile", "ram_source", "findings", "summary"} <= set(data)
     assert data["profile"] == "seed" and data["ram_source"] == "option"
     f = next(f for f in data["findings"] if f["kind"] == "pmo-missing")
-    assert f == {**f, "severity": "error", "va_start": "0xffff800000800000", "va_end": "0xffff800000a00000",
-                 "pa_start": "0x800000", "pa_end": "0xa00000"}
+    assert f == {
+        **f,
+        "severity": "error",
+        "va_start": "0xffff800000800000",
+        "va_end": "0xffff800000a00000",
+        "pa_start": "0x800000",
+        "pa_end": "0xa00000",
+    }
     assert f["paths"][0][-1] == {"level": 2, "index": 4, "entry": "0x0"}
     assert data["summary"]["error"] == 1 and data["summary"]["exit_code"] == 1
 
@@ -310,7 +336,7 @@ def test_expressions_over_facts() -> None:
 
 def test_spec_extends_and_overrides_a_profile(tmp_path: Path) -> None:
     spec = tmp_path / "layout.toml"
-    spec.write_text('''
+    spec.write_text("""
 extends = "seed"
 name = "my-kernel"
 [[regions]]
@@ -322,7 +348,7 @@ role = "window"
 va_start = "PHYS_OFFSET + 0x100000000000"
 va_end = "PHYS_OFFSET + 0x100040000000"
 forbidden = ["user", "exec"]
-''')
+""")
     prof = load_spec(str(spec))
     assert prof.name == "my-kernel" and prof.region("pmo").required == ("present", "writable", "supervisor")
     assert prof.region("kernel-image") == SEED.region("kernel-image") and prof.region("mmio") is not None
@@ -334,8 +360,16 @@ forbidden = ["user", "exec"]
     assert not only(r, "pmo-flags") and r.profile.name == "my-kernel"
 
 
-@pytest.mark.parametrize("text", ['extends = "nope"', 'bogus = 1', '[[regions]]\nname = "x"\nrole = "pmo"',
-                                  '[[regions]]\nname = "pmo"\nrequired = ["shiny"]', 'extends = ['])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'extends = "nope"',
+        "bogus = 1",
+        '[[regions]]\nname = "x"\nrole = "pmo"',
+        '[[regions]]\nname = "pmo"\nrequired = ["shiny"]',
+        "extends = [",
+    ],
+)
 def test_bad_spec_is_unusable_input(tmp_path: Path, text: str) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(text)
@@ -347,11 +381,15 @@ def test_bad_spec_is_unusable_input(tmp_path: Path, text: str) -> None:
 def test_touching_conclusions_merge_and_others_do_not() -> None:
     def render_(p: Pending) -> tuple[str, None, None]:
         return f"{p.count}", None, None
+
     items = [Pending("pmo-missing", ERROR, "g", a, a + 10, a, a + 10, render_) for a in (0, 10, 30)]
     items.append(Pending("pmo-missing", WARNING, "g", 20, 30, 20, 30, render_))
     got = sorted(merge_pending(items), key=lambda f: (f.severity, f.va_start))
-    assert [(f.severity, f.va_start, f.va_end, f.message) for f in got] == \
-        [(ERROR, 0, 20, "2"), (ERROR, 30, 40, "1"), (WARNING, 20, 30, "1")]
+    assert [(f.severity, f.va_start, f.va_end, f.message) for f in got] == [
+        (ERROR, 0, 20, "2"),
+        (ERROR, 30, 40, "1"),
+        (WARNING, 20, 30, "1"),
+    ]
     assert subtract_intervals([(0, 100)], [(10, 20), (15, 30), (90, 200)]) == [(0, 10), (30, 90)]
 
 
@@ -360,12 +398,13 @@ def _raw_image(t: X86Tree, path: Path) -> None:
     top = max(t.mem.pages) + PAGE
     buf = bytearray(top)
     for pa, page in t.mem.pages.items():
-        buf[pa:pa + PAGE] = page
+        buf[pa : pa + PAGE] = page
     path.write_bytes(bytes(buf))
 
 
 def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     from pmoview.cli import main
+
     code = main(args)
     out = capsys.readouterr()
     return code, out.out, out.err
@@ -375,8 +414,20 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     t = seed_tree()
     img = tmp_path / "ok.raw"
     _raw_image(t, img)
-    base = ["check", str(img), "--dump-format", "raw", "--cr3", hex(t.root), "--profile", "seed",
-            "--ram", f"0-{RAM:#x}", "--cpu-features", "nx"]
+    base = [
+        "check",
+        str(img),
+        "--dump-format",
+        "raw",
+        "--cr3",
+        hex(t.root),
+        "--profile",
+        "seed",
+        "--ram",
+        f"0-{RAM:#x}",
+        "--cpu-features",
+        "nx",
+    ]
     code, out, err = _cli(base + ["--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["summary"]["error"] == 0
@@ -397,8 +448,23 @@ def test_cli_junit_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     img = tmp_path / "ok.raw"
     _raw_image(t, img)
     out_file = tmp_path / "report.xml"
-    code, _, err = _cli(["check", str(img), "--dump-format", "raw", "--cr3", hex(t.root), "--ram", f"0-{RAM:#x}",
-                         "--format", "junit", "-o", str(out_file)], capsys)
+    code, _, err = _cli(
+        [
+            "check",
+            str(img),
+            "--dump-format",
+            "raw",
+            "--cr3",
+            hex(t.root),
+            "--ram",
+            f"0-{RAM:#x}",
+            "--format",
+            "junit",
+            "-o",
+            str(out_file),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert ET.parse(out_file).getroot().tag == "testsuites"
 
@@ -406,12 +472,14 @@ def test_cli_junit_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_checks_do_not_import_textual() -> None:
     import subprocess
     import sys
+
     code = "import sys, pmoview.checks, pmoview.cli.check_cmd; sys.exit('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, check=False).returncode == 0
 
 
 def test_cli_marks_sidecar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pmoview.marks import load_marks
+
     t = seed_tree()
     t.set_entry(PMO + 8 * MiB, 2, 0)
     img = tmp_path / "hole.raw"

@@ -1,12 +1,13 @@
 """``pmoview info``: the JSON contract, and one-line errors with exit 2 on unusable input."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import dumpsynth as synth
 import pytest
 
-import dumpsynth as synth
 from pmoview.cli import main
 
 PAGE = bytes(4096)
@@ -31,8 +32,12 @@ def test_info_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert data["cpus"][0]["cr3"] == "0x5000" and data["cpus"][0]["cr4"] == "0x20"
     assert data["vmcoreinfo"]["OSRELEASE"] == "6.1.0-x"
     first = data["roots"][0]
-    assert {k: first[k] for k in ("arch", "mode", "table", "source")} == \
-        {"arch": "x86_64", "mode": "x86_64-4level", "table": "0x5000", "source": "CPU 0 CR3"}
+    assert {k: first[k] for k in ("arch", "mode", "table", "source")} == {
+        "arch": "x86_64",
+        "mode": "x86_64-4level",
+        "table": "0x5000",
+        "source": "CPU 0 CR3",
+    }
 
 
 def test_info_text_names_format_and_cpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,14 +48,18 @@ def test_info_text_names_format_and_cpus(tmp_path: Path, capsys: pytest.CaptureF
     assert "elf" in out and "cr3=0x1000" in out
 
 
-@pytest.mark.parametrize("content,expect", [
-    (b"", "empty file"),
-    (b"not a dump at all" * 10, "expected a kdump, flattened kdump, ELF or LiME header"),
-    (b"KDUMP   " + bytes(100), "disk_dump_header"),
-    (b"\x7fELF" + bytes(20), "ELF"),
-])
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes,
-                                         expect: str) -> None:
+@pytest.mark.parametrize(
+    "content,expect",
+    [
+        (b"", "empty file"),
+        (b"not a dump at all" * 10, "expected a kdump, flattened kdump, ELF or LiME header"),
+        (b"KDUMP   " + bytes(100), "disk_dump_header"),
+        (b"\x7fELF" + bytes(20), "ELF"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expect: str
+) -> None:
     dump = tmp_path / "bad"
     dump.write_bytes(content)
     code, out, err = run(capsys, "info", str(dump))

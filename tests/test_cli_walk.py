@@ -1,4 +1,5 @@
 """``translate`` and ``mappings`` on real samples: the JSON contract, caps that say so, one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,16 @@ def test_mappings_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     maps = json.loads(out)
     assert maps and all(m["flags"]["user"] and m["flags"]["writable"] for m in maps)
     assert all(int(m["va_start"], 16) < int(m["va_end"], 16) for m in maps)
-    code, out, _ = run(capsys, "mappings", str(LINUX), "--json", "--kernel", "--exec",
-                       "--range", "0xffffffff80000000-0xffffffffc0000000")
+    code, out, _ = run(
+        capsys,
+        "mappings",
+        str(LINUX),
+        "--json",
+        "--kernel",
+        "--exec",
+        "--range",
+        "0xffffffff80000000-0xffffffffc0000000",
+    )
     text = json.loads(out)
     assert text and all(not m["flags"]["user"] and not m["flags"]["nx"] for m in text)
 
@@ -61,11 +70,14 @@ def test_max_tables_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_half_written_dump_still_answers_and_says_where_the_walk_stopped(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import dumpsynth as synth
+
     dump = tmp_path / "t.kdump"
-    data = synth.kdump({0: bytes(4096), 1: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000),
-                       compress=False)
+    data = synth.kdump(
+        {0: bytes(4096), 1: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000), compress=False
+    )
     dump.write_bytes(data[:-10])  # the root's table page is cut short, as by an interrupted makedumpfile
     code, out, err = run(capsys, "translate", str(dump), "0xffffffff80000000", "--json")
     assert code == 0
@@ -76,9 +88,10 @@ def test_half_written_dump_still_answers_and_says_where_the_walk_stopped(
 
 def test_unusable_dump_is_one_line_even_after_a_root_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import dumpsynth as synth
+
     dump = tmp_path / "t.kdump"
     data = bytearray(synth.kdump({0: bytes(4096)}, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x1000)))
-    data[4096 + 96:4096 + 104] = (1 << 40).to_bytes(8, "little")  # fine until the first read
+    data[4096 + 96 : 4096 + 104] = (1 << 40).to_bytes(8, "little")  # fine until the first read
     data[436:440] = (1 << 20).to_bytes(4, "little")  # bitmap blocks past the end: unusable at open
     dump.write_bytes(bytes(data))
     code, out, err = run(capsys, "translate", str(dump), "0xffffffff80000000")

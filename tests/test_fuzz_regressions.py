@@ -6,6 +6,7 @@ A regression is either the raw bytes of a dump, or ``*.json``: a patch spec agai
 (``{"sample", "file", "kind", "patches": [{"offset", "hex"}], "cut"?, "records"?}``), written by
 tests/fuzz/campaign.py when the damaged dump is too large to keep; it is skipped if the sample is gone.
 """
+
 from __future__ import annotations
 
 import json

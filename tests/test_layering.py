@@ -1,4 +1,5 @@
 """The layer rules of ARCHITECTURE.md, enforced: import-linter contracts and a clean headless import."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ def test_import_linter_contracts_hold() -> None:
     if exe is None:
         pytest.skip("import-linter not installed")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout[-2000:]
 
 

@@ -1,4 +1,5 @@
 """pmoview.marks: the sidecar format, atomic saves, refusal of unusable files, reports."""
+
 from __future__ import annotations
 
 import json
@@ -80,28 +81,34 @@ def test_ids_stay_unique_after_removal(tmp_path: Path) -> None:
     assert len({m.id for m in ms}) == 2 and c.id != ms.marks[0].id
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"kind": "bogus", "path": [(4, 1)]},
-    {"kind": "wrong"},
-    {"kind": "missing", "va_start": 10, "va_end": 5},
-    {"kind": "missing", "va_start": 10},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kind": "bogus", "path": [(4, 1)]},
+        {"kind": "wrong"},
+        {"kind": "missing", "va_start": 10, "va_end": 5},
+        {"kind": "missing", "va_start": 10},
+    ],
+)
 def test_add_rejects_marks_without_a_place_or_kind(tmp_path: Path, kwargs: dict) -> None:  # type: ignore[type-arg]
     ms = load_marks(str(tmp_path / "m.json"))
     with pytest.raises(ValueError):
         ms.add(root=1, **kwargs)
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"{not json", "JSON error"),
-    (b"\xff\xfe", "JSON error"),
-    (b"[]", "no \"version\""),
-    (b'{"version": 2, "marks": []}', "newer than this pmoview"),
-    (b'{"version": "1", "marks": []}', "not a number"),
-    (b'{"version": 1, "marks": [{"kind": "wrong", "root": "0x1"}]}', "path or a VA range"),
-    (b'{"version": 1, "marks": [{"id": "a", "kind": "odd", "root": "0x1", "path": [[4, 1]]}]}', "kind"),
-    (b'{"version": 1, "marks": {}}', "must be a list"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"{not json", "JSON error"),
+        (b"\xff\xfe", "JSON error"),
+        (b"[]", 'no "version"'),
+        (b'{"version": 2, "marks": []}', "newer than this pmoview"),
+        (b'{"version": "1", "marks": []}', "not a number"),
+        (b'{"version": 1, "marks": [{"kind": "wrong", "root": "0x1"}]}', "path or a VA range"),
+        (b'{"version": 1, "marks": [{"id": "a", "kind": "odd", "root": "0x1", "path": [[4, 1]]}]}', "kind"),
+        (b'{"version": 1, "marks": {}}', "must be a list"),
+    ],
+)
 def test_unusable_sidecar_is_refused_and_kept(tmp_path: Path, content: bytes, words: str) -> None:
     p = tmp_path / "m.json"
     p.write_bytes(content)

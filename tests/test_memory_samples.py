@@ -1,12 +1,13 @@
 """Every dump format on the real QEMU samples: ranges, per-CPU control registers, VMCOREINFO."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import load_truth, sample_dirs, unpacked
+
 from pmoview import vmcoreinfo
 from pmoview.memory import open_dump
 
@@ -35,7 +36,7 @@ def test_cpu_control_registers_match_qemu(sample: Path, name: str, sample_cache:
     if truth["arch"] != "x86_64":
         return  # QEMU's arm dumps carry no system registers
     assert len(mem.cpus) == len(truth["cpus"])
-    for cpu, expect in zip(mem.cpus, truth["cpus"]):
+    for cpu, expect in zip(mem.cpus, truth["cpus"], strict=False):
         for reg in ("cr0", "cr3", "cr4"):
             assert cpu.regs[reg] == int(expect[reg], 16), (cpu.index, reg)
 
@@ -73,9 +74,12 @@ def test_vmcoreinfo_present_when_the_guest_exported_it(sample: Path, name: str, 
 
 def _formats_of(sample: Path) -> dict[str, Path]:
     truth = load_truth(sample)
-    return {k: sample / (v if isinstance(v, str) else v["file"]) for k, v in truth.get("dumps", {}).items()
-            if k != "lime"  # LiME is an earlier moment of the boot
-            and (sample / (v if isinstance(v, str) else v["file"])).exists()}
+    return {
+        k: sample / (v if isinstance(v, str) else v["file"])
+        for k, v in truth.get("dumps", {}).items()
+        if k != "lime"  # LiME is an earlier moment of the boot
+        and (sample / (v if isinstance(v, str) else v["file"])).exists()
+    }
 
 
 MULTI = [d for d in SAMPLES if len(_formats_of(d)) > 1]
@@ -94,7 +98,7 @@ def test_every_format_of_one_guest_holds_the_same_bytes(sample: Path, sample_cac
             mems[kind] = open_dump(str(local))
     reference = mems.get("kdump") or next(iter(mems.values()))
     cr3 = int(truth["cpus"][0]["cr3"], 16) & ~0xFFF if truth["arch"] == "x86_64" else None
-    probes = [0x1000, 0x100000, 0x9f000] + ([cr3] if cr3 else [])
+    probes = [0x1000, 0x100000, 0x9F000] + ([cr3] if cr3 else [])
     for pa in probes:
         expect = reference.read_page(pa)
         for kind, mem in mems.items():
@@ -119,4 +123,4 @@ def test_real_lime_dump_holds_the_kernel_page_tables_of_its_boot(sample: Path) -
     root = int(truth["lime_cut"]["root"], 16)
     lime_top, kdump_top = lime.read_page(root), kdump.read_page(root)
     assert lime_top is not None and kdump_top is not None
-    assert lime_top[256 * 8:] == kdump_top[256 * 8:]
+    assert lime_top[256 * 8 :] == kdump_top[256 * 8 :]

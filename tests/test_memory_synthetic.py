@@ -1,11 +1,12 @@
 """Physical memory backends on files built with the parsers' own Construct definitions."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import dumpsynth as synth
 import pytest
 
-import dumpsynth as synth
 from parsers.errors import DumpFormatError
 from pmoview.memory import AbsentMemoryError, Range, open_dump
 
@@ -32,15 +33,16 @@ def test_kdump_reads_pages_and_tells_absent_from_zero(tmp_path: Path, kdump_page
     assert mem.read_page(0x1000) == PAGE_Z
     assert mem.read_page(0x2000) is None
     with pytest.raises(AbsentMemoryError) as exc:
-        mem.read(0x1ffe, 4)
+        mem.read(0x1FFE, 4)
     assert exc.value.pa == 0x2000
     assert mem.read(0x100010 * 4096 + 7, 3) == b"\x5a" * 3
     assert mem.ranges() == [Range(0, 0x2000), Range(0x5000, 0x6000), Range(0x100010000, 0x100011000)]
 
 
 def test_flattened_kdump_reads_like_the_plain_file(tmp_path: Path, kdump_pages: dict[int, bytes]) -> None:
-    plain = synth.kdump(kdump_pages, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x5000),
-                        vmcoreinfo=b"OSRELEASE=6.1.0\n")
+    plain = synth.kdump(
+        kdump_pages, notes=synth.prstatus_note() + synth.qemu_note(cr3=0x5000), vmcoreinfo=b"OSRELEASE=6.1.0\n"
+    )
     mem = open_dump(write(tmp_path, "d.flat", synth.flatten(plain, chunk=1000)))
     assert mem.format == "kdump-flattened"
     assert mem.read_page(0x5000) == PAGE_A[::-1]
@@ -50,16 +52,21 @@ def test_flattened_kdump_reads_like_the_plain_file(tmp_path: Path, kdump_pages: 
 
 def test_kdump_uncompressed_pages_and_64k_blocks(tmp_path: Path) -> None:
     block = bytes(range(256)) * 256
-    mem = open_dump(write(tmp_path, "d.kdump", synth.kdump({3: block}, block_size=65536, compress=False,
-                                                          machine="aarch64")))
+    mem = open_dump(
+        write(tmp_path, "d.kdump", synth.kdump({3: block}, block_size=65536, compress=False, machine="aarch64"))
+    )
     assert mem.arch == "aarch64"
     assert mem.read_page(3 * 65536 + 4096) == block[4096:8192]
     assert mem.ranges() == [Range(3 * 65536, 4 * 65536)]
 
 
 def test_elf_core_cpus_pair_prstatus_with_qemu_notes(tmp_path: Path) -> None:
-    notes = (synth.prstatus_note(rip=0x10) + synth.prstatus_note(rip=0x20)
-             + synth.qemu_note(cr3=0x1000, cr4=0x1020) + synth.qemu_note(cr0=0x10, cr3=0))
+    notes = (
+        synth.prstatus_note(rip=0x10)
+        + synth.prstatus_note(rip=0x20)
+        + synth.qemu_note(cr3=0x1000, cr4=0x1020)
+        + synth.qemu_note(cr0=0x10, cr3=0)
+    )
     mem = open_dump(write(tmp_path, "d.elf", synth.elf_core([(0x1000, PAGE_A), (0x100000000, PAGE_Z)], notes)))
     assert mem.format == "elf"
     assert [c.regs["rip"] for c in mem.cpus] == [0x10, 0x20]
@@ -71,7 +78,7 @@ def test_elf_core_cpus_pair_prstatus_with_qemu_notes(tmp_path: Path) -> None:
 def test_lime_ranges(tmp_path: Path) -> None:
     mem = open_dump(write(tmp_path, "d.lime", synth.lime([(0x1000, PAGE_A * 2), (0x40000000, PAGE_Z)])))
     assert mem.ranges() == [Range(0x1000, 0x3000), Range(0x40000000, 0x40001000)]
-    assert mem.read(0x1ffe, 4) == PAGE_A[-2:] + PAGE_A[:2]
+    assert mem.read(0x1FFE, 4) == PAGE_A[-2:] + PAGE_A[:2]
 
 
 def test_raw_image_with_base(tmp_path: Path) -> None:
@@ -89,6 +96,7 @@ def test_dump_file_is_opened_read_only(tmp_path: Path, kdump_pages: dict[int, by
 
 # -- bad input: one located error, bounded work -------------------------------------------------
 
+
 def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(DumpFormatError, match="empty file"):
         open_dump(write(tmp_path, "e", b""))
@@ -103,12 +111,12 @@ def test_unknown_content_names_the_formats(tmp_path: Path) -> None:
 def test_kdump_truncated_in_the_bitmaps(tmp_path: Path, kdump_pages: dict[int, bytes]) -> None:
     data = synth.kdump(kdump_pages)
     with pytest.raises(DumpFormatError, match="bitmap"):
-        open_dump(write(tmp_path, "t", data[:3 * 4096 + 10]))
+        open_dump(write(tmp_path, "t", data[: 3 * 4096 + 10]))
 
 
 def test_kdump_hostile_max_mapnr_is_clamped_to_the_bitmap(tmp_path: Path) -> None:
     data = bytearray(synth.kdump({0: PAGE_A}))
-    data[4096 + 96:4096 + 104] = (1 << 60).to_bytes(8, "little")  # max_mapnr_64 claims 2^60 pages
+    data[4096 + 96 : 4096 + 104] = (1 << 60).to_bytes(8, "little")  # max_mapnr_64 claims 2^60 pages
     mem = open_dump(write(tmp_path, "h", bytes(data)))
     assert mem.read_page(0) == PAGE_A
     assert mem.read_page(1 << 50) is None

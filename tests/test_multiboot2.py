@@ -1,5 +1,6 @@
 """parsers.multiboot2: round trips (parse == obj, build == data, sizeof), validation with located errors,
 and the boot information a real seed guest left in memory."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,12 @@ from parsers.multiboot2 import (
     tag_header,
 )
 
-ENTRIES = (MmapEntry(0, 0x9FC00, 1), MmapEntry(0x9FC00, 0x400, 2), MmapEntry(0x100000, 0x5FEE0000, 1),
-           MmapEntry(0xFD00000000, 0x300000000, 2))
+ENTRIES = (
+    MmapEntry(0, 0x9FC00, 1),
+    MmapEntry(0x9FC00, 0x400, 2),
+    MmapEntry(0x100000, 0x5FEE0000, 1),
+    MmapEntry(0xFD00000000, 0x300000000, 2),
+)
 
 
 def test_mmap_entry_round_trip() -> None:
@@ -56,8 +61,9 @@ def test_boot_info_round_trip_skips_other_tags() -> None:
     assert info.mmap[2].end == 0x5FFE0000 and info.mmap[0].type_name == "available RAM"
 
 
-@given(st.lists(st.tuples(st.integers(0, (1 << 52) - 1), st.integers(0, 1 << 40), st.integers(0, 2**32 - 1)),
-                max_size=20))
+@given(
+    st.lists(st.tuples(st.integers(0, (1 << 52) - 1), st.integers(0, 1 << 40), st.integers(0, 2**32 - 1)), max_size=20)
+)
 def test_any_entries_survive_build_and_parse(raw: list[tuple[int, int, int]]) -> None:
     entries = tuple(MmapEntry(b, n, t) for b, n, t in raw)
     assert parse_boot_info(build_boot_info(entries)).mmap == entries
@@ -73,11 +79,14 @@ def test_longer_entry_size_is_honoured() -> None:
     assert parse_mmap_entries(body, len(ENTRIES), 32) == ENTRIES
 
 
-@pytest.mark.parametrize("mutate, where", [
-    (lambda d: d[:4] + struct.pack("<I", 1) + d[8:], 4),  # reserved must be 0
-    (lambda d: struct.pack("<I", len(d) + 64) + d[4:], 0),  # total_size past the data
-    (lambda d: d[:-8] + struct.pack("<II", 1, 8), None),  # no end tag
-])
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda d: d[:4] + struct.pack("<I", 1) + d[8:], 4),  # reserved must be 0
+        (lambda d: struct.pack("<I", len(d) + 64) + d[4:], 0),  # total_size past the data
+        (lambda d: d[:-8] + struct.pack("<II", 1, 8), None),  # no end tag
+    ],
+)
 def test_malformed_boot_info_raises_located_error(mutate, where) -> None:  # type: ignore[no-untyped-def]
     data = mutate(build_boot_info(ENTRIES))
     with pytest.raises(DumpFormatError) as e:
@@ -102,6 +111,7 @@ def test_real_seed_guest_boot_information_matches_truth() -> None:
     if m is None:
         pytest.skip("serial log does not give the boot information address")
     from pmoview.memory import open_dump
+
     dump = next((d / n for n in ("dump.kdump", "dump.kdump.xz") if (d / n).exists()), None)
     if dump is None:
         pytest.skip("no kdump in seed-hole")
@@ -116,4 +126,4 @@ def test_real_seed_guest_boot_information_matches_truth() -> None:
     assert got == truth["ram_map"]
     # and the structure rebuilt from its parsed entries is byte-identical in its memory map tag
     tag = next(t for t in info.tags if t.type == 6)
-    assert build_mmap_tag(info.mmap) == data[tag.offset:tag.offset + tag.size]
+    assert build_mmap_tag(info.mmap) == data[tag.offset : tag.offset + tag.size]

@@ -1,6 +1,7 @@
 """End to end with a real QEMU (slow, needs qemu-system-x86_64, grub-mkrescue and xorriso): rebuild one seed
 variant from source in a scratch copy, boot it, dump it through QMP, and check the fresh dump finds the
 variant's defect. Run with ``pytest -m slow tests/test_regenerate_samples.py``."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ TOOLS = ("qemu-system-x86_64", "grub-mkrescue", "xorriso", "gcc", "nm")
 def test_fresh_seed_hole_dump_shows_its_defect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scratch = tmp_path / "sample_dumps"
     shutil.copytree(ROOT / "sample_dumps" / "seed", scratch / "seed", ignore=shutil.ignore_patterns("build"))
-    done = subprocess.run([sys.executable, str(scratch / "seed" / "make_seed_samples.py"), "--only", "seed-hole"],
-                          capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [sys.executable, str(scratch / "seed" / "make_seed_samples.py"), "--only", "seed-hole"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     fresh = scratch / "seed-hole"
     truth = json.loads((fresh / "truth.json").read_text())

@@ -3,6 +3,7 @@
 Caps are tested at a small monkeypatched value so the tests stay cheap; the default is asserted
 against the table in docs/limits.md so the two cannot drift apart.
 """
+
 from __future__ import annotations
 
 import lzma
@@ -36,16 +37,19 @@ def limits_doc() -> str:
     return (ROOT / "docs" / "limits.md").read_text()
 
 
-@pytest.mark.parametrize("name,value", [
-    ("WalkLimits.max_tables", f"{WalkLimits().max_tables:,}"),
-    ("WalkLimits.max_anomalies", f"{WalkLimits().max_anomalies:,}"),
-    ("MAX_NOTE_BYTES", "64 MiB"),
-    ("MAX_FLAT_RECORDS", f"{fileview.MAX_FLAT_RECORDS:,}"),
-    ("MAX_LIME_RANGES", f"{lime.MAX_LIME_RANGES:,}"),
-    ("PMOVIEW_MAX_UNPACK", "256 GiB"),
-    ("SCAN_LIMIT_BYTES", "256 MiB"),
-    ("CACHE_BYTES", "64 MiB"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("WalkLimits.max_tables", f"{WalkLimits().max_tables:,}"),
+        ("WalkLimits.max_anomalies", f"{WalkLimits().max_anomalies:,}"),
+        ("MAX_NOTE_BYTES", "64 MiB"),
+        ("MAX_FLAT_RECORDS", f"{fileview.MAX_FLAT_RECORDS:,}"),
+        ("MAX_LIME_RANGES", f"{lime.MAX_LIME_RANGES:,}"),
+        ("PMOVIEW_MAX_UNPACK", "256 GiB"),
+        ("SCAN_LIMIT_BYTES", "256 MiB"),
+        ("CACHE_BYTES", "64 MiB"),
+    ],
+)
 def test_limits_doc_lists_each_cap_with_its_default(name: str, value: str) -> None:
     row = next((line for line in limits_doc().splitlines() if name in line and line.startswith("|")), "")
     assert row and value in row, f"docs/limits.md has no row for {name} with default {value}"
@@ -70,15 +74,19 @@ records = st.lists(st.tuples(st.integers(0, 300), st.integers(1, 120), st.intege
 
 @settings(max_examples=150, derandomize=True, database=None, deadline=None)
 @given(recs=records, reads=st.lists(st.tuples(st.integers(0, 420), st.integers(0, 200)), max_size=8))
-def test_overlapping_flattened_records_read_as_makedumpfile_R_writes_them(tmp_path_factory: pytest.TempPathFactory,
-                                                                          recs: list[tuple[int, int, int]],
-                                                                          reads: list[tuple[int, int]]) -> None:
+def test_overlapping_flattened_records_read_as_makedumpfile_R_writes_them(
+    tmp_path_factory: pytest.TempPathFactory, recs: list[tuple[int, int, int]], reads: list[tuple[int, int]]
+) -> None:
     """Later records win where they overlap, gaps read as zeros, and every read is a bisect (no scan)."""
     body = [flat_record_header.build({"offset": o, "buf_size": n}) + bytes([v]) * n for o, n, v in recs]
-    raw = synth.flatten(b"")[:FLAT_HEADER_SIZE] + b"".join(body) + flat_record_header.build({"offset": -1, "buf_size": -1})
+    raw = (
+        synth.flatten(b"")[:FLAT_HEADER_SIZE]
+        + b"".join(body)
+        + flat_record_header.build({"offset": -1, "buf_size": -1})
+    )
     ref = bytearray(max(o + n for o, n, _ in recs))
     for o, n, v in recs:
-        ref[o:o + n] = bytes([v]) * n
+        ref[o : o + n] = bytes([v]) * n
     path = tmp_path_factory.mktemp("flat") / "f"
     path.write_bytes(raw)
     f = fileview.FlattenedFile(fileview.MappedFile(str(path)))
@@ -86,7 +94,7 @@ def test_overlapping_flattened_records_read_as_makedumpfile_R_writes_them(tmp_pa
     assert all(f._starts[i] < f._ends[i] <= f._starts[i + 1] for i in range(len(f._starts) - 1))
     for off, n in reads + [(0, len(ref))]:
         if off + n <= len(ref):
-            assert f.read(off, n, "x") == bytes(ref[off:off + n])
+            assert f.read(off, n, "x") == bytes(ref[off : off + n])
         else:
             with pytest.raises(DumpFormatError):
                 f.read(off, n, "x")
@@ -142,8 +150,12 @@ def test_elf_pt_load_past_the_pa_space_is_clipped_not_fatal(tmp_path: Path) -> N
     """Regression: p_paddr 0x8000000000000000 made ``AddressSpace`` raise OverflowError (found by
     tests/test_robust_real_dumps.py on seed-correct's ELF core)."""
     path = tmp_path / "d.elf"
-    path.write_bytes(synth.elf_core([(0x1000, PAGE), (1 << 63, PAGE), ((1 << 64) - 4096, PAGE)],
-                                    synth.prstatus_note() + synth.qemu_note(cr3=0x1000)))
+    path.write_bytes(
+        synth.elf_core(
+            [(0x1000, PAGE), (1 << 63, PAGE), ((1 << 64) - 4096, PAGE)],
+            synth.prstatus_note() + synth.qemu_note(cr3=0x1000),
+        )
+    )
     with open_dump(str(path)) as mem:
         assert [(r.start, r.end) for r in mem.ranges()] == [(0x1000, 0x2000)]
         assert mem.info.details["segments_outside_pa_space"] == 2
@@ -171,10 +183,10 @@ def _kdump_with_block(tmp_path: Path, block: bytes, flags: int) -> Path:
     path.write_bytes(bytes(plain))
     with open_dump(str(path)) as mem:
         at = mem.desc_offset  # type: ignore[attr-defined]
-    desc = np.frombuffer(bytes(plain[at:at + 24]), dtype=PAGE_DESC_DTYPE)[0].copy()
+    desc = np.frombuffer(bytes(plain[at : at + 24]), dtype=PAGE_DESC_DTYPE)[0].copy()
     data_at = int(desc["offset"])
     desc["size"], desc["flags"] = len(block), flags
-    plain[at:at + 24] = desc.tobytes()
+    plain[at : at + 24] = desc.tobytes()
     plain = plain[:data_at] + block
     path.write_bytes(bytes(plain))
     return path
@@ -189,11 +201,20 @@ def test_zstd_page_declaring_a_huge_content_size_is_refused_without_inflating_it
     path = _kdump_with_block(tmp_path, frame, DUMP_DH_COMPRESSED_ZSTD)
     # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across fork + exec.
     # A bad block reads as absent and is counted (a damaged dump stays browsable); the reason is kept.
-    code = (f"import re\nfrom pmoview.memory import open_dump\n"
-            f"m = open_dump({str(path)!r})\nassert m.read_page(0) is None\nprint(m.info.details['first_unreadable'])\n"
-            f"print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        f"import re\nfrom pmoview.memory import open_dump\n"
+        f"m = open_dump({str(path)!r})\nassert m.read_page(0) is None\nprint(m.info.details['first_unreadable'])\n"
+        f"print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 0 and len(run.stdout.splitlines()) == 2, (run.stdout, run.stderr[-2000:])
     message, rss_mib = run.stdout.strip().splitlines()
     assert "to decompress to 4096 bytes" in message

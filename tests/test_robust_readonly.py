@@ -6,6 +6,7 @@ sha256, size, mtime and ctime must be unchanged afterwards. Mode bits alone prov
 tests run as root (root may write a 0444 file), so every ``open``/``os.open``/``mmap`` of the dump
 is also recorded while the commands run and each one must be read-only.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -104,9 +105,13 @@ class OpenSpy:
 
 
 def commands(path: str) -> list[list[str]]:
-    cmds = [["info", path], ["info", path, "--json"],
-            ["translate", path, "0xffff888000000000", "0xffffffff80000000", "0x0"],
-            ["mappings", path], ["mappings", path, "--json", "--writable"]]
+    cmds = [
+        ["info", path],
+        ["info", path, "--json"],
+        ["translate", path, "0xffff888000000000", "0xffffffff80000000", "0x0"],
+        ["mappings", path],
+        ["mappings", path, "--json", "--writable"],
+    ]
     if has_check():
         cmds.append(["check", path])
     return cmds
@@ -114,8 +119,9 @@ def commands(path: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("mode", [0o444, 0o644], ids=["0444", "0644"])
 @pytest.mark.parametrize("sample,name", CASES, ids=[f"{s}/{n}" for s, n in CASES])
-def test_no_command_modifies_the_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: str, name: str,
-                                      mode: int) -> None:
+def test_no_command_modifies_the_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: str, name: str, mode: int
+) -> None:
     src = SAMPLES / sample / name
     dump = tmp_path / name
     if src.exists():

@@ -14,6 +14,7 @@ CI runs fixed, derandomized example budgets (a few seconds each). The long run:
     PYTHONPATH=. python -m pytest tests/test_robust_real_dumps.py -m slow -p no:randomly
     PYTHONPATH=. python tests/fuzz/campaign.py --minutes 10        # thousands of inputs, RSS and time
 """
+
 from __future__ import annotations
 
 import sys
@@ -56,9 +57,11 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Seeds:
 
 def ci_commands(path: str) -> list[list[str]]:
     """The CI subset (each command opens the dump again; the campaign runs them all)."""
-    cmds = [["info", path, "--json"],
-            ["translate", path, "0xffff888000000000", "0xffffffff80000000", "0x1000", "0x8000000000000000"],
-            ["mappings", path, "--max-tables", str(MAX_TABLES)]]
+    cmds = [
+        ["info", path, "--json"],
+        ["translate", path, "0xffff888000000000", "0xffffffff80000000", "0x1000", "0x8000000000000000"],
+        ["mappings", path, "--max-tables", str(MAX_TABLES)],
+    ]
     if has_check():
         cmds.append(["check", path, "--max-tables", str(MAX_TABLES)])
     return cmds
@@ -115,15 +118,21 @@ def field_damage(draw: st.DrawFn, layout: rs.Layout) -> list[rs.Patch]:
     patches = []
     for _ in range(draw(st.integers(1, 3))):
         f = draw(st.sampled_from(layout.fields))
-        value = draw(st.one_of(st.sampled_from(rs.hostile_values(f, layout.size)),
-                               st.integers(0, (1 << (8 * f.width)) - 1)))
+        value = draw(
+            st.one_of(st.sampled_from(rs.hostile_values(f, layout.size)), st.integers(0, (1 << (8 * f.width)) - 1))
+        )
         patches.append(rs.field_patch(f, value))
     return patches
 
 
 @pytest.mark.parametrize("name", CI_SEEDS)
-@settings(max_examples=12, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_hostile_field_values(seeds: Seeds, name: str, data: st.DataObject) -> None:
     seed = seeds.get(name)
@@ -170,8 +179,13 @@ def flip(path: Path, patches: list[rs.Patch]) -> list[rs.Patch]:
 
 
 @pytest.mark.parametrize("name", CI_SEEDS)
-@settings(max_examples=12, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_bit_flips_in_structures(seeds: Seeds, name: str, data: st.DataObject) -> None:
     seed = seeds.get(name)
@@ -196,8 +210,12 @@ def test_slow_truncation_all_seeds(seeds: Seeds, name: str, tmp_path: Path) -> N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_SEEDS)
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_slow_damage_all_seeds(seeds: Seeds, name: str, data: st.DataObject) -> None:
     seed = seeds.get(name)

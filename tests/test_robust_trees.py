@@ -13,6 +13,7 @@ CI runs a fixed, derandomized budget. The long run (thousands of trees):
     PYTHONPATH=. python -m pytest tests/test_robust_trees.py -m slow
     PYTHONPATH=. python tests/fuzz/campaign.py --trees-only --minutes 5
 """
+
 from __future__ import annotations
 
 import sys
@@ -91,10 +92,15 @@ def trees(draw: st.DrawFn) -> Built:
         what = draw(st.sampled_from(["root", "table", "past", "reserved", "raw", "clear", "self-level"]))
         if isinstance(tree, X86Tree):
             level = draw(st.integers(1, tree.levels))
-            target = {"root": tree.root, "table": draw(st.sampled_from(tables)),
-                      "past": draw(st.sampled_from([top, 1 << 40, (1 << 52) - PAGE])),
-                      "reserved": draw(st.sampled_from(tables)), "self-level": draw(st.sampled_from(tables)),
-                      "raw": 0, "clear": 0}[what]
+            target = {
+                "root": tree.root,
+                "table": draw(st.sampled_from(tables)),
+                "past": draw(st.sampled_from([top, 1 << 40, (1 << 52) - PAGE])),
+                "reserved": draw(st.sampled_from(tables)),
+                "self-level": draw(st.sampled_from(tables)),
+                "raw": 0,
+                "clear": 0,
+            }[what]
             value = x86_table(target) if what not in ("raw", "clear") else 0
             if what == "reserved":
                 value |= draw(st.sampled_from([1 << 7, 1 << 51, 0x7FF << 52, 1 << 63]))
@@ -102,10 +108,15 @@ def trees(draw: st.DrawFn) -> Built:
                 value = draw(st.integers(0, (1 << 64) - 1))
         else:
             level = draw(st.integers(tree.start, 3))
-            target = {"root": tree.root, "table": draw(st.sampled_from(tables)),
-                      "past": draw(st.sampled_from([top, 1 << 40, (1 << 48) - PAGE])),
-                      "reserved": draw(st.sampled_from(tables)), "self-level": draw(st.sampled_from(tables)),
-                      "raw": 0, "clear": 0}[what]
+            target = {
+                "root": tree.root,
+                "table": draw(st.sampled_from(tables)),
+                "past": draw(st.sampled_from([top, 1 << 40, (1 << 48) - PAGE])),
+                "reserved": draw(st.sampled_from(tables)),
+                "self-level": draw(st.sampled_from(tables)),
+                "raw": 0,
+                "clear": 0,
+            }[what]
             value = arm_table(target) if what not in ("raw", "clear") else 0
             if what == "reserved":
                 value |= draw(st.sampled_from([1 << 50, 1 << 48, 0xF << 12 | 1 << 47, 1 << 63]))
@@ -147,13 +158,18 @@ def check_space(b: Built, max_tables: int) -> AddressSpace:
     view = space.root_table()
     for i in view.present()[:8]:
         child = space.children(view, i)
-        for j in (child.present()[:4] if child is not None else []):
+        for j in child.present()[:4] if child is not None else []:
             space.children(child, j)
     return space
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(b=trees(), max_tables=st.sampled_from([1, 3, 50, 5000]))
 def test_random_sabotaged_tree_ends_in_a_result(b: Built, max_tables: int) -> None:
     with time_limit(30, "; ".join(b.ops)[:300]):
@@ -211,18 +227,25 @@ def cli_on_tree(b: Built, path: Path, max_tables: int) -> list[int]:
     opts = write_dump(b, path)
     vas = [hex(v) for v in b.vas[:8]] or ["0x0"]
     codes = []
-    for argv in (["info", str(path), *opts], ["translate", str(path), *vas, *opts],
-                 ["mappings", str(path), "--max-tables", str(max_tables), *opts],
-                 ["mappings", str(path), "--json", "--max-tables", str(max_tables), *opts]):
+    for argv in (
+        ["info", str(path), *opts],
+        ["translate", str(path), *vas, *opts],
+        ["mappings", str(path), "--max-tables", str(max_tables), *opts],
+        ["mappings", str(path), "--json", "--max-tables", str(max_tables), *opts],
+    ):
         code, out, err = run_cli(argv)
         check_cli_result(argv, code, out, err)
         codes.append(code)
     return codes
 
 
-@settings(max_examples=40, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 @given(b=trees())
 def test_random_tree_through_the_cli(b: Built, tmp_path: Path) -> None:
     with time_limit(60, "; ".join(b.ops)[:300]):
@@ -231,8 +254,12 @@ def test_random_tree_through_the_cli(b: Built, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=3000, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=3000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(b=trees(), max_tables=st.sampled_from([1, 7, 500, 20_000]))
 def test_slow_many_sabotaged_trees(b: Built, max_tables: int) -> None:
     with time_limit(60, "; ".join(b.ops)[:300]):

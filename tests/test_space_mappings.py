@@ -1,4 +1,5 @@
 """AddressSpace enumeration: leaves in VA order, merged mappings, ranges, reverse lookups."""
+
 from __future__ import annotations
 
 from synth import DIRECT_MAP, PAGE, GiB, MiB, X86Tree, x86_leaf
@@ -17,8 +18,11 @@ def test_runs_merge_across_page_tables_and_break_where_the_mmu_differs() -> None
     t.map(base + 9 * PAGE, 0x5000_0000 + 10 * PAGE, rw=0, xd=1)  # flags differ
     s = AddressSpace(t.mem, t.root_obj())
     ms = s.mappings()
-    assert [(m.va_start - base, m.va_end - base, m.count) for m in ms] == \
-        [(0, 8 * PAGE, 8), (8 * PAGE, 9 * PAGE, 1), (9 * PAGE, 10 * PAGE, 1)]
+    assert [(m.va_start - base, m.va_end - base, m.count) for m in ms] == [
+        (0, 8 * PAGE, 8),
+        (8 * PAGE, 9 * PAGE, 1),
+        (9 * PAGE, 10 * PAGE, 1),
+    ]
     assert ms[0].flags.writable and not ms[2].flags.writable
     assert ms[0].page_size == PAGE and ms[0].level == 1
 
@@ -45,7 +49,7 @@ def test_leaves_come_in_va_order_across_levels_and_halves() -> None:
     t = X86Tree()
     vas = [KERNEL + 4 * MiB, DIRECT_MAP, 0x40_0000, KERNEL, 0x7FFF_FFFF_F000, KERNEL + 2 * MiB + PAGE]
     sizes = [2 * MiB, GiB, PAGE, 2 * MiB, PAGE, PAGE]
-    for va, size in zip(vas, sizes):
+    for va, size in zip(vas, sizes, strict=False):
         t.map(va, 0, size)
     leaves = list(AddressSpace(t.mem, t.root_obj()).leaves())
     assert [lf.va for lf in leaves] == sorted(vas)
@@ -58,8 +62,11 @@ def test_ranges_select_leaves_that_meet_them() -> None:
         t.map(KERNEL + i * PAGE, i * PAGE)
     t.map(DIRECT_MAP, 0, GiB)
     s = AddressSpace(t.mem, t.root_obj())
-    assert [lf.va for lf in s.leaves(KERNEL + 3 * PAGE + 5, KERNEL + 6 * PAGE)] == \
-        [KERNEL + 3 * PAGE, KERNEL + 4 * PAGE, KERNEL + 5 * PAGE]
+    assert [lf.va for lf in s.leaves(KERNEL + 3 * PAGE + 5, KERNEL + 6 * PAGE)] == [
+        KERNEL + 3 * PAGE,
+        KERNEL + 4 * PAGE,
+        KERNEL + 5 * PAGE,
+    ]
     assert [lf.va for lf in s.leaves(DIRECT_MAP + 5, DIRECT_MAP + 6)] == [DIRECT_MAP]
     assert [lf.va for lf in s.leaves(0x8000_0000_0000, 0xFFFF_8000_0000_0000)] == []  # the non-canonical hole
     assert [m.va_start for m in s.mappings(va_start=KERNEL)] == [KERNEL]

@@ -1,4 +1,5 @@
 """AddressSpace as a lazy tree (for the TUI): table views, children, anomalies, cost bounds."""
+
 from __future__ import annotations
 
 from synth import DIRECT_MAP, PAGE, CountingMemory, GiB, MiB, SynthDirectMap, X86Tree, x86_table
@@ -80,6 +81,7 @@ def test_walk_cost_grows_with_tables_not_with_memory() -> None:
 
 def test_a_dag_of_shared_tables_is_bounded_by_the_visit_limit() -> None:
     from pmoview.arch import WalkLimits
+
     t = X86Tree()
     t.map(0, 0, PAGE)
     pdpt, pd = t.table_of(0, 3), t.table_of(0, 2)
@@ -94,7 +96,14 @@ def test_a_dag_of_shared_tables_is_bounded_by_the_visit_limit() -> None:
 
 def test_root_json() -> None:
     r = Root("aarch64", "aarch64-4k", 0x4123_4000, "VMCOREINFO swapper_pg_dir", va_bits=48, half="ttbr1", mair=0x44)
-    assert r.to_json() == {"arch": "aarch64", "mode": "aarch64-4k", "table": "0x41234000",
-                           "source": "VMCOREINFO swapper_pg_dir", "va_bits": 48, "half": "ttbr1", "mair": "0x44"}
+    assert r.to_json() == {
+        "arch": "aarch64",
+        "mode": "aarch64-4k",
+        "table": "0x41234000",
+        "source": "VMCOREINFO swapper_pg_dir",
+        "va_bits": 48,
+        "half": "ttbr1",
+        "mair": "0x44",
+    }
     assert X86Tree().root_obj().to_json()["mode"] == "x86_64-4level"
     assert MiB == 1 << 20

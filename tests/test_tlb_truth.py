@@ -5,6 +5,7 @@
 G, P = PS (never shown for a 4 KiB page: QEMU clears bit 7, the PAT bit, there), D, A, C = PCD,
 T = PWT, U = U/S, W = R/W; the PA is the page base (``pte & mask``). It does not check reserved bits.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,14 @@ def _space(d: Path, cpu: int) -> tuple[AddressSpace, dict[str, Any]]:
     cr4 = regs.get(cpu, {}).get("cr4", int(cpu_truth.get("cr4", "0"), 16))
     efer = cpu_truth.get("efer")
     la57 = bool(cr4 & (1 << 12)) or truth.get("paging") == "5-level"
-    root = Root("x86_64", "x86_64-5level" if la57 else "x86_64-4level", cr3 & 0x000F_FFFF_FFFF_F000,
-                f"CPU {cpu} CR3", nxe=None if efer is None else bool(int(efer, 16) & 0x800), cpu=cpu)
+    root = Root(
+        "x86_64",
+        "x86_64-5level" if la57 else "x86_64-4level",
+        cr3 & 0x000F_FFFF_FFFF_F000,
+        f"CPU {cpu} CR3",
+        nxe=None if efer is None else bool(int(efer, 16) & 0x800),
+        cpu=cpu,
+    )
     return AddressSpace(mem, root), truth
 
 
@@ -93,7 +100,7 @@ def test_every_info_tlb_leaf_is_reproduced(sample: Path | None, cpu: int) -> Non
     ours: dict[int, tuple[int, int, str]] = {}
     for ch in space.chunks():
         raw = ch.batch.raw[ch.flat]
-        for va, pa, e in zip(ch.va.tolist(), ch.pa.tolist(), raw.tolist()):
+        for va, pa, e in zip(ch.va.tolist(), ch.pa.tolist(), raw.tolist(), strict=False):
             ours[va] = (pa, ch.size, letters(e, ch.size))
     missing = [va for va in tlb if va not in ours]
     extra = [va for va in ours if va not in tlb]

@@ -1,4 +1,5 @@
 """The TUI driven with Textual's pilot on the real samples (skipped when a sample is absent)."""
+
 from __future__ import annotations
 
 import json
@@ -53,6 +54,7 @@ def app_for(name: str, tmp_path: Path, **options: Any) -> Any:
 
 def inspector_text(app: Any, node: Any) -> str:
     from rich.console import Console
+
     with open(os.devnull, "w") as sink:
         console = Console(width=120, record=True, file=sink)
         console.print(app.main.query_one(EntryInspector).render_entry(app.session, node.data))
@@ -72,16 +74,24 @@ async def goto(app: Any, pilot: Any, va: int) -> Any:
         await pilot.pause(0.02)
         await settle(app, pilot)
         node = tree(app).cursor_node
-        if node is not None and node.data is not None and node.data.row is not None and \
-                node.data.row.va_start is not None and node.data.row.va_start <= va < node.data.row.va_end:
+        if (
+            node is not None
+            and node.data is not None
+            and node.data.row is not None
+            and node.data.row.va_start is not None
+            and node.data.row.va_start <= va < node.data.row.va_end
+        ):
             return node
     return tree(app).cursor_node
 
 
 @run_async
 async def test_first_screen_appears_within_a_second_on_the_largest_sample(tmp_path: Path) -> None:
-    candidates = [s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr",
-                              "seed-correct") if sample(s)]
+    candidates = [
+        s
+        for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr", "seed-correct")
+        if sample(s)
+    ]
     if not candidates:
         pytest.skip("no sample dumps")
     largest = max(candidates, key=lambda s: sample(s)[0].stat().st_size)  # type: ignore[index]
@@ -238,6 +248,7 @@ async def test_find_pa_offers_every_va_that_maps_it(tmp_path: Path) -> None:
         await pilot.press(*"101000", "enter")
         await settle(app, pilot)
         from pmoview.tui.screens.choice import ChoiceScreen
+
         assert isinstance(app.screen, ChoiceScreen)
         vas = [va for va, _ in app.screen.choices]
         assert SEED_TEXT_VA in vas and SEED_PMO + 0x101000 in vas
@@ -269,6 +280,7 @@ async def test_filter_rejects_unknown_words_and_stays_open(tmp_path: Path) -> No
         await pilot.press(*"bogus", "enter")
         await pilot.pause()
         from pmoview.tui.screens.prompt import PromptScreen
+
         assert isinstance(app.screen, PromptScreen)
         assert "unknown filter word" in str(app.screen.query_one("#prompt-help").render())
 
@@ -307,6 +319,7 @@ async def test_command_palette_lists_namespaced_commands(tmp_path: Path) -> None
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         from pmoview.tui.commands import PmoviewProvider
+
         provider = PmoviewProvider(app.main)
         names = [text for text, _, _ in provider._commands()]
         assert "go: VA…" in names and "export: report" in names
@@ -318,6 +331,7 @@ async def test_command_palette_lists_namespaced_commands(tmp_path: Path) -> None
         await pilot.press("enter")
         await pilot.pause()
         from pmoview.tui.screens.prompt import PromptScreen
+
         assert isinstance(app.screen, PromptScreen) and app.screen.title_text == "Go to VA"
 
 
@@ -325,6 +339,7 @@ async def test_command_palette_lists_namespaced_commands(tmp_path: Path) -> None
 async def test_every_binding_has_an_id_and_a_description(tmp_path: Path) -> None:
     from pmoview.tui.app import PmoviewApp
     from pmoview.tui.screens.main import MainScreen
+
     keys = {}
     for b in [*PmoviewApp.BINDINGS, *MainScreen.BINDINGS]:
         assert b.id and b.description, b  # type: ignore[union-attr]
@@ -341,6 +356,7 @@ async def test_help_opens_and_closes(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         from pmoview.tui.screens.help import HelpScreen
+
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await pilot.pause()
@@ -371,8 +387,9 @@ async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path)
 
 @run_async
 async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> None:
-    name = next((s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr")
-                 if sample(s)), None)
+    name = next(
+        (s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr") if sample(s)), None
+    )
     if name is None:
         pytest.skip("no Linux sample")
     app = app_for(name, tmp_path)
@@ -390,21 +407,31 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
 def test_cli_runs_the_tui_for_a_bare_dump(monkeypatch: pytest.MonkeyPatch) -> None:
     from pmoview import cli
     from pmoview.cli import tui_cmd
+
     seen = {}
 
     def fake_run(args: Any) -> int:
         seen.update(vars(args))
         return 0
+
     monkeypatch.setattr(tui_cmd, "run", fake_run)
     parser = cli._build_parser()
-    args = parser.parse_args(["tui", "d.kdump", "--kernel", "k.elf", "--profile", "seed", "--marks", "m.json",
-                              "--cr3", "0x1000"])
+    args = parser.parse_args(
+        ["tui", "d.kdump", "--kernel", "k.elf", "--profile", "seed", "--marks", "m.json", "--cr3", "0x1000"]
+    )
     assert args.run is tui_cmd.run or args.run.__name__ == "run"
-    assert (args.dump, args.kernel, args.profile, args.marks, args.cr3) == ("d.kdump", "k.elf", "seed", "m.json",
-                                                                             0x1000)
+    assert (args.dump, args.kernel, args.profile, args.marks, args.cr3) == (
+        "d.kdump",
+        "k.elf",
+        "seed",
+        "m.json",
+        0x1000,
+    )
 
 
 def test_headless_cli_does_not_import_textual() -> None:
-    code = ("import sys, pmoview.cli as c; c._build_parser().parse_args(['info', 'x']);"
-            "assert 'textual' not in sys.modules, 'textual imported'")
+    code = (
+        "import sys, pmoview.cli as c; c._build_parser().parse_args(['info', 'x']);"
+        "assert 'textual' not in sys.modules, 'textual imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -1,4 +1,5 @@
 """The TUI's model helpers (no Textual): table rows, entry bits, the mappings filter, PMO coverage."""
+
 from __future__ import annotations
 
 import pytest

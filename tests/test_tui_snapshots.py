@@ -3,6 +3,7 @@
 Stable only with the checks in place (the status line counts findings): skipped otherwise. Update
 with ``pytest tests/test_tui_snapshots.py --snapshot-update`` on the pinned Python only.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,6 +28,7 @@ def _checks_available() -> bool:
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from textual.widgets import Input
+
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 

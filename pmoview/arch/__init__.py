@@ -20,6 +20,7 @@ Checklist -- adding an architecture, a paging mode or a granule:
 7. ``docs/model-api.md``: the new mode name.
 Nothing in ``decode``, ``walker``, ``merge`` or ``pmoview.space`` changes.
 """
+
 from __future__ import annotations
 
 from pmoview.arch.flags import Flags
@@ -30,19 +31,19 @@ from pmoview.arch.root import Root, paging_mode
 MODES = ("x86_64-4level", "x86_64-5level", "aarch64-4k", "aarch64-16k", "aarch64-64k")
 
 __all__ = [
-           "MODES",
-           "Anomaly",
-           "EntryRef",
-           "FlagRule",
-           "Flags",
-           "Leaf",
-           "LevelRow",
-           "Mapping",
-           "PagingMode",
-           "Root",
-           "Term",
-           "Translation",
-           "WalkLimits",
-           "WalkStats",
-           "paging_mode",
+    "MODES",
+    "Anomaly",
+    "EntryRef",
+    "FlagRule",
+    "Flags",
+    "Leaf",
+    "LevelRow",
+    "Mapping",
+    "PagingMode",
+    "Root",
+    "Term",
+    "Translation",
+    "WalkLimits",
+    "WalkStats",
+    "paging_mode",
 ]

@@ -15,6 +15,7 @@ MMU behaviour encoded here:
 - a region writable at EL0 is never executable at EL1 (implicit PXN);
 - AttrIndx selects a MAIR_EL1 byte; names need ``Root.mair`` (``LINUX_MAIR`` is Linux 6.1's value).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,8 +68,15 @@ def start_level(granule: Granule, va_bits: int) -> int:
     return 4 - levels
 
 
-def aarch64_mode(mode: str = "aarch64-4k", va_bits: int = 48, half: str = "ttbr1", maxphyaddr: int = 48,
-                 mair: int | None = None, hpd: bool = False, want_start: int | None = None) -> PagingMode:
+def aarch64_mode(
+    mode: str = "aarch64-4k",
+    va_bits: int = 48,
+    half: str = "ttbr1",
+    maxphyaddr: int = 48,
+    mair: int | None = None,
+    hpd: bool = False,
+    want_start: int | None = None,
+) -> PagingMode:
     if mode not in GRANULES:
         raise ValueError(f"unknown AArch64 mode {mode!r}; known: {sorted(GRANULES)}")
     if half not in ("ttbr0", "ttbr1"):
@@ -98,23 +106,40 @@ def aarch64_mode(mode: str = "aarch64-4k", va_bits: int = 48, half: str = "ttbr1
             oa_full = mask(ld, "OA")
             leaf_addr, leaf_fault = oa_full & oa, oa_full & ~oa
             leaf_res0 = mask(ld, *[n for n in ld if n.startswith("res0")])
-            key = mask(ld, "UXN", "PXN", "Contiguous", "DBM", "GP", "nG", "AF", "SH", "AP", "NS", "AttrIndx",
-                       "type", "valid")
+            key = mask(
+                ld, "UXN", "PXN", "Contiguous", "DBM", "GP", "nG", "AF", "SH", "AP", "NS", "AttrIndx", "type", "valid"
+            )
             attr = tuple(range(ld["AttrIndx"][0], ld["AttrIndx"][0] + 3))
         else:
             leaf_addr = leaf_fault = leaf_res0 = key = 0
             attr = ()
         type_bit = 1 << bit(td, "type")
-        rows.append(LevelRow(
-            level=level, name=f"L{level}", shift=shift, index_bits=index_bits, valid_mask=1 << bit(td, "valid"),
-            leaf_mask=type_bit, leaf_value=type_bit if last else 0,
-            leaf_ok=bool(ld), table_ok=not last,
-            table_addr_mask=mask(td, "next_level") & oa, leaf_addr_mask=leaf_addr,
-            table_fault_mask=mask(td, "next_level") & ~oa, leaf_fault_mask=leaf_fault,
-            table_res0_mask=mask(td, *tres0), leaf_res0_mask=leaf_res0, leaf_key_mask=key, attr_bits=attr,
-            fault_text=("reserved bits set (descriptor type 0b01 is reserved at level 3)" if last
-                        else f"reserved bits set (no block descriptor at level {level} with {mode})"),
-        ))
+        rows.append(
+            LevelRow(
+                level=level,
+                name=f"L{level}",
+                shift=shift,
+                index_bits=index_bits,
+                valid_mask=1 << bit(td, "valid"),
+                leaf_mask=type_bit,
+                leaf_value=type_bit if last else 0,
+                leaf_ok=bool(ld),
+                table_ok=not last,
+                table_addr_mask=mask(td, "next_level") & oa,
+                leaf_addr_mask=leaf_addr,
+                table_fault_mask=mask(td, "next_level") & ~oa,
+                leaf_fault_mask=leaf_fault,
+                table_res0_mask=mask(td, *tres0),
+                leaf_res0_mask=leaf_res0,
+                leaf_key_mask=key,
+                attr_bits=attr,
+                fault_text=(
+                    "reserved bits set (descriptor type 0b01 is reserved at level 3)"
+                    if last
+                    else f"reserved bits set (no block descriptor at level {level} with {mode})"
+                ),
+            )
+        )
     pd = field_layout(page_descriptor(g.shift))
     ap_lsb = pd["AP"][0]  # AP[1] = ap_lsb (EL0 access), AP[2] = ap_lsb + 1 (read-only)
     apt_lsb = td["APTable"][0]  # APTable[0] (no EL0), APTable[1] (no write)
@@ -137,8 +162,16 @@ def aarch64_mode(mode: str = "aarch64-4k", va_bits: int = 48, half: str = "ttbr1
     )
     top = (1 << 64) - (1 << va_bits)
     return PagingMode(
-        name=mode, arch="aarch64", levels=tuple(rows), va_bits=va_bits,
-        split=0 if half == "ttbr1" else 1 << va_bits, upper_add=top if half == "ttbr1" else 0,
-        acc_init=0, acc_and_mask=0, acc_or_mask=carried, rules=rules, cache_names=mair_names(mair),
+        name=mode,
+        arch="aarch64",
+        levels=tuple(rows),
+        va_bits=va_bits,
+        split=0 if half == "ttbr1" else 1 << va_bits,
+        upper_add=top if half == "ttbr1" else 0,
+        acc_init=0,
+        acc_and_mask=0,
+        acc_or_mask=carried,
+        rules=rules,
+        cache_names=mair_names(mair),
         el0_writable_implies_pxn=True,
     )

@@ -1,4 +1,5 @@
 """Decode many entries at once with numpy masks taken from a ``LevelRow`` (no Construct on this path)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ Bool = npt.NDArray[np.bool_]
 class Decoded:
     """Per entry: ``kind`` (NONE, TABLE, LEAF, FAULT), ``addr`` (next table or output address; only
     meaningful for TABLE and LEAF) and ``res0`` (valid entries with RES0 bits set that do not fault)."""
+
     raw: U64
     kind: U8
     addr: U64
@@ -41,8 +43,11 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
     elif row.leaf_fault_mask:
         fault = leafsel & ((raw & _u(row.leaf_fault_mask)) != 0)
     if tablesel is not None:
-        tfault = tablesel if not row.table_ok else (
-            tablesel & ((raw & _u(row.table_fault_mask)) != 0) if row.table_fault_mask else None)
+        tfault = (
+            tablesel
+            if not row.table_ok
+            else (tablesel & ((raw & _u(row.table_fault_mask)) != 0) if row.table_fault_mask else None)
+        )
         if tfault is not None:
             fault = tfault if fault is None else fault | tfault
     kind = leafsel.astype(np.uint8) * np.uint8(LEAF)

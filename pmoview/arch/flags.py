@@ -1,4 +1,5 @@
 """Effective flags of a leaf: combined over every level as the MMU combines them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ class Flags:
     are combined; ``nx`` forbids kernel execution, ``user_nx`` user execution (x86: the same bit).
     ``raw`` is the leaf entry's attribute bits (address and software bits removed); it is evidence,
     not identity, so it takes no part in equality."""
+
     arch: str
     present: bool = True
     writable: bool = False
@@ -34,11 +36,17 @@ class Flags:
         """ptdump-like columns: ``RW``/``ro``, ``USR``, ``GLB``, ``NX``/``x``, page-size marker, cache."""
         cols = ["RW" if self.writable else "ro", "USR" if self.user else "   "]
         if self.arch == "x86_64":
-            cols += ["PWT" if self.attr_index & 1 else "   ", "PCD" if self.attr_index & 2 else "   ",
-                     "PSE" if page_size and page_size > 4096 else "   "]
+            cols += [
+                "PWT" if self.attr_index & 1 else "   ",
+                "PCD" if self.attr_index & 2 else "   ",
+                "PSE" if page_size and page_size > 4096 else "   ",
+            ]
         else:
-            cols += ["UXN" if self.user_nx else "   ", "CON" if self.contiguous else "   ",
-                     "AF" if self.accessed else "  "]
+            cols += [
+                "UXN" if self.user_nx else "   ",
+                "CON" if self.contiguous else "   ",
+                "AF" if self.accessed else "  ",
+            ]
         cols += ["GLB" if self.global_ else "   ", "NX" if self.nx else "x ", self.cache or ""]
         return " ".join(cols).rstrip()
 

@@ -4,6 +4,7 @@ The hot path never parses an entry with Construct; it uses masks, and the masks 
 (``field_layout``), so a change in ``parsers/x86_64_entry.py`` changes the walker too. A property test
 checks the derivation against Construct's own parse.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -20,6 +20,7 @@ entry on the way down does ``acc = (acc & (e | ~acc_and_mask)) | (e & acc_or_mas
 U/S and ORs XD, AArch64 ORs APTable, UXNTable and PXNTable. ``rules`` then say how each effective
 flag comes from the leaf's bits and ``acc`` (``FlagRule``), evaluated once per distinct (key, acc).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ Op = Literal["all", "any", "value"]
 @dataclass(frozen=True)
 class Term:
     """One bit field: of the leaf entry or of the accumulated table bits, optionally inverted."""
+
     src: Literal["leaf", "acc"]
     lsb: int
     width: int = 1
@@ -43,6 +45,7 @@ class Term:
 @dataclass(frozen=True)
 class FlagRule:
     """``all``: every term is 1 (AND); ``any``: some term is 1 (OR); ``value``: the one term's value."""
+
     name: str
     op: Op
     terms: tuple[Term, ...]

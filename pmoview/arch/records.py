@@ -1,4 +1,5 @@
 """Values the walker hands out: entries, leaves, merged mappings, translations, anomalies, limits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pmoview.arch.flags import Flags
 class EntryRef(NamedTuple):
     """One entry: ``(level, index)`` pairs from the root are an entry's stable identity (marks use them).
     (Named tuples, not dataclasses, for the records made by the thousand: 4x cheaper to create.)"""
+
     level: int
     index: int  # type: ignore[assignment]  # a field named like tuple.index, by contract
     entry: int
@@ -46,6 +48,7 @@ class Leaf(NamedTuple):
 
 class Mapping(NamedTuple):
     """A merged run of leaves: contiguous VA and PA, equal flags, page size and backing."""
+
     va_start: int
     va_end: int  # exclusive
     pa_start: int
@@ -68,6 +71,7 @@ class Mapping(NamedTuple):
 class Anomaly:
     """Found while walking. kind: table-outside-memory, reserved-bits, recursive-map, cycle,
     shared-table, limit. ``path`` ends at the entry concerned (empty for the root itself)."""
+
     kind: str
     path: tuple[EntryRef, ...]
     va_start: int
@@ -80,6 +84,7 @@ class Anomaly:
 class WalkLimits:
     """Bounds that make every walk finish. ``max_tables`` counts table visits (a table shared by
     several entries counts each time it is walked)."""
+
     max_tables: int = 2_000_000
     max_anomalies: int = 10_000
     max_batch_tables: int = 64  # sibling tables decoded together (32 K entries: stays in cache)

@@ -1,4 +1,5 @@
 """Where a translation starts (the top table and the paging mode), and the mode row it selects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Root:
     ``half`` "ttbr0" or "ttbr1" (default "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd``
     TCR_EL1.HPDn; ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 for 4 KiB descriptors.
     """
+
     arch: str
     mode: str
     table: int
@@ -36,8 +38,7 @@ class Root:
     hpd: bool = False
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table),
-                                  "source": self.source}
+        out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
         for name in ("nxe", "va_bits", "half", "cpu"):
             value = getattr(self, name)
             if value is not None:
@@ -50,9 +51,11 @@ class Root:
 def paging_mode(root: Root) -> PagingMode:
     """The rows for this root. Raises ValueError for a mode or parameter the walker does not know."""
     if root.arch == "x86_64" and root.mode in X86_MODES:
-        return x86_mode(root.mode, root.maxphyaddr, nxe=True if root.nxe is None else root.nxe,
-                        page_1g=root.page_1g, pat=root.pat)
+        return x86_mode(
+            root.mode, root.maxphyaddr, nxe=True if root.nxe is None else root.nxe, page_1g=root.page_1g, pat=root.pat
+        )
     if root.arch == "aarch64" and root.mode in GRANULES:
-        return aarch64_mode(root.mode, root.va_bits or 48, root.half or "ttbr1", root.maxphyaddr, root.mair,
-                            root.hpd, root.start_level)
+        return aarch64_mode(
+            root.mode, root.va_bits or 48, root.half or "ttbr1", root.maxphyaddr, root.mair, root.hpd, root.start_level
+        )
     raise ValueError(f"no paging mode {root.mode!r} for arch {root.arch!r}")

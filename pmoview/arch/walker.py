@@ -18,6 +18,7 @@ Rules for trees that are not trees:
 - An entry the MMU faults on (reserved bits, a block where none may be) yields nothing below it and a
   ``reserved-bits`` anomaly per table (with the count).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -39,6 +40,7 @@ I64 = npt.NDArray[np.int64]
 @dataclass(eq=False)
 class Batch:
     """``n`` tables at one level, decoded together; ``raw`` holds their entries back to back."""
+
     depth: int  # index into PagingMode.levels
     pas: U64
     va0: U64  # walk offset of each table's entry 0
@@ -52,6 +54,7 @@ class Batch:
 @dataclass(eq=False)
 class LeafChunk:
     """Leaves of one level in VA order: arrays, one element per leaf. ``path(i)`` builds EntryRefs."""
+
     row: LevelRow
     batch: Batch
     flat: I64
@@ -97,8 +100,15 @@ class _Run:
 
 
 class Walker:
-    def __init__(self, mem: PhysicalMemory, mode: PagingMode, root_pa: int, limits: WalkLimits,
-                 stats: WalkStats, report: Callable[[Anomaly], None]) -> None:
+    def __init__(
+        self,
+        mem: PhysicalMemory,
+        mode: PagingMode,
+        root_pa: int,
+        limits: WalkLimits,
+        stats: WalkStats,
+        report: Callable[[Anomaly], None],
+    ) -> None:
         self.mem = mem
         self.mode = mode
         self.root_pa = root_pa
@@ -127,7 +137,7 @@ class Walker:
             if page is None:
                 return None
             take = min(end, page_pa + PAGE_SIZE) - pos
-            parts.append(page[pos - page_pa:pos - page_pa + take])
+            parts.append(page[pos - page_pa : pos - page_pa + take])
             pos += take
         return b"".join(parts)
 
@@ -186,15 +196,31 @@ class Walker:
         run = _Run()
         data = self.read_table(self.root_pa, top.entries * self.mode.entry_size)
         if data is None:
-            self._anomaly(Anomaly("table-outside-memory", (), self.mode.va_of(0), self.mode.va_of(hi - 1) + 1,
-                                  f"the top table at {self.root_pa:#x} is not in the dump", self.root_pa))
+            self._anomaly(
+                Anomaly(
+                    "table-outside-memory",
+                    (),
+                    self.mode.va_of(0),
+                    self.mode.va_of(hi - 1) + 1,
+                    f"the top table at {self.root_pa:#x} is not in the dump",
+                    self.root_pa,
+                )
+            )
             return
         self.stats.tables_visited += 1
         run.visited = 1
         run.seen[self.root_pa] = (top.level, -1, -1)
         pas = np.array([self.root_pa], dtype=np.uint64)
-        root = Batch(0, pas, np.zeros(1, dtype=np.uint64), np.array([self.mode.acc_init], dtype=np.uint64),
-                     pas.reshape(1, 1), None, None, np.frombuffer(data, dtype="<u8"))
+        root = Batch(
+            0,
+            pas,
+            np.zeros(1, dtype=np.uint64),
+            np.array([self.mode.acc_init], dtype=np.uint64),
+            pas.reshape(1, 1),
+            None,
+            None,
+            np.frombuffer(data, dtype="<u8"),
+        )
         yield from self._walk(root, lo, hi, run)
 
     def _walk(self, b: Batch, lo: int, hi: int, run: _Run) -> Iterator[LeafChunk]:
@@ -228,7 +254,7 @@ class Walker:
                 yield self._leaf_chunk(b, row, dec, lpos[done:k], off)
                 done = k
             for s in range(0, g.size, step):
-                child = self._children(b, row, dec, g[s:s + step], off, run)
+                child = self._children(b, row, dec, g[s : s + step], off, run)
                 if child is not None:
                     yield from self._walk(child, lo, hi, run)
                 if run.stopped:
@@ -243,16 +269,25 @@ class Walker:
         if last - first + 1 == n:  # every entry in between is a leaf: slices, not gathers
             sel: slice | I64 = slice(first, last + 1)
             t0, t1 = first // per, last // per
-            acc = b.acc[t0] if t0 == t1 else np.repeat(b.acc[t0:t1 + 1], per)[first - t0 * per:last - t0 * per + 1]
+            acc = b.acc[t0] if t0 == t1 else np.repeat(b.acc[t0 : t1 + 1], per)[first - t0 * per : last - t0 * per + 1]
         else:
             sel = pos
             acc = b.acc[pos // per]
         pa = dec.addr[sel]
         if isinstance(acc, np.uint64):
             acc = np.full(n, acc, dtype=np.uint64)
-        return LeafChunk(row=row, batch=b, flat=pos, va=self.va_of(off[sel]), pa=pa,
-                         key=b.raw[sel] & np.uint64(row.leaf_key_mask), acc=acc,
-                         backed=self.backed(pa, row.span), entries_per_table=per, mode=self.mode)
+        return LeafChunk(
+            row=row,
+            batch=b,
+            flat=pos,
+            va=self.va_of(off[sel]),
+            pa=pa,
+            key=b.raw[sel] & np.uint64(row.leaf_key_mask),
+            acc=acc,
+            backed=self.backed(pa, row.span),
+            entries_per_table=per,
+            mode=self.mode,
+        )
 
     def _children(self, b: Batch, row: LevelRow, dec: Decoded, pos: I64, off: U64, run: _Run) -> Batch | None:
         depth = b.depth + 1
@@ -265,20 +300,37 @@ class Walker:
             for j in np.flatnonzero(on_path).tolist():
                 p, target = int(pos[j]), int(pas[j])
                 kind = "recursive-map" if target == self.root_pa else "cycle"
-                what = "the top table (a recursive / self map)" if kind == "recursive-map" else \
-                    "a table already on the path from the root"
-                self._entry_anomaly(kind, b, row, p, off, f"{row.name} entry points back to {what} at {target:#x}; "
-                                    "its VA range is not enumerated again", target)
+                what = (
+                    "the top table (a recursive / self map)"
+                    if kind == "recursive-map"
+                    else "a table already on the path from the root"
+                )
+                self._entry_anomaly(
+                    kind,
+                    b,
+                    row,
+                    p,
+                    off,
+                    f"{row.name} entry points back to {what} at {target:#x}; its VA range is not enumerated again",
+                    target,
+                )
             keep = ~on_path
             pos, pas, tno, anc = pos[keep], pas[keep], tno[keep], anc[keep]
         left = self.limits.max_tables - run.visited
         if left < pos.size:
             run.stopped = True
             p = int(pos[max(left, 0)]) if pos.size else 0
-            self._entry_anomaly("limit", b, row, p, off,
-                                f"walk stopped after visiting {self.limits.max_tables:,} tables "
-                                "(WalkLimits.max_tables); raise the limit to see the rest", None)
-            pos, pas, tno, anc = pos[:max(left, 0)], pas[:max(left, 0)], tno[:max(left, 0)], anc[:max(left, 0)]
+            self._entry_anomaly(
+                "limit",
+                b,
+                row,
+                p,
+                off,
+                f"walk stopped after visiting {self.limits.max_tables:,} tables "
+                "(WalkLimits.max_tables); raise the limit to see the rest",
+                None,
+            )
+            pos, pas, tno, anc = pos[: max(left, 0)], pas[: max(left, 0)], tno[: max(left, 0)], anc[: max(left, 0)]
         nbytes = crow.entries * self.mode.entry_size
         pages: list[bytes] = []
         keep_list: list[bool] = []
@@ -286,9 +338,15 @@ class Walker:
             data = self.read_table(pa, nbytes)
             keep_list.append(data is not None)
             if data is None:
-                self._entry_anomaly("table-outside-memory", b, row, int(pos[j]), off,
-                                    f"{row.name} entry points to a {crow.name} table at {pa:#x} that is not in the dump",
-                                    pa)
+                self._entry_anomaly(
+                    "table-outside-memory",
+                    b,
+                    row,
+                    int(pos[j]),
+                    off,
+                    f"{row.name} entry points to a {crow.name} table at {pa:#x} that is not in the dump",
+                    pa,
+                )
                 continue
             pages.append(data)
             # Shared: pointed to by two different entries. A table below a shared one is reached twice
@@ -301,9 +359,16 @@ class Walker:
             elif prev[1:] != ref[1:] and pa not in run.shared_reported:
                 run.shared_reported.add(pa)
                 also = "" if prev[0] == crow.level else f", also as a level {prev[0]} table"
-                self._entry_anomaly("shared-table", b, row, p, off,
-                                    f"{crow.name} table at {pa:#x} is referenced by more than one entry "
-                                    f"(first: index {prev[2]} of the table at {prev[1]:#x}){also}", pa)
+                self._entry_anomaly(
+                    "shared-table",
+                    b,
+                    row,
+                    p,
+                    off,
+                    f"{crow.name} table at {pa:#x} is referenced by more than one entry "
+                    f"(first: index {prev[2]} of the table at {prev[1]:#x}){also}",
+                    pa,
+                )
         self.stats.tables_visited += len(pages)
         run.visited += len(pages)
         if not pages:
@@ -321,28 +386,48 @@ class Walker:
     def _anomaly(self, a: Anomaly) -> None:
         self.report(a)
 
-    def _entry_anomaly(self, kind: str, b: Batch, row: LevelRow, flat: int, off: U64, detail: str,
-                       table_pa: int | None, last_flat: int | None = None) -> None:
-        start = int(self.va_of(off[flat:flat + 1])[0])
+    def _entry_anomaly(
+        self,
+        kind: str,
+        b: Batch,
+        row: LevelRow,
+        flat: int,
+        off: U64,
+        detail: str,
+        table_pa: int | None,
+        last_flat: int | None = None,
+    ) -> None:
+        start = int(self.va_of(off[flat : flat + 1])[0])
         end_flat = flat if last_flat is None else last_flat
-        end = int(self.va_of(off[end_flat:end_flat + 1])[0]) + row.span
+        end = int(self.va_of(off[end_flat : end_flat + 1])[0]) + row.span
         self.report(Anomaly(kind, path_of(self.mode, b, flat), start, end, detail, table_pa))
 
-    def _entry_anomalies(self, b: Batch, row: LevelRow, dec: Decoded, kind: npt.NDArray[np.uint8],
-                         off: U64) -> None:
+    def _entry_anomalies(self, b: Batch, row: LevelRow, dec: Decoded, kind: npt.NDArray[np.uint8], off: U64) -> None:
         fpos = np.flatnonzero(kind == FAULT)
         if fpos.size:
-            self._per_table("reserved-bits", b, row, fpos, off,
-                            lambda e: fault_reason(row, e) + " -- the MMU faults here; nothing below is mapped")
+            self._per_table(
+                "reserved-bits",
+                b,
+                row,
+                fpos,
+                off,
+                lambda e: fault_reason(row, e) + " -- the MMU faults here; nothing below is mapped",
+            )
         if dec.res0 is not None:
             rpos = np.flatnonzero(dec.res0 & ((kind == LEAF) | (kind == TABLE)))
             if rpos.size:
-                self._per_table("reserved-bits", b, row, rpos, off,
-                                lambda e: f"RES0 bits set in {row.name} entry {e:#018x} (ignored by the walk)")
+                self._per_table(
+                    "reserved-bits",
+                    b,
+                    row,
+                    rpos,
+                    off,
+                    lambda e: f"RES0 bits set in {row.name} entry {e:#018x} (ignored by the walk)",
+                )
 
     def _per_table(self, kind: str, b: Batch, row: LevelRow, pos: I64, off: U64, text: Callable[[int], str]) -> None:
         tables, first, counts = np.unique(pos // row.entries, return_index=True, return_counts=True)
-        for t, f, c in zip(tables.tolist(), first.tolist(), counts.tolist()):
+        for t, f, c in zip(tables.tolist(), first.tolist(), counts.tolist(), strict=False):
             p, q = int(pos[f]), int(pos[f + c - 1])
             more = f"; {c} such entries in this table" if c > 1 else ""
             self._entry_anomaly(kind, b, row, p, off, text(int(b.raw[p])) + more, int(b.pas[t]), last_flat=q)

@@ -5,6 +5,7 @@ RSVD set): address bits at or above MAXPHYADDR in any present entry; bit 63 when
 in a PML5E/PML4E (and in a PDPTE without 1-GByte page support); bits 29:13 of a 1-GByte PDPTE and
 20:13 of a 2-MByte PDE (bit 12 there is PAT).
 """
+
 from __future__ import annotations
 
 from parsers.x86_64_entry import pde_2m, pdpte_1g, pte_4k, table_entry
@@ -50,8 +51,9 @@ def _leaf_keys(layout: dict[str, tuple[int, int]]) -> int:
     return mask(layout, *names)
 
 
-def x86_mode(mode: str, maxphyaddr: int = 52, nxe: bool = True, page_1g: bool = True,
-             pat: int | None = None) -> PagingMode:
+def x86_mode(
+    mode: str, maxphyaddr: int = 52, nxe: bool = True, page_1g: bool = True, pat: int | None = None
+) -> PagingMode:
     if mode not in MODES:
         raise ValueError(f"unknown x86_64 paging mode {mode!r}; known: {sorted(MODES)}")
     if not 32 <= maxphyaddr <= 52:
@@ -61,7 +63,7 @@ def x86_mode(mode: str, maxphyaddr: int = 52, nxe: bool = True, page_1g: bool = 
     xd = 1 << bit(T, "xd")
     nx_fault = 0 if nxe else xd  # without EFER.NXE bit 63 is reserved in every paging-structure entry
     rows = []
-    for level, name, shift, leaf_layout in LEVELS[5 - depth:]:
+    for level, name, shift, leaf_layout in LEVELS[5 - depth :]:
         table_addr = mask(T, "address")
         if leaf_layout is None:  # PML5/PML4: no pages here; PS (bit 7) is reserved
             leaf_mask, leaf_value, leaf_ok, table_ok = 1 << bit(T, "ps"), 1 << bit(T, "ps"), False, True
@@ -80,14 +82,28 @@ def x86_mode(mode: str, maxphyaddr: int = 52, nxe: bool = True, page_1g: bool = 
             else:
                 leaf_mask = leaf_value = 1 << bit(T, "ps")
                 leaf_ok, table_ok = (page_1g if level == 3 else True), True
-        rows.append(LevelRow(
-            level=level, name=name, shift=shift, index_bits=9, valid_mask=1 << bit(T, "p"),
-            leaf_mask=leaf_mask, leaf_value=leaf_value, leaf_ok=leaf_ok, table_ok=table_ok,
-            table_addr_mask=table_addr & phys, leaf_addr_mask=leaf_addr,
-            table_fault_mask=(table_addr & ~phys) | nx_fault, leaf_fault_mask=leaf_fault,
-            table_res0_mask=0, leaf_res0_mask=0, leaf_key_mask=key, attr_bits=attr,
-            fault_text=f"reserved bits set (PS=1 in a {name}E)",
-        ))
+        rows.append(
+            LevelRow(
+                level=level,
+                name=name,
+                shift=shift,
+                index_bits=9,
+                valid_mask=1 << bit(T, "p"),
+                leaf_mask=leaf_mask,
+                leaf_value=leaf_value,
+                leaf_ok=leaf_ok,
+                table_ok=table_ok,
+                table_addr_mask=table_addr & phys,
+                leaf_addr_mask=leaf_addr,
+                table_fault_mask=(table_addr & ~phys) | nx_fault,
+                leaf_fault_mask=leaf_fault,
+                table_res0_mask=0,
+                leaf_res0_mask=0,
+                leaf_key_mask=key,
+                attr_bits=attr,
+                fault_text=f"reserved bits set (PS=1 in a {name}E)",
+            )
+        )
     va_bits = 12 + 9 * depth
 
     def leaf(name: str) -> Term:
@@ -110,8 +126,15 @@ def x86_mode(mode: str, maxphyaddr: int = 52, nxe: bool = True, page_1g: bool = 
     )
     and_mask = mask(T, "rw", "us")
     return PagingMode(
-        name=mode, arch="x86_64", levels=tuple(rows), va_bits=va_bits,
-        split=1 << (va_bits - 1), upper_add=(1 << 64) - (1 << va_bits),
-        acc_init=and_mask, acc_and_mask=and_mask, acc_or_mask=xd if nxe else 0,
-        rules=rules, cache_names=pat_names(pat),
+        name=mode,
+        arch="x86_64",
+        levels=tuple(rows),
+        va_bits=va_bits,
+        split=1 << (va_bits - 1),
+        upper_add=(1 << 64) - (1 << va_bits),
+        acc_init=and_mask,
+        acc_and_mask=and_mask,
+        acc_or_mask=xd if nxe else 0,
+        rules=rules,
+        cache_names=pat_names(pat),
     )

@@ -12,6 +12,7 @@ TOML specs), ``ram`` (the RAM map and its source), ``pmo``, ``kernel_image``, ``
 (the check families), ``marks`` (user marks -> findings), ``report`` (text, JSON, SARIF, JUnit).
 Nothing here imports Textual.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -46,8 +47,13 @@ __all__ = [
 FAMILIES = (pmo, kernel_image, wx, structure)
 
 
-def resolve_profile(space: Any, mem: Any, profile: str | Profile | ResolvedProfile | None = None,
-                    kernel: Any = None, spec: str | None = None) -> ResolvedProfile:
+def resolve_profile(
+    space: Any,
+    mem: Any,
+    profile: str | Profile | ResolvedProfile | None = None,
+    kernel: Any = None,
+    spec: str | None = None,
+) -> ResolvedProfile:
     if isinstance(profile, ResolvedProfile):
         return profile
     arch = getattr(space.root, "arch", None) or mem.arch
@@ -65,9 +71,17 @@ def resolve_profile(space: Any, mem: Any, profile: str | Profile | ResolvedProfi
     return resolve(base, facts, sources, why)
 
 
-def run_checks(space_or_spaces: Any, mem: Any, profile: str | Profile | ResolvedProfile | None = None,
-               kernel: Any = None, ram: RamMap | Sequence[tuple[int, int]] | None = None,
-               options: CheckOptions | None = None, *, spec: str | None = None, marks: Any = None) -> Report:
+def run_checks(
+    space_or_spaces: Any,
+    mem: Any,
+    profile: str | Profile | ResolvedProfile | None = None,
+    kernel: Any = None,
+    ram: RamMap | Sequence[tuple[int, int]] | None = None,
+    options: CheckOptions | None = None,
+    *,
+    spec: str | None = None,
+    marks: Any = None,
+) -> Report:
     spaces = list(space_or_spaces) if isinstance(space_or_spaces, (list, tuple)) else [space_or_spaces]
     if not spaces:
         raise ValueError("run_checks needs at least one AddressSpace")
@@ -106,6 +120,15 @@ def run_checks(space_or_spaces: Any, mem: Any, profile: str | Profile | Resolved
         notes.insert(0, "RAM map: " + ram_map.detail)
     for why in resolved.unresolved:
         notes.append(f"profile {resolved.name}: {why}; that region was not checked")
-    return Report(profile=resolved, ram=ram_map, findings=sort_findings(findings), suppressed=suppressed,
-                  roots=[s.root for s in spaces], dump=mem, notes=notes, skipped=skipped,
-                  cpu_features=opts.cpu_features, kernel=kernel)
+    return Report(
+        profile=resolved,
+        ram=ram_map,
+        findings=sort_findings(findings),
+        suppressed=suppressed,
+        roots=[s.root for s in spaces],
+        dump=mem,
+        notes=notes,
+        skipped=skipped,
+        cpu_features=opts.cpu_features,
+        kernel=kernel,
+    )

@@ -1,4 +1,5 @@
 """What every check reads: the space, its mappings, the resolved profile, the RAM map, the options."""
+
 from __future__ import annotations
 
 import bisect
@@ -18,6 +19,7 @@ class CheckOptions:
     """``cpu_features``: the CPU's relevant CPUID/HWCAP flags (None: unknown). ``allow_1g``: accept
     1 GiB pages without knowing the features. ``ram``/``mb2_info``/``scan_ram``: where the RAM map
     comes from. ``marks``: a MarkSet (or anything with ``marks``) from the TUI's sidecar."""
+
     cpu_features: frozenset[str] | None = None
     allow_1g: bool = False
     ram: list[tuple[int, int]] | None = None
@@ -86,11 +88,22 @@ class CheckContext:
     def level_span(self, level: int) -> int:
         return int(self.space.mode.level_row(level).span)
 
-    def pending(self, kind: str, severity: str, group: Any, va_start: int | None, va_end: int | None,
-                pa_start: int | None, pa_end: int | None, render: Any, paths: Sequence[EntryPath] = (),
-                **data: Any) -> Pending:
-        return Pending(kind, severity, group, va_start, va_end, pa_start, pa_end, render, list(paths), 1, dict(data),
-                       self.root)
+    def pending(
+        self,
+        kind: str,
+        severity: str,
+        group: Any,
+        va_start: int | None,
+        va_end: int | None,
+        pa_start: int | None,
+        pa_end: int | None,
+        render: Any,
+        paths: Sequence[EntryPath] = (),
+        **data: Any,
+    ) -> Pending:
+        return Pending(
+            kind, severity, group, va_start, va_end, pa_start, pa_end, render, list(paths), 1, dict(data), self.root
+        )
 
 
 def has_attr(flags: Any, attr: str, ctx: CheckContext) -> bool:
@@ -131,8 +144,11 @@ ATTR_WORDS = {
 
 def flags_words(flags: Any, ctx: CheckContext) -> str:
     """``RW, NX, supervisor, WB`` for a message."""
-    parts = ["RW" if flags.writable else "read-only", "NX" if flags.nx else "executable",
-             "user" if flags.user else "supervisor"]
+    parts = [
+        "RW" if flags.writable else "read-only",
+        "NX" if flags.nx else "executable",
+        "user" if flags.user else "supervisor",
+    ]
     mt = ctx.memory_type(flags)
     if mt:
         parts.append(mt)

@@ -9,6 +9,7 @@
   map is the lower half of the TTBR1 range), ``_text`` = KIMAGE_VADDR (= MODULES_END) + KERNELOFFSET
   (arch/arm64/include/asm/memory.h, 6.1).
 """
+
 from __future__ import annotations
 
 import struct
@@ -86,13 +87,15 @@ def _x86_linux(mem: Any, space: Any, kernel: Any, facts: dict[str, int], sources
         inferred = infer_direct_map(space, default)
         if inferred is not None and inferred[0] != default:
             facts["page_offset_base"] = inferred[0]
-            sources["page_offset_base"] = (f"inferred: VMCOREINFO has no SYMBOL(page_offset_base) and no kernel symbol "
-                                           f"was given; {inferred[1]}")
+            sources["page_offset_base"] = (
+                f"inferred: VMCOREINFO has no SYMBOL(page_offset_base) and no kernel symbol was given; {inferred[1]}"
+            )
             return
         facts["page_offset_base"] = default
-        sources["page_offset_base"] = (f"default for {'5' if l5 else '4'}-level paging without memory-layout KASLR "
-                                       "(no SYMBOL(page_offset_base))"
-                                       + (f"; the page tables agree ({inferred[1]})" if inferred else ""))
+        sources["page_offset_base"] = (
+            f"default for {'5' if l5 else '4'}-level paging without memory-layout KASLR "
+            "(no SYMBOL(page_offset_base))" + (f"; the page tables agree ({inferred[1]})" if inferred else "")
+        )
         return
     t = space.translate(var)
     pa, how = t.pa, "translated through the kernel mapping"
@@ -101,12 +104,13 @@ def _x86_linux(mem: Any, space: Any, kernel: Any, facts: dict[str, int], sources
     value = _read_u64(mem, pa)
     if value is None or value < (1 << 63) or value & 0x3FFF_FFFF:
         facts["page_offset_base"] = default
-        sources["page_offset_base"] = (f"default {default:#x}: the variable at VA {var:#x} (PA {pa:#x}) "
-                                       f"{'is not in the dump' if value is None else f'holds {value:#x}, not a base'}")
+        sources["page_offset_base"] = (
+            f"default {default:#x}: the variable at VA {var:#x} (PA {pa:#x}) "
+            f"{'is not in the dump' if value is None else f'holds {value:#x}, not a base'}"
+        )
         return
     facts["page_offset_base"] = value
-    sources["page_offset_base"] = (f"read from the variable page_offset_base at VA {var:#x} "
-                                   f"({via}), PA {pa:#x} {how}")
+    sources["page_offset_base"] = f"read from the variable page_offset_base at VA {var:#x} ({via}), PA {pa:#x} {how}"
 
 
 def _arm64(space: Any, kernel: Any, facts: dict[str, int], sources: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ message is written; ``merge_pending`` joins neighbours (same kind, severity and 
 touching; PA ranges touching when both have one) and only then renders the message, so a finding
 about 2 560 2 MiB pages reads as one range, not 2 560 paragraphs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -18,12 +19,26 @@ SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
 
 # Every kind a check may emit: the contract of the checks issue (names are stable).
 KINDS = (
-    "pmo-root-missing", "pmo-missing", "pmo-wrong-target", "pmo-flags", "pmo-page-size", "pmo-overlap",
-    "pmo-extra", "kernel-segment-missing", "kernel-segment-wrong-target", "kernel-segment-perms", "wx",
-    "user-kernel", "reserved-bits", "table-outside-memory", "recursive-map", "identity-map-leftover",
+    "pmo-root-missing",
+    "pmo-missing",
+    "pmo-wrong-target",
+    "pmo-flags",
+    "pmo-page-size",
+    "pmo-overlap",
+    "pmo-extra",
+    "kernel-segment-missing",
+    "kernel-segment-wrong-target",
+    "kernel-segment-perms",
+    "wx",
+    "user-kernel",
+    "reserved-bits",
+    "table-outside-memory",
+    "recursive-map",
+    "identity-map-leftover",
     "user-mark",
     # added beyond the issue's list: walker anomalies that are neither of the above
-    "table-cycle", "walk-limit",
+    "table-cycle",
+    "walk-limit",
 )
 
 MAX_PATHS = 8  # evidence kept per finding; the count of the rest goes in ``paths_omitted``
@@ -32,6 +47,7 @@ MAX_PATHS = 8  # evidence kept per finding; the count of the rest goes in ``path
 @dataclass(frozen=True)
 class PathEntry:
     """One entry on an entry path: level number, index, raw entry value, and the level's name."""
+
     level: int
     index: int
     entry: int
@@ -74,9 +90,12 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         h = lambda v: None if v is None else hex(v)
         out: dict[str, Any] = {
-            "kind": self.kind, "severity": self.severity,
-            "va_start": h(self.va_start), "va_end": h(self.va_end),
-            "pa_start": h(self.pa_start), "pa_end": h(self.pa_end),
+            "kind": self.kind,
+            "severity": self.severity,
+            "va_start": h(self.va_start),
+            "va_end": h(self.va_end),
+            "pa_start": h(self.pa_start),
+            "pa_end": h(self.pa_end),
             "message": self.message,
             "paths": [[e.to_json() for e in p] for p in self.paths],
         }
@@ -91,8 +110,12 @@ class Finding:
         return out
 
     def sort_key(self) -> tuple[int, int, int, str]:
-        return (SEVERITY_RANK.get(self.severity, 9), -1 if self.va_start is None else self.va_start,
-                -1 if self.pa_start is None else self.pa_start, self.kind)
+        return (
+            SEVERITY_RANK.get(self.severity, 9),
+            -1 if self.va_start is None else self.va_start,
+            -1 if self.pa_start is None else self.pa_start,
+            self.kind,
+        )
 
 
 Render = Callable[["Pending"], tuple[str, str | None, str | None]]  # -> message, expected, found
@@ -102,6 +125,7 @@ Render = Callable[["Pending"], tuple[str, str | None, str | None]]  # -> message
 class Pending:
     """A conclusion about one range, not yet worded. ``group`` keeps unlike conclusions of one kind
     apart (for pmo-flags: which attributes are wrong); ``data`` is what ``render`` needs."""
+
     kind: str
     severity: str
     group: Any
@@ -144,8 +168,20 @@ class Pending:
         message, expected, found = self.render(self)
         paths = tuple(self.paths[:MAX_PATHS])
         omitted = self.paths_omitted + max(0, len(self.paths) - MAX_PATHS)
-        return Finding(self.kind, self.severity, self.va_start, self.va_end, self.pa_start, self.pa_end, message,
-                       paths, expected, found, self.root, omitted)
+        return Finding(
+            self.kind,
+            self.severity,
+            self.va_start,
+            self.va_end,
+            self.pa_start,
+            self.pa_end,
+            message,
+            paths,
+            expected,
+            found,
+            self.root,
+            omitted,
+        )
 
 
 def merge_pending(items: Iterable[Pending]) -> list[Finding]:
@@ -155,8 +191,7 @@ def merge_pending(items: Iterable[Pending]) -> list[Finding]:
         buckets.setdefault((p.kind, p.severity, repr(p.group), p.root), []).append(p)
     out: list[Finding] = []
     for group in buckets.values():
-        group.sort(key=lambda p: (-1 if p.va_start is None else p.va_start,
-                                  -1 if p.pa_start is None else p.pa_start))
+        group.sort(key=lambda p: (-1 if p.va_start is None else p.va_start, -1 if p.pa_start is None else p.pa_start))
         cur: Pending | None = None
         for p in group:
             if cur is not None and cur.can_join(p):
@@ -164,8 +199,21 @@ def merge_pending(items: Iterable[Pending]) -> list[Finding]:
                 continue
             if cur is not None:
                 out.append(cur.finish())
-            cur = Pending(p.kind, p.severity, p.group, p.va_start, p.va_end, p.pa_start, p.pa_end, p.render,
-                          list(p.paths), p.count, dict(p.data), p.root, p.paths_omitted)
+            cur = Pending(
+                p.kind,
+                p.severity,
+                p.group,
+                p.va_start,
+                p.va_end,
+                p.pa_start,
+                p.pa_end,
+                p.render,
+                list(p.paths),
+                p.count,
+                dict(p.data),
+                p.root,
+                p.paths_omitted,
+            )
         if cur is not None:
             out.append(cur.finish())
     return out

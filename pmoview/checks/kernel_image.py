@@ -5,6 +5,7 @@ with no known end is probed at its start). With the ELF: every PT_LOAD segment m
 rule's PA, with page permissions no wider than its p_flags (write and execute beyond p_flags are
 errors; fewer rights, such as Linux's read-only-after-init data, are noted at info).
 """
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -51,8 +52,10 @@ def _render_rule(p: Pending) -> tuple[str, str | None, str | None]:
     exp = r.pa_of(p.va_start)
     seg = p.data.get("segment")
     what = f"segment {seg}" if seg else f"{r.description} VA"
-    msg = (f"Kernel {what} {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) maps PA {p.pa_start:#x}-{p.pa_start + n:#x}; "
-           f"{r.rule_text} gives PA {exp:#x}-{exp + n:#x}.")
+    msg = (
+        f"Kernel {what} {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) maps PA {p.pa_start:#x}-{p.pa_start + n:#x}; "
+        f"{r.rule_text} gives PA {exp:#x}-{exp + n:#x}."
+    )
     if p.paths:
         msg += f" Leaf: {path_text(p.paths[0], values=False)} = {p.paths[0][-1].entry:#x}."
     return msg, f"PA {exp:#x}-{exp + n:#x}", f"PA {p.pa_start:#x}-{p.pa_start + n:#x}"
@@ -64,20 +67,57 @@ def _rule(ctx: CheckContext, region: ResolvedRegion, lo: int, hi: int, segment: 
         va0, va1 = max(m.va_start, lo), min(m.va_end, hi)
         pa0 = m.pa_start + (va0 - m.va_start)
         if pa0 != region.pa_of(va0):
-            out.append(ctx.pending("kernel-segment-wrong-target", ERROR, (region.name, pa0 - region.pa_of(va0), segment),
-                                   va0, va1, pa0, pa0 + (va1 - va0), _render_rule, [ctx.path_of_va(va0)],
-                                   region=region, segment=segment))
+            out.append(
+                ctx.pending(
+                    "kernel-segment-wrong-target",
+                    ERROR,
+                    (region.name, pa0 - region.pa_of(va0), segment),
+                    va0,
+                    va1,
+                    pa0,
+                    pa0 + (va1 - va0),
+                    _render_rule,
+                    [ctx.path_of_va(va0)],
+                    region=region,
+                    segment=segment,
+                )
+            )
     return out
 
 
 def _probe(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     t = ctx.space.translate(region.va_start)
     if t.pa is None:
-        return [ctx.pending("kernel-segment-missing", ERROR, region.name, region.va_start, region.va_start + PAGE, None,
-                            None, _render_probe_missing, [ctx.path(t.path)], region=region, reason=t.reason)]
+        return [
+            ctx.pending(
+                "kernel-segment-missing",
+                ERROR,
+                region.name,
+                region.va_start,
+                region.va_start + PAGE,
+                None,
+                None,
+                _render_probe_missing,
+                [ctx.path(t.path)],
+                region=region,
+                reason=t.reason,
+            )
+        ]
     if t.pa != region.pa_of(region.va_start):
-        return [ctx.pending("kernel-segment-wrong-target", ERROR, (region.name, "probe"), region.va_start,
-                            region.va_start + PAGE, t.pa, t.pa + PAGE, _render_rule, [ctx.path(t.path)], region=region)]
+        return [
+            ctx.pending(
+                "kernel-segment-wrong-target",
+                ERROR,
+                (region.name, "probe"),
+                region.va_start,
+                region.va_start + PAGE,
+                t.pa,
+                t.pa + PAGE,
+                _render_rule,
+                [ctx.path(t.path)],
+                region=region,
+            )
+        ]
     return []
 
 
@@ -124,23 +164,66 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
             if not flags.nx and not x:
                 extra.append("executable")
             if extra:
-                out.append(ctx.pending("kernel-segment-perms", ERROR, ("wider", tuple(extra), names), va0, va1, pa0,
-                                       pa0 + (va1 - va0), _render_perms, [ctx.path_of_va(va0)], names=names,
-                                       extra=extra, w=w, x=x, flags=flags))
+                out.append(
+                    ctx.pending(
+                        "kernel-segment-perms",
+                        ERROR,
+                        ("wider", tuple(extra), names),
+                        va0,
+                        va1,
+                        pa0,
+                        pa0 + (va1 - va0),
+                        _render_perms,
+                        [ctx.path_of_va(va0)],
+                        names=names,
+                        extra=extra,
+                        w=w,
+                        x=x,
+                        flags=flags,
+                    )
+                )
             fewer = []
             if w and not flags.writable:
                 fewer.append("read-only")
             if x and flags.nx:
                 fewer.append("no-execute")
             if fewer and not (w and x):
-                out.append(ctx.pending("kernel-segment-perms", INFO, ("narrower", tuple(fewer), names), va0, va1, pa0,
-                                       pa0 + (va1 - va0), _render_perms_narrow, [ctx.path_of_va(va0)], names=names,
-                                       fewer=fewer))
-            if region is not None and region.va_end is not None and pa0 != region.pa_of(va0) \
-                    and not (region.va_start <= va0 < region.va_end):
-                out.append(ctx.pending("kernel-segment-wrong-target", ERROR, (region.name, pa0 - region.pa_of(va0), names),
-                                       va0, va1, pa0, pa0 + (va1 - va0), _render_rule, [ctx.path_of_va(va0)],
-                                       region=region, segment=names))
+                out.append(
+                    ctx.pending(
+                        "kernel-segment-perms",
+                        INFO,
+                        ("narrower", tuple(fewer), names),
+                        va0,
+                        va1,
+                        pa0,
+                        pa0 + (va1 - va0),
+                        _render_perms_narrow,
+                        [ctx.path_of_va(va0)],
+                        names=names,
+                        fewer=fewer,
+                    )
+                )
+            if (
+                region is not None
+                and region.va_end is not None
+                and pa0 != region.pa_of(va0)
+                and not (region.va_start <= va0 < region.va_end)
+            ):
+                out.append(
+                    ctx.pending(
+                        "kernel-segment-wrong-target",
+                        ERROR,
+                        (region.name, pa0 - region.pa_of(va0), names),
+                        va0,
+                        va1,
+                        pa0,
+                        pa0 + (va1 - va0),
+                        _render_rule,
+                        [ctx.path_of_va(va0)],
+                        region=region,
+                        segment=names,
+                    )
+                )
         init = _init_range(ctx, offset)
         for s0, s1 in subtract_intervals([(a, b)], merge_intervals(mapped)):
             pieces: list[tuple[int, int, bool]] = [(s0, s1, False)]
@@ -149,17 +232,32 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
                 pieces = freed + [(u, v, False) for u, v in subtract_intervals([(s0, s1)], [init])]
             for u, v, is_init in pieces:
                 t = ctx.space.translate(u)
-                out.append(ctx.pending("kernel-segment-missing", INFO if is_init else ERROR,
-                                       ("seg", names, t.reason, is_init), u, v, None, None, _render_seg_missing,
-                                       [ctx.path(t.path)], names=names, reason=t.reason, init=is_init))
+                out.append(
+                    ctx.pending(
+                        "kernel-segment-missing",
+                        INFO if is_init else ERROR,
+                        ("seg", names, t.reason, is_init),
+                        u,
+                        v,
+                        None,
+                        None,
+                        _render_seg_missing,
+                        [ctx.path(t.path)],
+                        names=names,
+                        reason=t.reason,
+                        init=is_init,
+                    )
+                )
     return out
 
 
 def _render_perms(p: Pending) -> tuple[str, str | None, str | None]:
-    want = ("R" + ("W" if p.data["w"] else "-") + ("X" if p.data["x"] else "-"))
+    want = "R" + ("W" if p.data["w"] else "-") + ("X" if p.data["x"] else "-")
     got = " and ".join(p.data["extra"])
-    msg = (f"Kernel VA {p.va_start:#x}-{p.va_end:#x} (ELF PT_LOAD {p.data['names']}) is mapped {got}, "
-           f"beyond the segment's p_flags {want}.")
+    msg = (
+        f"Kernel VA {p.va_start:#x}-{p.va_end:#x} (ELF PT_LOAD {p.data['names']}) is mapped {got}, "
+        f"beyond the segment's p_flags {want}."
+    )
     if "writable" in p.data["extra"] and "executable" in p.data["extra"]:
         msg += " Writable kernel text lets any kernel write primitive become code execution."
     elif "executable" in p.data["extra"]:
@@ -172,9 +270,11 @@ def _render_perms(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 def _render_perms_narrow(p: Pending) -> tuple[str, str | None, str | None]:
-    msg = (f"Kernel VA {p.va_start:#x}-{p.va_end:#x} (ELF PT_LOAD {p.data['names']}) is mapped "
-           f"{' and '.join(p.data['fewer'])}, narrower than p_flags (expected after boot for read-only-after-init "
-           "data or freed init sections).")
+    msg = (
+        f"Kernel VA {p.va_start:#x}-{p.va_end:#x} (ELF PT_LOAD {p.data['names']}) is mapped "
+        f"{' and '.join(p.data['fewer'])}, narrower than p_flags (expected after boot for read-only-after-init "
+        "data or freed init sections)."
+    )
     return msg, None, None
 
 

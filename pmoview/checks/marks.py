@@ -5,6 +5,7 @@ the finding's evidence paths, or its VA range contains the finding's). ``wrong``
 become findings of kind ``user-mark`` (error): a reviewer's verdict the checks did not reach.
 ``note`` marks are left to the TUI and reports.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +35,7 @@ def entry_at(ctx: CheckContext, key: tuple[tuple[int, int], ...]) -> tuple[Entry
     """Follow an entry path from the root: the entries found, and the VA range the last one covers."""
     space = ctx.space
     levels = [r.level for r in space.mode.levels]
-    if not key or [lv for lv, _ in key] != levels[:len(key)]:
+    if not key or [lv for lv, _ in key] != levels[: len(key)]:
         return (), None, None
     view = space.root_table()
     refs: list[Any] = []
@@ -82,10 +83,22 @@ def apply_marks(ctx: CheckContext, findings: list[Finding], marks: Any) -> tuple
                 va0, va1 = pva0, pva1
         what = "wrong" if m.kind == "wrong" else "missing (something should be mapped here)"
         rng = f" VA {va0:#x}-{va1:#x} ({size_text(va1 - va0)})" if va0 is not None and va1 is not None else ""
-        note = f": \"{m.note}\"" if m.note else ""
-        kept.append(Finding("user-mark", ERROR, va0, va1, None, None,
-                            f"Marked {what} by a reviewer (mark {m.id}){where}{rng}{note}.", paths,
-                            root=ctx.root, expected=None, found=m.kind))
+        note = f': "{m.note}"' if m.note else ""
+        kept.append(
+            Finding(
+                "user-mark",
+                ERROR,
+                va0,
+                va1,
+                None,
+                None,
+                f"Marked {what} by a reviewer (mark {m.id}){where}{rng}{note}.",
+                paths,
+                root=ctx.root,
+                expected=None,
+                found=m.kind,
+            )
+        )
     return kept, suppressed
 
 

@@ -5,6 +5,7 @@ pmo-extra. Coverage is judged per VA slot: RAM at PA p must be mapped at VA ``va
 maps the wrong frame is pmo-wrong-target (not also pmo-missing), an empty slot is pmo-missing with the
 entry that ends the walk as evidence.
 """
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -60,9 +61,22 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     if t.pa is None and t.reason == "not present" and t.stop_level == top_level:
         e = t.path[-1]
         span = ctx.level_span(top_level)
-        out.append(ctx.pending(
-            "pmo-root-missing", ERROR, region.name, lo, lo + span, None, None, _render_root_missing,
-            [ctx.path(t.path)], region=region, entry=e, ram=ctx.ram.of_types(region.cover_types)))
+        out.append(
+            ctx.pending(
+                "pmo-root-missing",
+                ERROR,
+                region.name,
+                lo,
+                lo + span,
+                None,
+                None,
+                _render_root_missing,
+                [ctx.path(t.path)],
+                region=region,
+                entry=e,
+                ram=ctx.ram.of_types(region.cover_types),
+            )
+        )
         return out
     maps = ctx.maps_in(lo, hi)
     slots: list[Interval] = []  # PA slots whose VA is mapped (to any frame)
@@ -97,17 +111,33 @@ def _overlap(ctx: CheckContext, region: ResolvedRegion, lo: int, hi: int) -> lis
         o_lo = other.va_start
         o_hi = other.va_end if other.va_end is not None else o_lo + 1
         if lo < o_hi and o_lo < hi:
-            out.append(ctx.pending("pmo-overlap", ERROR, other.name, max(lo, o_lo), min(hi, o_hi), None, None,
-                                   _render_overlap, region=region, other=other, lo=lo, hi=hi))
+            out.append(
+                ctx.pending(
+                    "pmo-overlap",
+                    ERROR,
+                    other.name,
+                    max(lo, o_lo),
+                    min(hi, o_hi),
+                    None,
+                    None,
+                    _render_overlap,
+                    region=region,
+                    other=other,
+                    lo=lo,
+                    hi=hi,
+                )
+            )
     return out
 
 
 def _render_overlap(p: Pending) -> tuple[str, str | None, str | None]:
     r, o = p.data["region"], p.data["other"]
     top = p.data["hi"] - p.data["lo"]
-    msg = (f"The {r.description} window {p.data['lo']:#x}-{p.data['hi']:#x} ({size_text(top)}, enough for all RAM "
-           f"at {r.rule_text}) reaches into the {o.description} region at {o.va_start:#x}: VAs in "
-           f"{p.va_start:#x}-{p.va_end:#x} would mean two things, and virt_to_phys cannot tell them apart.")
+    msg = (
+        f"The {r.description} window {p.data['lo']:#x}-{p.data['hi']:#x} ({size_text(top)}, enough for all RAM "
+        f"at {r.rule_text}) reaches into the {o.description} region at {o.va_start:#x}: VAs in "
+        f"{p.va_start:#x}-{p.va_end:#x} would mean two things, and virt_to_phys cannot tell them apart."
+    )
     return msg, f"the {r.name} window ends below {o.va_start:#x}", f"it reaches {p.data['hi']:#x}"
 
 
@@ -118,9 +148,11 @@ def _render_root_missing(p: Pending) -> tuple[str, str | None, str | None]:
     total = sum(b - a for a, b in ram)
     path = p.paths[0] if p.paths else ()
     where = path_text(path, values=False) if path else "the top-level entry"
-    msg = (f"There is no {r.description} at all: {where} (which covers {r.va_start:#x}) is empty "
-           f"({e.entry:#x}), so none of the {size_text(total)} of RAM is reachable at {r.rule_text}. "
-           "Code that calls phys_to_virt() faults on first use.")
+    msg = (
+        f"There is no {r.description} at all: {where} (which covers {r.va_start:#x}) is empty "
+        f"({e.entry:#x}), so none of the {size_text(total)} of RAM is reachable at {r.rule_text}. "
+        "Code that calls phys_to_virt() faults on first use."
+    )
     return msg, f"{where} present, pointing to the {r.name} tables", f"{where} = {e.entry:#x} (not present)"
 
 
@@ -131,9 +163,22 @@ def _wrong(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
     n = va1 - va0
     twice = intersect_intervals([(pa0, pa0 + n)], correct)
     lost = subtract_intervals([(exp0, exp0 + n)], correct)
-    return ctx.pending("pmo-wrong-target", ERROR, (region.name, pa0 - exp0), va0, va1, pa0, pa0 + n,
-                       _render_wrong, [ctx.path_of_va(va0)], region=region, exp0=exp0, twice=twice, lost=lost,
-                       page_size=m.page_size)
+    return ctx.pending(
+        "pmo-wrong-target",
+        ERROR,
+        (region.name, pa0 - exp0),
+        va0,
+        va1,
+        pa0,
+        pa0 + n,
+        _render_wrong,
+        [ctx.path_of_va(va0)],
+        region=region,
+        exp0=exp0,
+        twice=twice,
+        lost=lost,
+        page_size=m.page_size,
+    )
 
 
 def _render_wrong(p: Pending) -> tuple[str, str | None, str | None]:
@@ -141,8 +186,10 @@ def _render_wrong(p: Pending) -> tuple[str, str | None, str | None]:
     assert p.va_start is not None and p.va_end is not None and p.pa_start is not None
     n = p.va_end - p.va_start
     exp0 = r.pa_of(p.va_start)
-    msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) maps PA {p.pa_start:#x}-"
-           f"{p.pa_start + n:#x}, but {r.rule_text} puts PA {exp0:#x}-{exp0 + n:#x} there.")
+    msg = (
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) maps PA {p.pa_start:#x}-"
+        f"{p.pa_start + n:#x}, but {r.rule_text} puts PA {exp0:#x}-{exp0 + n:#x} there."
+    )
     extra = []
     if p.data.get("twice"):
         a, b = p.data["twice"][0]
@@ -158,7 +205,9 @@ def _render_wrong(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 # -- pmo-flags -----------------------------------------------------------------------------------------
-def _exempt_pieces(region: ResolvedRegion, attr: str, pa0: int, pa1: int) -> tuple[list[Interval], list[tuple[Interval, str]]]:
+def _exempt_pieces(
+    region: ResolvedRegion, attr: str, pa0: int, pa1: int
+) -> tuple[list[Interval], list[tuple[Interval, str]]]:
     """Split [pa0, pa1) into pieces where ``attr`` is enforced and pieces exempt from it (with reason)."""
     exempt = [((x.pa_start, x.pa_end), x.reason) for x in region.exempt if attr in x.attrs]
     if not exempt:
@@ -194,25 +243,59 @@ def _flags(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
         enforced: list[tuple[str, str, str | None]] = []
         exempted: list[tuple[str, str, str | None]] = []
         for attr, how in problems.items():
-            reason = next((x.reason for x in region.exempt if attr in x.attrs and x.pa_start <= a and b <= x.pa_end), None)
+            reason = next(
+                (x.reason for x in region.exempt if attr in x.attrs and x.pa_start <= a and b <= x.pa_end), None
+            )
             (exempted if reason else enforced).append((attr, how, reason))
         va_a = va0 + (a - pa0)
         va_b = va_a + (b - a)
         if enforced:
             key = tuple((at, how) for at, how, _ in enforced)
-            out.append(ctx.pending("pmo-flags", ERROR, (region.name, key), va_a, va_b, a, b, _render_flags,
-                                   [path], region=region, problems=key, flags=flags_words(m.flags, ctx)))
+            out.append(
+                ctx.pending(
+                    "pmo-flags",
+                    ERROR,
+                    (region.name, key),
+                    va_a,
+                    va_b,
+                    a,
+                    b,
+                    _render_flags,
+                    [path],
+                    region=region,
+                    problems=key,
+                    flags=flags_words(m.flags, ctx),
+                )
+            )
         if exempted:
             key = tuple((at, how) for at, how, _ in exempted)
-            out.append(ctx.pending("pmo-flags", INFO, (region.name, key, "exempt"), va_a, va_b, a, b, _render_flags,
-                                   [path], region=region, problems=key, flags=flags_words(m.flags, ctx),
-                                   reason=exempted[0][2]))
+            out.append(
+                ctx.pending(
+                    "pmo-flags",
+                    INFO,
+                    (region.name, key, "exempt"),
+                    va_a,
+                    va_b,
+                    a,
+                    b,
+                    _render_flags,
+                    [path],
+                    region=region,
+                    problems=key,
+                    flags=flags_words(m.flags, ctx),
+                    reason=exempted[0][2],
+                )
+            )
     return out
 
 
 def _want_text(region: ResolvedRegion) -> str:
     words = [ATTR_WORDS[a][0] for a in sorted(region.required) if a != "present"]
-    words += ["not " + ATTR_WORDS[a][0] for a in sorted(region.forbidden) if a not in ("user",) or "supervisor" not in region.required]
+    words += [
+        "not " + ATTR_WORDS[a][0]
+        for a in sorted(region.forbidden)
+        if a not in ("user",) or "supervisor" not in region.required
+    ]
     return ", ".join(words)
 
 
@@ -222,8 +305,10 @@ def _render_flags(p: Pending) -> tuple[str, str | None, str | None]:
     for attr, how in p.data["problems"]:
         bad.append(ATTR_WORDS[attr][1] if how == "required" else ATTR_WORDS[attr][0])
     n = (p.va_end or 0) - (p.va_start or 0)
-    msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}) "
-           f"is {' and '.join(bad)}; the profile requires {_want_text(r)}.")
+    msg = (
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}) "
+        f"is {' and '.join(bad)}; the profile requires {_want_text(r)}."
+    )
     if ("nx", "required") in p.data["problems"]:
         msg += " Without NX every byte of physical memory is executable through this window."
     if ("user", "forbidden") in p.data["problems"] or ("supervisor", "required") in p.data["problems"]:
@@ -236,7 +321,9 @@ def _render_flags(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 # -- pmo-page-size -------------------------------------------------------------------------------------
-def _page_size(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, pa0: int, pa1: int) -> list[Pending]:
+def _page_size(
+    ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, pa0: int, pa1: int
+) -> list[Pending]:
     out = []
     size = m.page_size
     feature = ctx.profile.profile.one_gib_feature
@@ -245,15 +332,56 @@ def _page_size(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1:
         if ctx.options.allow_1g or (feats is not None and feature in feats):
             pass
         elif feats is not None:
-            out.append(ctx.pending("pmo-page-size", ERROR, (region.name, "1g-no-feature"), va0, va1, pa0, pa1,
-                                   _render_1g, [ctx.path_of_va(va0)], region=region, known=True, feature=feature,
-                                   features=sorted(feats)))
+            out.append(
+                ctx.pending(
+                    "pmo-page-size",
+                    ERROR,
+                    (region.name, "1g-no-feature"),
+                    va0,
+                    va1,
+                    pa0,
+                    pa1,
+                    _render_1g,
+                    [ctx.path_of_va(va0)],
+                    region=region,
+                    known=True,
+                    feature=feature,
+                    features=sorted(feats),
+                )
+            )
         else:
-            out.append(ctx.pending("pmo-page-size", WARNING, (region.name, "1g-unknown"), va0, va1, pa0, pa1,
-                                   _render_1g, [ctx.path_of_va(va0)], region=region, known=False, feature=feature))
+            out.append(
+                ctx.pending(
+                    "pmo-page-size",
+                    WARNING,
+                    (region.name, "1g-unknown"),
+                    va0,
+                    va1,
+                    pa0,
+                    pa1,
+                    _render_1g,
+                    [ctx.path_of_va(va0)],
+                    region=region,
+                    known=False,
+                    feature=feature,
+                )
+            )
     if region.page_sizes and size not in region.page_sizes and not (size == GiB and feature):
-        out.append(ctx.pending("pmo-page-size", WARNING, (region.name, "size", size), va0, va1, pa0, pa1,
-                               _render_size, [ctx.path_of_va(va0)], region=region, size=size))
+        out.append(
+            ctx.pending(
+                "pmo-page-size",
+                WARNING,
+                (region.name, "size", size),
+                va0,
+                va1,
+                pa0,
+                pa1,
+                _render_size,
+                [ctx.path_of_va(va0)],
+                region=region,
+                size=size,
+            )
+        )
     return out
 
 
@@ -263,23 +391,29 @@ def _render_1g(p: Pending) -> tuple[str, str | None, str | None]:
     first = p.paths[0] if p.paths else ()
     where = f" ({path_text(first, values=False)} = {first[-1].entry:#x}, PS=1)" if first else ""
     if p.data["known"]:
-        msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) uses 1 GiB pages{where}, but the "
-               f"CPU does not have {p.data['feature']} (features given: {', '.join(p.data['features']) or 'none'}). "
-               "PS=1 in a PDPTE is a reserved bit there: real hardware raises #PF with RSVD set on every access. "
-               "QEMU TCG does not enforce this, so a guest that ran is no proof. Use 2 MiB pages unless CPUID "
-               "80000001H:EDX[26] is set.")
+        msg = (
+            f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) uses 1 GiB pages{where}, but the "
+            f"CPU does not have {p.data['feature']} (features given: {', '.join(p.data['features']) or 'none'}). "
+            "PS=1 in a PDPTE is a reserved bit there: real hardware raises #PF with RSVD set on every access. "
+            "QEMU TCG does not enforce this, so a guest that ran is no proof. Use 2 MiB pages unless CPUID "
+            "80000001H:EDX[26] is set."
+        )
         return msg, f"2 MiB pages (the CPU lacks {p.data['feature']})", "1 GiB pages"
-    msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) uses 1 GiB pages{where}. They are "
-           f"only valid if the CPU has {p.data['feature']} (CPUID 80000001H:EDX[26]), which the dump does not say; "
-           f"pass --cpu-features {p.data['feature']} (or --allow-1g) if it does, --cpu-features none if it does not.")
+    msg = (
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) uses 1 GiB pages{where}. They are "
+        f"only valid if the CPU has {p.data['feature']} (CPUID 80000001H:EDX[26]), which the dump does not say; "
+        f"pass --cpu-features {p.data['feature']} (or --allow-1g) if it does, --cpu-features none if it does not."
+    )
     return msg, f"1 GiB pages only with {p.data['feature']}", "1 GiB pages, CPU features unknown"
 
 
 def _render_size(p: Pending) -> tuple[str, str | None, str | None]:
     r = p.data["region"]
     allowed = ", ".join(page_size_text(s) for s in r.page_sizes)
-    msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} uses {page_size_text(p.data['size'])} pages; the "
-           f"profile allows {allowed}.")
+    msg = (
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} uses {page_size_text(p.data['size'])} pages; the "
+        f"profile allows {allowed}."
+    )
     return msg, allowed, page_size_text(p.data["size"])
 
 
@@ -302,12 +436,29 @@ def _extra(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
         for s, e, why in sorted(pieces, key=lambda x: x[0]):
             sev = INFO if why else WARNING
             page_pa = m.pa_start + ((va0 + (s - pa0) - m.va_start) // m.page_size) * m.page_size
-            straddles = m.page_size > e - s and bool(intersect_intervals([(page_pa, page_pa + m.page_size)],
-                                                                         ctx.ram.ram_intervals()))
-            out.append(ctx.pending("pmo-extra", sev, (region.name, why), va0 + (s - pa0), va0 + (e - pa0),
-                                   s, e, _render_extra, [ctx.path_of_va(va0 + (s - pa0))], region=region, why=why,
-                                   parts=_type_parts(ctx, s, e), mt=ctx.memory_type(m.flags), page=m.page_size,
-                                   straddles=straddles, authoritative=ctx.ram.authoritative))
+            straddles = m.page_size > e - s and bool(
+                intersect_intervals([(page_pa, page_pa + m.page_size)], ctx.ram.ram_intervals())
+            )
+            out.append(
+                ctx.pending(
+                    "pmo-extra",
+                    sev,
+                    (region.name, why),
+                    va0 + (s - pa0),
+                    va0 + (e - pa0),
+                    s,
+                    e,
+                    _render_extra,
+                    [ctx.path_of_va(va0 + (s - pa0))],
+                    region=region,
+                    why=why,
+                    parts=_type_parts(ctx, s, e),
+                    mt=ctx.memory_type(m.flags),
+                    page=m.page_size,
+                    straddles=straddles,
+                    authoritative=ctx.ram.authoritative,
+                )
+            )
     return out
 
 
@@ -345,19 +496,25 @@ def _render_extra(p: Pending) -> tuple[str, str | None, str | None]:
     what = f"not RAM in the RAM map ({_parts_text(parts)})" if parts else "not in the RAM map"
     if not p.data["authoritative"]:
         what = "not in the dump (the RAM map is not known: dump ranges used)"
-    msg = (f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} maps PA {p.pa_start:#x}-{p.pa_end:#x}, which is {what}, "
-           f"as cacheable memory ({p.data['mt']}).")
+    msg = (
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} maps PA {p.pa_start:#x}-{p.pa_end:#x}, which is {what}, "
+        f"as cacheable memory ({p.data['mt']})."
+    )
     if p.data.get("straddles") and p.data["page"] > 4096:
-        msg += (f" The {page_size_text(p.data['page'])} page that maps it also maps RAM: the {r.description} is rounded "
-                "up to whole large pages at the end of a RAM range.")
+        msg += (
+            f" The {page_size_text(p.data['page'])} page that maps it also maps RAM: the {r.description} is rounded "
+            "up to whole large pages at the end of a RAM range."
+        )
     elif p.data.get("straddles"):
         msg += " The RAM range ends inside a 4 KiB page, so the page that maps its tail maps this too."
     if p.data["why"]:
         msg += f" Expected: {p.data['why']}."
     else:
-        msg += (" A cacheable alias of device or firmware memory invites speculative reads and memory-type "
-                "conflicts (Intel SDM 11.11.9 on large pages spanning memory types); stop the mapping at the end of "
-                "RAM or map it UC.")
+        msg += (
+            " A cacheable alias of device or firmware memory invites speculative reads and memory-type "
+            "conflicts (Intel SDM 11.11.9 on large pages spanning memory types); stop the mapping at the end of "
+            "RAM or map it UC."
+        )
     return msg, "RAM only (or UC)", f"{p.data['mt']} mapping of non-RAM"
 
 
@@ -392,9 +549,24 @@ def _explain_missing(ctx: CheckContext, region: ResolvedRegion, a: int, b: int, 
         reason = t.reason or "not mapped"
         cause_kind = "outside" if "not in dump" in reason else reason
         pa_a = region.pa_of(va)
-        out.append(ctx.pending("pmo-missing", severity, (region.name, cause_kind, level), va, nxt, pa_a, pa_a + (nxt - va),
-                               _render_missing, [ctx.path(t.path)], region=region, reason=reason,
-                               type=ctx.ram.type_at(pa_a), authoritative=ctx.ram.authoritative, pa_free=False))
+        out.append(
+            ctx.pending(
+                "pmo-missing",
+                severity,
+                (region.name, cause_kind, level),
+                va,
+                nxt,
+                pa_a,
+                pa_a + (nxt - va),
+                _render_missing,
+                [ctx.path(t.path)],
+                region=region,
+                reason=reason,
+                type=ctx.ram.type_at(pa_a),
+                authoritative=ctx.ram.authoritative,
+                pa_free=False,
+            )
+        )
         va = nxt
     return out
 
@@ -406,12 +578,16 @@ def _render_missing(p: Pending) -> tuple[str, str | None, str | None]:
     t = p.data["type"]
     tname = {1: "available RAM", 3: "ACPI reclaimable", 4: "ACPI NVS"}.get(t, f"type {t}") if t else "memory"
     if p.data["authoritative"]:
-        msg = f"{tname} PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) has no {r.description} mapping at VA " \
-              f"{p.va_start:#x}-{p.va_end:#x}"
+        msg = (
+            f"{tname} PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) has no {r.description} mapping at VA "
+            f"{p.va_start:#x}-{p.va_end:#x}"
+        )
     else:
-        msg = (f"The dump holds PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) but the {r.description} does not map it at "
-               f"VA {p.va_start:#x}-{p.va_end:#x}. No RAM map was found (dump ranges used), so this may be ROM or "
-               "device memory (QEMU: VGA at 0xfd000000, BIOS ROM at 0xfffc0000) rather than RAM; pass --ram to decide")
+        msg = (
+            f"The dump holds PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) but the {r.description} does not map it at "
+            f"VA {p.va_start:#x}-{p.va_end:#x}. No RAM map was found (dump ranges used), so this may be ROM or "
+            "device memory (QEMU: VGA at 0xfd000000, BIOS ROM at 0xfffc0000) rather than RAM; pass --ram to decide"
+        )
     path = p.paths[0] if p.paths else ()
     reason = p.data["reason"]
     if path:

@@ -12,8 +12,10 @@ Built in: ``seed`` (pmo-design.md), ``linux-x86_64`` and ``linux-arm64``. A user
 declares regions the same way and may ``extends`` a profile (regions with the same name are
 overridden field by field, ``remove = true`` drops one, ``replace_regions = true`` drops them all).
 """
+
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from collections.abc import Mapping
@@ -27,8 +29,18 @@ U64 = (1 << 64) - 1
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
 ATTRS = ("present", "writable", "readonly", "nx", "exec", "supervisor", "user", "global", "cacheable")
-PAGE_SIZE_NAMES = {"4K": 4 * KiB, "4KiB": 4 * KiB, "2M": 2 * MiB, "2MiB": 2 * MiB, "1G": GiB, "1GiB": GiB,
-                   "16K": 16 * KiB, "64K": 64 * KiB, "32M": 32 * MiB, "512M": 512 * MiB}
+PAGE_SIZE_NAMES = {
+    "4K": 4 * KiB,
+    "4KiB": 4 * KiB,
+    "2M": 2 * MiB,
+    "2MiB": 2 * MiB,
+    "1G": GiB,
+    "1GiB": GiB,
+    "16K": 16 * KiB,
+    "64K": 64 * KiB,
+    "32M": 32 * MiB,
+    "512M": 512 * MiB,
+}
 ROLES = ("pmo", "image", "window")
 
 Expr = int | str
@@ -37,6 +49,7 @@ Expr = int | str
 @dataclass(frozen=True)
 class Exempt:
     """Inside [pa_start, pa_end) the listed required/forbidden ``attrs`` are not enforced (reported as info)."""
+
     pa_start: Expr
     pa_end: Expr
     attrs: tuple[str, ...]
@@ -46,6 +59,7 @@ class Exempt:
 @dataclass(frozen=True)
 class Allowed:
     """A range where a finding that would otherwise be a warning or error is expected (info)."""
+
     start: Expr
     end: Expr
     reason: str
@@ -102,18 +116,33 @@ SEED = Profile(
     ram_noted_types=(4,),
     regions=(
         Region(
-            name="pmo", role="pmo", va_start="PHYS_OFFSET", va_end=None, pa_base=0,
-            required=("present", "writable", "nx", "supervisor"), forbidden=("user",),
+            name="pmo",
+            role="pmo",
+            va_start="PHYS_OFFSET",
+            va_end=None,
+            pa_base=0,
+            required=("present", "writable", "nx", "supervisor"),
+            forbidden=("user",),
             page_sizes=(2 * MiB, GiB),
-            extra_ok=(Allowed(0, GiB, "boot.S maps the whole first GiB by design (pmo-design.md: \"map the first "
-                                      "1GB\"), holes and firmware ranges included"),),
+            extra_ok=(
+                Allowed(
+                    0,
+                    GiB,
+                    'boot.S maps the whole first GiB by design (pmo-design.md: "map the first '
+                    '1GB"), holes and firmware ranges included',
+                ),
+            ),
             must_not_reach=("kernel-image",),
             description="PMO",
             rule_text="phys_to_virt(pa) = pa + PHYS_OFFSET",
         ),
         Region(
-            name="kernel-image", role="image", va_start="KERNEL_VIRT_BASE", va_end="KERNEL_VIRT_BASE + 0x40000000",
-            pa_base=0, forbidden=("user",),
+            name="kernel-image",
+            role="image",
+            va_start="KERNEL_VIRT_BASE",
+            va_end="KERNEL_VIRT_BASE + 0x40000000",
+            pa_base=0,
+            forbidden=("user",),
             description="kernel image",
             rule_text="virt_to_phys(va) = va - KERNEL_VIRT_BASE",
         ),
@@ -124,50 +153,84 @@ LINUX_X86_64 = Profile(
     name="linux-x86_64",
     arch="x86_64",
     description="Linux x86_64: direct map at page_offset_base, kernel text mapping at __START_KERNEL_map "
-                "(Documentation/arch/x86/x86_64/mm.rst)",
+    "(Documentation/arch/x86/x86_64/mm.rst)",
     facts={"__START_KERNEL_map": 0xFFFF_FFFF_8000_0000, "KERNEL_IMAGE_SIZE": GiB},
     ram_required_types=(1, 3),
     regions=(
         Region(
-            name="direct-map", role="pmo", va_start="page_offset_base", va_end=None, pa_base=0,
-            required=("present", "nx", "supervisor"), forbidden=("user",),
+            name="direct-map",
+            role="pmo",
+            va_start="page_offset_base",
+            va_end=None,
+            pa_base=0,
+            required=("present", "nx", "supervisor"),
+            forbidden=("user",),
             page_sizes=(4 * KiB, 2 * MiB, GiB),
-            exempt=(Exempt(0, 0x100000, ("nx",), "the real-mode trampoline below 1 MiB is made executable "
-                                                 "(arch/x86/realmode/init.c: set_memory_x)"),),
-            extra_ok=(Allowed(0, 0x100000, "Linux maps the whole first MiB (ISA range) in the direct map "
-                                           "(arch/x86/mm/init.c: init_memory_mapping(0, ISA_END_ADDRESS))"),),
+            exempt=(
+                Exempt(
+                    0,
+                    0x100000,
+                    ("nx",),
+                    "the real-mode trampoline below 1 MiB is made executable (arch/x86/realmode/init.c: set_memory_x)",
+                ),
+            ),
+            extra_ok=(
+                Allowed(
+                    0,
+                    0x100000,
+                    "Linux maps the whole first MiB (ISA range) in the direct map "
+                    "(arch/x86/mm/init.c: init_memory_mapping(0, ISA_END_ADDRESS))",
+                ),
+            ),
             must_not_reach=("kernel-text",),
             description="direct map",
             rule_text="__va(pa) = pa + PAGE_OFFSET (page_offset_base)",
         ),
         Region(
-            name="kernel-text", role="image", va_start="__START_KERNEL_map",
-            va_end="__START_KERNEL_map + KERNEL_IMAGE_SIZE", pa_base="phys_base", forbidden=("user",),
+            name="kernel-text",
+            role="image",
+            va_start="__START_KERNEL_map",
+            va_end="__START_KERNEL_map + KERNEL_IMAGE_SIZE",
+            pa_base="phys_base",
+            forbidden=("user",),
             description="kernel text mapping",
             rule_text="__pa_symbol(va) = va - __START_KERNEL_map + phys_base",
         ),
     ),
-    user_ok=(Allowed(0xFFFF_FFFF_FF60_0000, 0xFFFF_FFFF_FF60_1000,
-                     "the legacy vsyscall page is user-readable by design (arch/x86/entry/vsyscall)"),),
+    user_ok=(
+        Allowed(
+            0xFFFF_FFFF_FF60_0000,
+            0xFFFF_FFFF_FF60_1000,
+            "the legacy vsyscall page is user-readable by design (arch/x86/entry/vsyscall)",
+        ),
+    ),
 )
 
 LINUX_ARM64 = Profile(
     name="linux-arm64",
     arch="aarch64",
     description="Linux arm64 (6.1): linear map in the lower half of the TTBR1 range from PAGE_OFFSET = "
-                "-(1 << VA_BITS), kernel image at KIMAGE_VADDR + KASLR offset (arch/arm64/include/asm/memory.h)",
+    "-(1 << VA_BITS), kernel image at KIMAGE_VADDR + KASLR offset (arch/arm64/include/asm/memory.h)",
     ram_required_types=(1, 3),
     regions=(
         Region(
-            name="linear-map", role="pmo", va_start="PAGE_OFFSET", va_end=None, pa_base="PHYS_OFFSET",
-            required=("present", "nx", "supervisor"), forbidden=("user",),
+            name="linear-map",
+            role="pmo",
+            va_start="PAGE_OFFSET",
+            va_end=None,
+            pa_base="PHYS_OFFSET",
+            required=("present", "nx", "supervisor"),
+            forbidden=("user",),
             page_sizes=(4 * KiB, 64 * KiB, 2 * MiB, 32 * MiB, GiB),
             must_not_reach=("kernel-image",),
             description="linear map",
             rule_text="__phys_to_virt(pa) = pa - PHYS_OFFSET + PAGE_OFFSET",
         ),
         Region(
-            name="kernel-image", role="image", va_start="SYMBOL(_stext)", va_end=None,
+            name="kernel-image",
+            role="image",
+            va_start="SYMBOL(_stext)",
+            va_end=None,
             pa_base="SYMBOL(_stext) - kimage_voffset",
             forbidden=("user",),
             description="kernel image",
@@ -290,10 +353,17 @@ class ResolvedRegion:
         return (pa - self.pa_base + self.va_start) & U64
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "va_start": hex(self.va_start),
-                "va_end": None if self.va_end is None else hex(self.va_end), "pa_base": hex(self.pa_base),
-                "required": sorted(self.required), "forbidden": sorted(self.forbidden),
-                "page_sizes": list(self.page_sizes) if self.page_sizes else None, "rule": self.rule_text}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "va_start": hex(self.va_start),
+            "va_end": None if self.va_end is None else hex(self.va_end),
+            "pa_base": hex(self.pa_base),
+            "required": sorted(self.required),
+            "forbidden": sorted(self.forbidden),
+            "page_sizes": list(self.page_sizes) if self.page_sizes else None,
+            "rule": self.rule_text,
+        }
 
 
 @dataclass
@@ -332,10 +402,16 @@ class ResolvedProfile:
         return [k for k in self.facts if k in names]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.profile.source, "why": self.why,
-                "facts": {k: {"value": hex(self.facts[k]), "source": self.fact_sources.get(k, "")}
-                          for k in self.used_facts()},
-                "regions": [r.to_json() for r in self.regions], "unresolved": self.unresolved}
+        return {
+            "name": self.name,
+            "source": self.profile.source,
+            "why": self.why,
+            "facts": {
+                k: {"value": hex(self.facts[k]), "source": self.fact_sources.get(k, "")} for k in self.used_facts()
+            },
+            "regions": [r.to_json() for r in self.regions],
+            "unresolved": self.unresolved,
+        }
 
 
 def resolve(profile: Profile, facts: Mapping[str, int], sources: Mapping[str, str], why: str = "") -> ResolvedProfile:
@@ -353,39 +429,47 @@ def resolve(profile: Profile, facts: Mapping[str, int], sources: Mapping[str, st
     for r in profile.regions:
         try:
             ev = lambda e: evaluate(e, all_facts)
-            regions.append(ResolvedRegion(
-                name=r.name, role=r.role, va_start=ev(r.va_start),
-                va_end=None if r.va_end is None else ev(r.va_end), pa_base=ev(r.pa_base),
-                required=frozenset(r.required), forbidden=frozenset(r.forbidden), page_sizes=r.page_sizes,
-                cover_types=r.cover_types if r.cover_types is not None else profile.ram_required_types,
-                note_types=r.note_types if r.note_types is not None else profile.ram_noted_types,
-                exempt=tuple(ResolvedExempt(ev(x.pa_start), ev(x.pa_end), frozenset(x.attrs), x.reason)
-                             for x in r.exempt),
-                extra_ok=tuple(ResolvedAllowed(ev(a.start), ev(a.end), a.reason) for a in r.extra_ok),
-                must_not_reach=r.must_not_reach, description=r.description or r.name,
-                rule_text=r.rule_text or f"PA = VA - {r.va_start} + {r.pa_base}",
-            ))
+            regions.append(
+                ResolvedRegion(
+                    name=r.name,
+                    role=r.role,
+                    va_start=ev(r.va_start),
+                    va_end=None if r.va_end is None else ev(r.va_end),
+                    pa_base=ev(r.pa_base),
+                    required=frozenset(r.required),
+                    forbidden=frozenset(r.forbidden),
+                    page_sizes=r.page_sizes,
+                    cover_types=r.cover_types if r.cover_types is not None else profile.ram_required_types,
+                    note_types=r.note_types if r.note_types is not None else profile.ram_noted_types,
+                    exempt=tuple(
+                        ResolvedExempt(ev(x.pa_start), ev(x.pa_end), frozenset(x.attrs), x.reason) for x in r.exempt
+                    ),
+                    extra_ok=tuple(ResolvedAllowed(ev(a.start), ev(a.end), a.reason) for a in r.extra_ok),
+                    must_not_reach=r.must_not_reach,
+                    description=r.description or r.name,
+                    rule_text=r.rule_text or f"PA = VA - {r.va_start} + {r.pa_base}",
+                )
+            )
         except FactMissing as exc:
             unresolved.append(f"region {r.name}: {exc.name} is not known for this dump")
     user_ok = []
     for a in profile.user_ok:
-        try:
+        with contextlib.suppress(FactMissing):
             user_ok.append(ResolvedAllowed(evaluate(a.start, all_facts), evaluate(a.end, all_facts), a.reason))
-        except FactMissing:
-            pass
     return ResolvedProfile(profile, regions, all_facts, all_sources, unresolved, why, tuple(user_ok))
 
 
 # -- TOML layout specs -------------------------------------------------------------------------------
 def _expr(v: Any, path: str, where: str) -> Expr:
     if isinstance(v, bool) or not isinstance(v, (int, str)):
-        raise DumpFormatError(path, None, f"{where}: an address (integer, \"0x...\" or an expression over facts)",
-                              repr(v))
+        raise DumpFormatError(
+            path, None, f'{where}: an address (integer, "0x..." or an expression over facts)', repr(v)
+        )
     if isinstance(v, str):
         try:
             evaluate(v, _AnyFacts())
         except ValueError as exc:
-            raise DumpFormatError(path, None, f"{where}: an expression like \"PHYS_OFFSET + 0x1000\"", str(exc)) from None
+            raise DumpFormatError(path, None, f'{where}: an expression like "PHYS_OFFSET + 0x1000"', str(exc)) from None
     return v
 
 
@@ -401,7 +485,7 @@ class _AnyFacts(dict):  # type: ignore[type-arg]
 
 def _page_sizes(v: Any, path: str, where: str) -> tuple[int, ...]:
     if not isinstance(v, list):
-        raise DumpFormatError(path, None, f"{where}: a list like [\"4K\", \"2M\", \"1G\"]", repr(v))
+        raise DumpFormatError(path, None, f'{where}: a list like ["4K", "2M", "1G"]', repr(v))
     out = []
     for s in v:
         if isinstance(s, int) and not isinstance(s, bool):
@@ -409,8 +493,9 @@ def _page_sizes(v: Any, path: str, where: str) -> tuple[int, ...]:
         elif isinstance(s, str) and s in PAGE_SIZE_NAMES:
             out.append(PAGE_SIZE_NAMES[s])
         else:
-            raise DumpFormatError(path, None, f"{where}: page sizes among {', '.join(PAGE_SIZE_NAMES)} or bytes",
-                                  repr(s))
+            raise DumpFormatError(
+                path, None, f"{where}: page sizes among {', '.join(PAGE_SIZE_NAMES)} or bytes", repr(s)
+            )
     return tuple(out)
 
 
@@ -432,8 +517,24 @@ def _str(v: Any, path: str, where: str) -> str:
     return v
 
 
-REGION_KEYS = {"name", "role", "va_start", "va_end", "pa_base", "required", "forbidden", "page_sizes", "cover_types",
-               "note_types", "exempt", "extra_ok", "must_not_reach", "description", "rule", "remove"}
+REGION_KEYS = {
+    "name",
+    "role",
+    "va_start",
+    "va_end",
+    "pa_base",
+    "required",
+    "forbidden",
+    "page_sizes",
+    "cover_types",
+    "note_types",
+    "exempt",
+    "extra_ok",
+    "must_not_reach",
+    "description",
+    "rule",
+    "remove",
+}
 TOP_KEYS = {"name", "extends", "arch", "description", "facts", "ram", "regions", "replace_regions", "user_ok"}
 
 
@@ -445,16 +546,22 @@ def _allowed_list(v: Any, path: str, where: str) -> tuple[Allowed, ...]:
         w = f"{where}[{i}]"
         if not isinstance(a, dict) or "start" not in a or "end" not in a:
             raise DumpFormatError(path, None, f"{w}: a table with start and end", repr(a))
-        out.append(Allowed(_expr(a["start"], path, w + ".start"), _expr(a["end"], path, w + ".end"),
-                           _str(a.get("reason", ""), path, w + ".reason")))
+        out.append(
+            Allowed(
+                _expr(a["start"], path, w + ".start"),
+                _expr(a["end"], path, w + ".end"),
+                _str(a.get("reason", ""), path, w + ".reason"),
+            )
+        )
     return tuple(out)
 
 
 def _region_fields(d: dict[str, Any], path: str, where: str) -> dict[str, Any]:
     unknown = set(d) - REGION_KEYS
     if unknown:
-        raise DumpFormatError(path, None, f"{where}: keys among {', '.join(sorted(REGION_KEYS))}",
-                              ", ".join(sorted(unknown)))
+        raise DumpFormatError(
+            path, None, f"{where}: keys among {', '.join(sorted(REGION_KEYS))}", ", ".join(sorted(unknown))
+        )
     out: dict[str, Any] = {}
     if "role" in d:
         if d["role"] not in ROLES:
@@ -486,8 +593,14 @@ def _region_fields(d: dict[str, Any], path: str, where: str) -> dict[str, Any]:
             w = f"{where}.exempt[{i}]"
             if not isinstance(x, dict) or not {"pa_start", "pa_end", "attrs"} <= set(x):
                 raise DumpFormatError(path, None, f"{w}: a table with pa_start, pa_end, attrs, reason", repr(x))
-            ex.append(Exempt(_expr(x["pa_start"], path, w), _expr(x["pa_end"], path, w), _attrs(x["attrs"], path, w),
-                             _str(x.get("reason", ""), path, w)))
+            ex.append(
+                Exempt(
+                    _expr(x["pa_start"], path, w),
+                    _expr(x["pa_end"], path, w),
+                    _attrs(x["attrs"], path, w),
+                    _str(x.get("reason", ""), path, w),
+                )
+            )
         out["exempt"] = tuple(ex)
     if "extra_ok" in d:
         out["extra_ok"] = _allowed_list(d["extra_ok"], path, f"{where}.extra_ok")
@@ -510,16 +623,23 @@ def load_spec(path: str, base: Profile | None = None) -> Profile:
         raise DumpFormatError(path, None, "valid TOML", str(exc)) from None
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise DumpFormatError(path, None, f"top-level keys among {', '.join(sorted(TOP_KEYS))}", ", ".join(sorted(unknown)))
+        raise DumpFormatError(
+            path, None, f"top-level keys among {', '.join(sorted(TOP_KEYS))}", ", ".join(sorted(unknown))
+        )
     parent: Profile | None = base
     if "extends" in data:
         parent = builtin(_str(data["extends"], path, "extends"))
     replace_regions = bool(data.get("replace_regions", False))
     if parent is None:
         if "arch" not in data:
-            raise DumpFormatError(path, None, "extends = \"<profile>\" or an arch for a standalone spec", "neither")
-        parent = Profile(name="spec", arch=_str(data["arch"], path, "arch"), description="", regions=(),
-                         one_gib_feature="pdpe1gb" if data["arch"] == "x86_64" else None)
+            raise DumpFormatError(path, None, 'extends = "<profile>" or an arch for a standalone spec', "neither")
+        parent = Profile(
+            name="spec",
+            arch=_str(data["arch"], path, "arch"),
+            description="",
+            regions=(),
+            one_gib_feature="pdpe1gb" if data["arch"] == "x86_64" else None,
+        )
     facts = dict(parent.facts)
     if "facts" in data:
         if not isinstance(data["facts"], dict):
@@ -550,14 +670,27 @@ def load_spec(path: str, base: Profile | None = None) -> Profile:
     ram = data.get("ram", {})
     if not isinstance(ram, dict):
         raise DumpFormatError(path, None, "[ram]: a table", repr(ram))
-    required_types = _types(ram["required_types"], path, "ram.required_types") if "required_types" in ram \
+    required_types = (
+        _types(ram["required_types"], path, "ram.required_types")
+        if "required_types" in ram
         else parent.ram_required_types
-    noted_types = _types(ram["noted_types"], path, "ram.noted_types") if "noted_types" in ram else parent.ram_noted_types
+    )
+    noted_types = (
+        _types(ram["noted_types"], path, "ram.noted_types") if "noted_types" in ram else parent.ram_noted_types
+    )
     user_ok = parent.user_ok + (_allowed_list(data["user_ok"], path, "user_ok") if "user_ok" in data else ())
     name = _str(data.get("name", f"{parent.name}+spec" if parent.regions else "spec"), path, "name")
-    return replace(parent, name=name, description=_str(data.get("description", parent.description), path, "description"),
-                   regions=tuple(regions), facts=facts, ram_required_types=required_types,
-                   ram_noted_types=noted_types, user_ok=user_ok, source=path)
+    return replace(
+        parent,
+        name=name,
+        description=_str(data.get("description", parent.description), path, "description"),
+        regions=tuple(regions),
+        facts=facts,
+        ram_required_types=required_types,
+        ram_noted_types=noted_types,
+        user_ok=user_ok,
+        source=path,
+    )
 
 
 # -- facts from the dump -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ In order of trust:
    include VGA memory at 0xfd000000 and the BIOS ROM at 0xfffc0000 and leave out 0xa0000-0xc0000
    (field notes). Only used as the last fallback, and the report says so.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -87,16 +88,22 @@ class RamMap:
             return None
         if i == 0 or reach[i - 1] <= pa:  # no earlier range reaches pa: only ranges[i] can hold it
             return ranges[i].type if ranges[i].end > pa else None
-        return next(r.type for r in ranges[:i + 1] if r.start <= pa < r.end)
+        return next(r.type for r in ranges[: i + 1] if r.start <= pa < r.end)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "detail": self.detail, "ranges": [r.to_json() for r in self.ranges],
-                "tried": self.tried}
+        return {
+            "source": self.source,
+            "detail": self.detail,
+            "ranges": [r.to_json() for r in self.ranges],
+            "tried": self.tried,
+        }
 
 
 def _entries_to_ranges(entries: Sequence[MmapEntry]) -> list[RamRange]:
-    return sorted((RamRange(e.base_addr, e.base_addr + e.length, e.type) for e in entries if e.length),
-                  key=lambda r: (r.start, r.end))
+    return sorted(
+        (RamRange(e.base_addr, e.base_addr + e.length, e.type) for e in entries if e.length),
+        key=lambda r: (r.start, r.end),
+    )
 
 
 def validate_entries(entries: Sequence[MmapEntry]) -> str | None:
@@ -136,14 +143,16 @@ def _va_to_pa(space: Any, kernel: Any, va: int) -> tuple[int | None, str]:
     return None, ""
 
 
-def from_kernel_symbols(mem: PhysicalMemory, space: Any, kernel: Any,
-                        symbols: tuple[str, str] = MB2_SYMBOLS) -> tuple[RamMap | None, str]:
+def from_kernel_symbols(
+    mem: PhysicalMemory, space: Any, kernel: Any, symbols: tuple[str, str] = MB2_SYMBOLS
+) -> tuple[RamMap | None, str]:
     copy_name, count_name = symbols
     copy_va = kernel.symbol(copy_name) if kernel is not None else None
     count_va = kernel.symbol(count_name) if kernel is not None else None
     if copy_va is None or count_va is None:
-        return None, f"kernel symbols {copy_name}/{count_name}: " + ("no --kernel ELF" if kernel is None else
-                                                                      "not in the kernel's symbol table")
+        return None, f"kernel symbols {copy_name}/{count_name}: " + (
+            "no --kernel ELF" if kernel is None else "not in the kernel's symbol table"
+        )
     count_pa, how = _va_to_pa(space, kernel, count_va)
     copy_pa, how2 = _va_to_pa(space, kernel, copy_va)
     if count_pa is None or copy_pa is None:
@@ -161,8 +170,10 @@ def from_kernel_symbols(mem: PhysicalMemory, space: Any, kernel: Any,
     bad = validate_entries(entries)
     if bad:
         return None, f"{copy_name} does not look like a memory map: {bad}"
-    detail = (f"Multiboot2 memory map: the kernel's copy {copy_name} ({count} entries, VA {copy_va:#x}, "
-              f"PA {copy_pa:#x} {how2 or how})")
+    detail = (
+        f"Multiboot2 memory map: the kernel's copy {copy_name} ({count} entries, VA {copy_va:#x}, "
+        f"PA {copy_pa:#x} {how2 or how})"
+    )
     return RamMap(_entries_to_ranges(entries), "multiboot2", detail), ""
 
 
@@ -197,8 +208,16 @@ def scan_boot_info(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMa
         # the first tag follows the 8-byte header: a known type, a size that fits
         ttype = np.append(words[1:, 0], 0)
         tsize = np.append(words[1:, 1], 0)
-        cand = np.flatnonzero((reserved == 0) & (total >= 24) & (total <= SCAN_MAX_TOTAL) & (total % 8 == 0)
-                              & (ttype >= 1) & (ttype <= 21) & (tsize >= 8) & (tsize + 8 <= total))
+        cand = np.flatnonzero(
+            (reserved == 0)
+            & (total >= 24)
+            & (total <= SCAN_MAX_TOTAL)
+            & (total % 8 == 0)
+            & (ttype >= 1)
+            & (ttype <= 21)
+            & (tsize >= 8)
+            & (tsize + 8 <= total)
+        )
         for i in cand.tolist():
             ram, _ = from_boot_info(mem, pa + 8 * i, "found by scanning low memory")
             if ram is not None:
@@ -217,15 +236,17 @@ E820_ENTRY = struct.Struct("<QQI")
 
 def parse_zero_page(data: bytes) -> list[MmapEntry] | None:
     """The E820 entries of a boot_params page, or None when it is not one."""
-    if len(data) < BP_E820_TABLE + E820_MAX * E820_ENTRY.size or data[BP_HEADER:BP_HEADER + 4] != b"HdrS":
+    if len(data) < BP_E820_TABLE + E820_MAX * E820_ENTRY.size or data[BP_HEADER : BP_HEADER + 4] != b"HdrS":
         return None
     if struct.unpack_from("<H", data, BP_BOOT_FLAG)[0] != 0xAA55:
         return None
     n = data[BP_E820_ENTRIES]
     if not 0 < n <= E820_MAX:
         return None
-    entries = [MmapEntry(a, size, t) for a, size, t in
-               (E820_ENTRY.unpack_from(data, BP_E820_TABLE + i * E820_ENTRY.size) for i in range(n))]
+    entries = [
+        MmapEntry(a, size, t)
+        for a, size, t in (E820_ENTRY.unpack_from(data, BP_E820_TABLE + i * E820_ENTRY.size) for i in range(n))
+    ]
     return None if validate_entries(entries) else entries
 
 
@@ -239,8 +260,10 @@ def scan_e820(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMap | N
             data = _read(mem, base, PAGE_SIZE) if base >= 0 else None
             entries = parse_zero_page(data) if data else None
             if entries:
-                detail = (f"the firmware E820 map ({len(entries)} entries) in Linux's boot_params (zero page) "
-                          f"at PA {base:#x}, found by scanning low memory for its \"HdrS\" setup header")
+                detail = (
+                    f"the firmware E820 map ({len(entries)} entries) in Linux's boot_params (zero page) "
+                    f'at PA {base:#x}, found by scanning low memory for its "HdrS" setup header'
+                )
                 return RamMap(_entries_to_ranges(entries), "e820", detail), ""
             i = page.find(b"HdrS", i + 1)
     return None, f"no Linux boot_params with an E820 map in the first {budget >> 20} MiB of the dump"
@@ -249,14 +272,25 @@ def scan_e820(mem: PhysicalMemory, budget: int = SCAN_BYTES) -> tuple[RamMap | N
 def from_dump(mem: PhysicalMemory) -> RamMap:
     # valid_ranges: a filtered kdump still lists the RAM it left out (bitmap 1)
     ranges = [RamRange(r.start, r.end, 1) for r in mem.valid_ranges()]
-    return RamMap(ranges, "dump", "the dump's present ranges (fallback: these are the hypervisor's RAM and ROM "
-                  "blocks, not the firmware memory map; they may include VGA memory and the BIOS ROM; "
-                  "give --ram or --mb2-info for an exact check)")
+    return RamMap(
+        ranges,
+        "dump",
+        "the dump's present ranges (fallback: these are the hypervisor's RAM and ROM "
+        "blocks, not the firmware memory map; they may include VGA memory and the BIOS ROM; "
+        "give --ram or --mb2-info for an exact check)",
+    )
 
 
-def find_ram(mem: PhysicalMemory, space: Any = None, kernel: Any = None,
-             ram: Sequence[tuple[int, int]] | None = None, mb2_info: int | None = None,
-             scan: bool = True, symbols: tuple[str, str] = MB2_SYMBOLS, e820: bool = False) -> RamMap:
+def find_ram(
+    mem: PhysicalMemory,
+    space: Any = None,
+    kernel: Any = None,
+    ram: Sequence[tuple[int, int]] | None = None,
+    mb2_info: int | None = None,
+    scan: bool = True,
+    symbols: tuple[str, str] = MB2_SYMBOLS,
+    e820: bool = False,
+) -> RamMap:
     """``scan``: look for Multiboot2 boot information in low memory; ``e820``: look for Linux's
     boot_params E820 map (x86 Linux dumps)."""
     if ram:

@@ -8,6 +8,7 @@ SARIF follows the OASIS SARIF 2.1.0 schema (one run, one rule per finding kind, 
 error/warning/note). JUnit has one test case per check kind: a failure when it found errors,
 warnings and info in system-out, skipped when the check could not run (e.g. no --kernel).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,13 @@ class Report:
 
     @property
     def summary(self) -> dict[str, int]:
-        return {"error": self.count(ERROR), "warning": self.count(WARNING), "info": self.count(INFO),
-                "suppressed": len(self.suppressed), "exit_code": self.exit_code}
+        return {
+            "error": self.count(ERROR),
+            "warning": self.count(WARNING),
+            "info": self.count(INFO),
+            "suppressed": len(self.suppressed),
+            "exit_code": self.exit_code,
+        }
 
     @property
     def exit_code(self) -> int:
@@ -89,8 +95,11 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         dump = None
         if self.dump is not None:
-            dump = {"path": _dump_name(self.dump), "format": getattr(self.dump, "format", None),
-                    "arch": getattr(self.dump, "arch", None)}
+            dump = {
+                "path": _dump_name(self.dump),
+                "format": getattr(self.dump, "format", None),
+                "arch": getattr(self.dump, "arch", None),
+            }
         return {
             "version": __version__,
             "profile": self.profile.name,
@@ -121,8 +130,9 @@ def render(report: Report, fmt: str) -> str:
 
 # -- text ------------------------------------------------------------------------------------------------
 def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent, break_long_words=False,
-                         break_on_hyphens=False) or [indent]
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    ) or [indent]
 
 
 def _range(a: int | None, b: int | None) -> str:
@@ -164,8 +174,9 @@ def to_text(report: Report) -> str:
     for k in p.used_facts():
         src = p.fact_sources.get(k, "")
         if not src.endswith("profile constant"):
-            out += textwrap.wrap(f"{k} = {p.facts[k]:#x}: {src}", WIDTH, initial_indent="          ",
-                                 subsequent_indent="            ")
+            out += textwrap.wrap(
+                f"{k} = {p.facts[k]:#x}: {src}", WIDTH, initial_indent="          ", subsequent_indent="            "
+            )
     for r in report.roots:
         out.append(f"root:     {r.mode} table {r.table:#x}  ({r.source})")
     out.append(f"RAM map:  {report.ram.source}: {report.ram.detail}")
@@ -185,15 +196,24 @@ def to_text(report: Report) -> str:
     if not report.findings:
         out += ["No findings: the address space matches the profile.", ""]
     if report.suppressed:
-        out.append(f"suppressed by ok marks: {len(report.suppressed)} ("
-                   + ", ".join(sorted({f'{f.kind} by {f.suppressed_by}' for f in report.suppressed})) + ")")
+        out.append(
+            f"suppressed by ok marks: {len(report.suppressed)} ("
+            + ", ".join(sorted({f"{f.kind} by {f.suppressed_by}" for f in report.suppressed}))
+            + ")"
+        )
     if report.skipped:
         out.append("not checked: " + "; ".join(f"{k} ({v})" for k, v in sorted(report.skipped.items())))
     if report.notes:
         out.append("notes:")
         for n in report.notes:
-            out += textwrap.wrap(n, WIDTH, initial_indent="  - ", subsequent_indent="    ", break_long_words=False,
-                                 break_on_hyphens=False)
+            out += textwrap.wrap(
+                n,
+                WIDTH,
+                initial_indent="  - ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
     s = report.summary
     out.append(f"summary: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info -> exit {s['exit_code']}")
     return "\n".join(out) + "\n"
@@ -206,43 +226,66 @@ def _camel(kind: str) -> str:
 
 def to_sarif(report: Report) -> dict[str, Any]:
     kinds = list(KINDS)
-    rules = [{"id": k, "name": _camel(k), "shortDescription": {"text": RULES.get(k, k)},
-              "defaultConfiguration": {"level": "error"}} for k in kinds]
+    rules = [
+        {
+            "id": k,
+            "name": _camel(k),
+            "shortDescription": {"text": RULES.get(k, k)},
+            "defaultConfiguration": {"level": "error"},
+        }
+        for k in kinds
+    ]
     uri = _dump_name(report.dump) if report.dump is not None else "dump"
     results = []
     for f in report.findings:
         logical: list[dict[str, Any]] = []
         if f.va_start is not None:
-            logical.append({"name": f"VA {_range(f.va_start, f.va_end)}", "kind": "module",
-                            "fullyQualifiedName": " / ".join(e.text() for e in f.paths[0]) if f.paths else None})
+            logical.append(
+                {
+                    "name": f"VA {_range(f.va_start, f.va_end)}",
+                    "kind": "module",
+                    "fullyQualifiedName": " / ".join(e.text() for e in f.paths[0]) if f.paths else None,
+                }
+            )
         loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": uri}}}
         if logical:
             loc["logicalLocations"] = [{k: v for k, v in x.items() if v is not None} for x in logical]
         fj = f.to_json()
-        results.append({
-            "ruleId": f.kind, "ruleIndex": kinds.index(f.kind) if f.kind in kinds else -1,
-            "level": SARIF_LEVEL.get(f.severity, "note"),
-            "message": {"text": f.message},
-            "locations": [loc],
-            "partialFingerprints": {"pmoview/v1": f"{f.kind}:{fj['va_start']}:{fj['pa_start']}"},
-            "properties": {k: fj[k] for k in ("va_start", "va_end", "pa_start", "pa_end", "paths")}
-                          | {"expected": f.expected, "found": f.found},
-        })
+        results.append(
+            {
+                "ruleId": f.kind,
+                "ruleIndex": kinds.index(f.kind) if f.kind in kinds else -1,
+                "level": SARIF_LEVEL.get(f.severity, "note"),
+                "message": {"text": f.message},
+                "locations": [loc],
+                "partialFingerprints": {"pmoview/v1": f"{f.kind}:{fj['va_start']}:{fj['pa_start']}"},
+                "properties": {k: fj[k] for k in ("va_start", "va_end", "pa_start", "pa_end", "paths")}
+                | {"expected": f.expected, "found": f.found},
+            }
+        )
     for r in results:
         if int(r["ruleIndex"]) < 0:  # type: ignore[call-overload]
             del r["ruleIndex"]
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "pmoview", "version": __version__, "semanticVersion": __version__,
-                                "informationUri": "https://github.com/pmoview/pmoview", "rules": rules}},
-            "artifacts": [{"location": {"uri": uri}}],
-            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
-            "results": results,
-            "properties": {"profile": report.profile.name, "ram_source": report.ram.source,
-                           "notes": report.notes},
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "pmoview",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": "https://github.com/pmoview/pmoview",
+                        "rules": rules,
+                    }
+                },
+                "artifacts": [{"location": {"uri": uri}}],
+                "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
+                "results": results,
+                "properties": {"profile": report.profile.name, "ram_source": report.ram.source, "notes": report.notes},
+            }
+        ],
     }
 
 
@@ -252,8 +295,12 @@ def to_junit(report: Report) -> str:
     suites = ET.Element("testsuites", name="pmoview check")
     suite = ET.SubElement(suites, "testsuite", name=name)
     props = ET.SubElement(suite, "properties")
-    for k, v in (("profile", report.profile.name), ("ram_source", report.ram.source), ("ram_detail", report.ram.detail),
-                 ("roots", "; ".join(f"{r.mode} {r.table:#x} ({r.source})" for r in report.roots))):
+    for k, v in (
+        ("profile", report.profile.name),
+        ("ram_source", report.ram.source),
+        ("ram_detail", report.ram.detail),
+        ("roots", "; ".join(f"{r.mode} {r.table:#x} ({r.source})" for r in report.roots)),
+    ):
         ET.SubElement(props, "property", name=k, value=str(v))
     tests = failures = skipped = 0
     for kind in KINDS:
@@ -263,8 +310,9 @@ def to_junit(report: Report) -> str:
         errs = [f for f in fs if f.severity == ERROR]
         if errs:
             failures += 1
-            fail = ET.SubElement(case, "failure", message=f"{len(errs)} error finding(s): {RULES.get(kind, kind)}",
-                                 type=kind)
+            fail = ET.SubElement(
+                case, "failure", message=f"{len(errs)} error finding(s): {RULES.get(kind, kind)}", type=kind
+            )
             fail.text = "\n\n".join("\n".join(finding_text(f)) for f in errs)
         elif kind in report.skipped and not fs:
             skipped += 1

@@ -5,6 +5,7 @@ A table pointer outside memory gets one more look: if its address plus the PMO b
 VA whose image PA holds a table, the kernel converted a kernel-image VA with the PMO rule -- the
 ``virt_to_phys`` flaw of pmo-design.md, which tests ``va >= PHYS_OFFSET`` before the image range.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,29 +28,91 @@ def check(ctx: CheckContext) -> list[Pending]:
     for a in ctx.space.anomalies:
         path = ctx.path(a.path)
         if a.kind == "table-outside-memory":
-            target = a.table_pa if a.table_pa is not None else (entry_address(ctx.arch, a.path[-1].entry) if a.path else 0)
-            out.append(ctx.pending("table-outside-memory", ERROR, ("tom", target), a.va_start, a.va_end, target,
-                                   target + 4096, _render_tom, [path], detail=a.detail, diag=diag,
-                                   root_missing=not a.path))
+            target = (
+                a.table_pa if a.table_pa is not None else (entry_address(ctx.arch, a.path[-1].entry) if a.path else 0)
+            )
+            out.append(
+                ctx.pending(
+                    "table-outside-memory",
+                    ERROR,
+                    ("tom", target),
+                    a.va_start,
+                    a.va_end,
+                    target,
+                    target + 4096,
+                    _render_tom,
+                    [path],
+                    detail=a.detail,
+                    diag=diag,
+                    root_missing=not a.path,
+                )
+            )
         elif a.kind == "reserved-bits":
             res0 = "RES0" in a.detail
-            out.append(ctx.pending("reserved-bits", WARNING if res0 else ERROR, ("rsv", res0, a.detail), a.va_start,
-                                   a.va_end, None, None, _render_reserved, [path], detail=a.detail))
+            out.append(
+                ctx.pending(
+                    "reserved-bits",
+                    WARNING if res0 else ERROR,
+                    ("rsv", res0, a.detail),
+                    a.va_start,
+                    a.va_end,
+                    None,
+                    None,
+                    _render_reserved,
+                    [path],
+                    detail=a.detail,
+                )
+            )
             if not res0:
                 out += _faulting_pointers(ctx, a, diag)
         elif a.kind == "recursive-map":
-            out.append(ctx.pending("recursive-map", INFO, ("rec", path[-1].index if path else None), a.va_start,
-                                   a.va_end, a.table_pa, None if a.table_pa is None else a.table_pa + 4096,
-                                   _render_simple, [path], detail=a.detail,
-                                   lead="A self-referencing (recursive) entry maps the page tables into the address "
-                                        "space"))
+            out.append(
+                ctx.pending(
+                    "recursive-map",
+                    INFO,
+                    ("rec", path[-1].index if path else None),
+                    a.va_start,
+                    a.va_end,
+                    a.table_pa,
+                    None if a.table_pa is None else a.table_pa + 4096,
+                    _render_simple,
+                    [path],
+                    detail=a.detail,
+                    lead="A self-referencing (recursive) entry maps the page tables into the address space",
+                )
+            )
         elif a.kind == "cycle":
-            out.append(ctx.pending("table-cycle", WARNING, ("cyc",), a.va_start, a.va_end, a.table_pa, None,
-                                   _render_simple, [path], detail=a.detail,
-                                   lead="A table points back to a table above it on its own path"))
+            out.append(
+                ctx.pending(
+                    "table-cycle",
+                    WARNING,
+                    ("cyc",),
+                    a.va_start,
+                    a.va_end,
+                    a.table_pa,
+                    None,
+                    _render_simple,
+                    [path],
+                    detail=a.detail,
+                    lead="A table points back to a table above it on its own path",
+                )
+            )
         elif a.kind == "limit":
-            out.append(ctx.pending("walk-limit", WARNING, ("lim",), a.va_start, a.va_end, None, None, _render_simple,
-                                   [path], detail=a.detail, lead="The walk stopped early"))
+            out.append(
+                ctx.pending(
+                    "walk-limit",
+                    WARNING,
+                    ("lim",),
+                    a.va_start,
+                    a.va_end,
+                    None,
+                    None,
+                    _render_simple,
+                    [path],
+                    detail=a.detail,
+                    lead="The walk stopped early",
+                )
+            )
     out += _identity(ctx)
     return out
 
@@ -64,9 +127,11 @@ class VirtToPhysDiagnosis:
         img = ctx.profile.regions_of("image")
         self.pmo = pmo[0] if pmo else None
         self.img = img[0] if img else None
-        self.base_name = "PHYS_OFFSET" if self.pmo is not None and \
-            ctx.profile.facts.get("PHYS_OFFSET") == self.pmo.va_start else \
-            (f"{self.pmo.va_start:#x}" if self.pmo else "")
+        self.base_name = (
+            "PHYS_OFFSET"
+            if self.pmo is not None and ctx.profile.facts.get("PHYS_OFFSET") == self.pmo.va_start
+            else (f"{self.pmo.va_start:#x}" if self.pmo else "")
+        )
 
     def explain(self, path: EntryPath) -> str | None:
         if self.pmo is None or self.img is None or not path:
@@ -81,18 +146,26 @@ class VirtToPhysDiagnosis:
         if not self.ctx.mem.is_present(pa):
             return None
         parent = " → ".join(e.text() for e in path[:-1])
-        child = {4: "PML4", 3: "PDPT", 2: "PD", 1: "PT"}.get(last.level, last.name) if self.ctx.arch == "x86_64" \
+        child = (
+            {4: "PML4", 3: "PDPT", 2: "PD", 1: "PT"}.get(last.level, last.name)
+            if self.ctx.arch == "x86_64"
             else last.name
+        )
         head = f"{parent} → {child} entry {last.index}" if parent else f"{child} entry {last.index}"
-        return (f"{head} points at {addr:#x}, which is kernel VA {va:#x} minus {self.base_name}: virt_to_phys "
-                f"checked the PMO range before the kernel-image range; the table is at PA {pa:#x}")
+        return (
+            f"{head} points at {addr:#x}, which is kernel VA {va:#x} minus {self.base_name}: virt_to_phys "
+            f"checked the PMO range before the kernel-image range; the table is at PA {pa:#x}"
+        )
 
 
 def _render_tom(p: Pending) -> tuple[str, str | None, str | None]:
     n = (p.va_end or 0) - (p.va_start or 0)
     if p.data["root_missing"]:
-        return (f"The top-level table at PA {p.pa_start:#x} is not in the dump: nothing can be checked.",
-                "the top table in the dump", "absent")
+        return (
+            f"The top-level table at PA {p.pa_start:#x} is not in the dump: nothing can be checked.",
+            "the top table in the dump",
+            "absent",
+        )
     diag: VirtToPhysDiagnosis = p.data["diag"]
     lines = []
     diagnosed = []
@@ -101,14 +174,18 @@ def _render_tom(p: Pending) -> tuple[str, str | None, str | None]:
         if d:
             diagnosed.append(d)
     first = p.paths[0] if p.paths else ()
-    what = (f"{path_text(first, values=False)} = {first[-1].entry:#x}" if first else "an entry")
+    what = f"{path_text(first, values=False)} = {first[-1].entry:#x}" if first else "an entry"
     more = f" (and {p.count - 1} more such entries)" if p.count > 1 else ""
-    lines.append(f"{what}{more} points at a table at PA {p.pa_start:#x}, which is not in memory: every mapping "
-                 f"below it, VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}), vanishes, and a hardware walk "
-                 "there faults.")
+    lines.append(
+        f"{what}{more} points at a table at PA {p.pa_start:#x}, which is not in memory: every mapping "
+        f"below it, VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}), vanishes, and a hardware walk "
+        "there faults."
+    )
     if diagnosed:
-        lines.append("This is the pmo-design.md virt_to_phys flaw: " + "; ".join(diagnosed) + ". "
-                     "Test the kernel-image range (va >= KERNEL_VIRT_BASE) first.")
+        lines.append(
+            "This is the pmo-design.md virt_to_phys flaw: " + "; ".join(diagnosed) + ". "
+            "Test the kernel-image range (va >= KERNEL_VIRT_BASE) first."
+        )
     return " ".join(lines), "a table inside RAM", f"PA {p.pa_start:#x} (not in the dump)"
 
 
@@ -141,8 +218,22 @@ def _faulting_pointers(ctx: CheckContext, a: Any, diag: VirtToPhysDiagnosis) -> 
             continue
         refs = list(a.path[:-1]) + [type(last)(last.level, i, e, last.table_pa)]
         va0 = a.va_start + (i - first_idx) * row.span
-        out.append(ctx.pending("table-outside-memory", ERROR, ("tom", addr), va0, va0 + row.span, addr, addr + 4096,
-                               _render_tom, [ctx.path(refs)], detail="", diag=diag, root_missing=False))
+        out.append(
+            ctx.pending(
+                "table-outside-memory",
+                ERROR,
+                ("tom", addr),
+                va0,
+                va0 + row.span,
+                addr,
+                addr + 4096,
+                _render_tom,
+                [ctx.path(refs)],
+                detail="",
+                diag=diag,
+                root_missing=False,
+            )
+        )
     return out
 
 
@@ -153,8 +244,10 @@ def _render_reserved(p: Pending) -> tuple[str, str | None, str | None]:
     if "RES0" in p.data["detail"]:
         msg = f"{where}: {p.data['detail']} (VA {p.va_start:#x}-{p.va_end:#x})."
     else:
-        msg = (f"{where} has reserved bits set: {p.data['detail']}. The MMU raises #PF with RSVD for any access to VA "
-               f"{p.va_start:#x}-{p.va_end:#x} ({size_text(n)}).")
+        msg = (
+            f"{where} has reserved bits set: {p.data['detail']}. The MMU raises #PF with RSVD for any access to VA "
+            f"{p.va_start:#x}-{p.va_end:#x} ({size_text(n)})."
+        )
     return msg, "reserved bits clear", p.data["detail"]
 
 
@@ -170,9 +263,20 @@ def _identity(ctx: CheckContext) -> list[Pending]:
     half = ctx.profile.profile.kernel_half
     for m in ctx.maps_in(0, half):
         if m.va_start == m.pa_start and not m.flags.user:
-            out.append(ctx.pending("identity-map-leftover", INFO, "id", m.va_start, m.va_end, m.pa_start, m.pa_end,
-                                   _render_identity, [ctx.path_of_va(m.va_start)],
-                                   wx=m.flags.writable and not m.flags.nx))
+            out.append(
+                ctx.pending(
+                    "identity-map-leftover",
+                    INFO,
+                    "id",
+                    m.va_start,
+                    m.va_end,
+                    m.pa_start,
+                    m.pa_end,
+                    _render_identity,
+                    [ctx.path_of_va(m.va_start)],
+                    wx=m.flags.writable and not m.flags.nx,
+                )
+            )
     return out
 
 
@@ -180,9 +284,11 @@ def _render_identity(p: Pending) -> tuple[str, str | None, str | None]:
     n = (p.va_end or 0) - (p.va_start or 0)
     first = p.paths[0] if p.paths else ()
     where = f" through {path_text(first[:1], values=False)} = {first[0].entry:#x}" if first else ""
-    msg = (f"An identity map (VA = PA) of {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) is still present in the "
-           f"user half{where}, supervisor-only. Boot code needs it only until the jump to the higher half; left in "
-           "place, NULL-ish kernel pointers hit real memory instead of faulting.")
+    msg = (
+        f"An identity map (VA = PA) of {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}) is still present in the "
+        f"user half{where}, supervisor-only. Boot code needs it only until the jump to the higher half; left in "
+        "place, NULL-ish kernel pointers hit real memory instead of faulting."
+    )
     if p.data.get("wx"):
         msg += " It is also writable and executable."
     return msg, "removed after boot", "present"

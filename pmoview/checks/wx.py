@@ -4,6 +4,7 @@
 XD/PXN at any level). ``user-kernel``: a page in the kernel half that user mode may access (U/S at
 every level; AArch64 AP[1]); the profile may allow a few (Linux's vsyscall page) at info.
 """
+
 from __future__ import annotations
 
 from pmoview.checks.context import CheckContext, flags_words
@@ -17,18 +18,47 @@ def check(ctx: CheckContext) -> list[Pending]:
     for m in ctx.maps_in(half, 1 << 64):
         f = m.flags
         if f.writable and not f.nx:
-            out.append(ctx.pending("wx", ERROR, "wx", m.va_start, m.va_end, m.pa_start, m.pa_end, _render_wx,
-                                   [ctx.path_of_va(m.va_start)], flags=flags_words(f, ctx), region=_region_of(ctx, m.va_start)))
+            out.append(
+                ctx.pending(
+                    "wx",
+                    ERROR,
+                    "wx",
+                    m.va_start,
+                    m.va_end,
+                    m.pa_start,
+                    m.pa_end,
+                    _render_wx,
+                    [ctx.path_of_va(m.va_start)],
+                    flags=flags_words(f, ctx),
+                    region=_region_of(ctx, m.va_start),
+                )
+            )
         if f.user:
-            pieces: list[tuple[tuple[int, int], str | None]] = [((s, e), None) for s, e in subtract_intervals([(m.va_start, m.va_end)], [iv for iv, _ in allowed])]
+            pieces: list[tuple[tuple[int, int], str | None]] = [
+                ((s, e), None) for s, e in subtract_intervals([(m.va_start, m.va_end)], [iv for iv, _ in allowed])
+            ]
             for iv, reason in allowed:
                 for s, e in intersect_intervals([(m.va_start, m.va_end)], [iv]):
                     pieces.append(((s, e), reason))
             for (s, e), why in pieces:
                 pa = m.pa_start + (s - m.va_start)
-                out.append(ctx.pending("user-kernel", INFO if why else ERROR, ("user", why), s, e, pa, pa + (e - s),
-                                       _render_user, [ctx.path_of_va(s)], why=why, flags=flags_words(f, ctx),
-                                       region=_region_of(ctx, s), arch=ctx.arch))
+                out.append(
+                    ctx.pending(
+                        "user-kernel",
+                        INFO if why else ERROR,
+                        ("user", why),
+                        s,
+                        e,
+                        pa,
+                        pa + (e - s),
+                        _render_user,
+                        [ctx.path_of_va(s)],
+                        why=why,
+                        flags=flags_words(f, ctx),
+                        region=_region_of(ctx, s),
+                        arch=ctx.arch,
+                    )
+                )
     return out
 
 
@@ -37,6 +67,7 @@ def _region_of(ctx: CheckContext, va: int) -> str | None:
         hi = r.va_end
         if hi is None and r.role == "pmo":
             from pmoview.checks.pmo import window
+
             hi = window(ctx, r)[1]
         if hi is not None and r.va_start <= va < hi:
             return r.description
@@ -46,9 +77,11 @@ def _region_of(ctx: CheckContext, va: int) -> str | None:
 def _render_wx(p: Pending) -> tuple[str, str | None, str | None]:
     n = (p.va_end or 0) - (p.va_start or 0)
     where = f" (in the {p.data['region']})" if p.data["region"] else ""
-    msg = (f"Kernel VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}){where} is "
-           "writable and executable at once: R/W=1 on every level and no XD/PXN on any. A single kernel write bug "
-           "becomes code execution; map code read-only and data no-execute.")
+    msg = (
+        f"Kernel VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}){where} is "
+        "writable and executable at once: R/W=1 on every level and no XD/PXN on any. A single kernel write bug "
+        "becomes code execution; map code read-only and data no-execute."
+    )
     if p.paths:
         msg += f" Leaf: {path_text(p.paths[0], values=False)} = {p.paths[0][-1].entry:#x}."
     return msg, "W^X: writable or executable, not both", p.data["flags"]
@@ -59,8 +92,10 @@ def _render_user(p: Pending) -> tuple[str, str | None, str | None]:
     where = f" (in the {p.data['region']})" if p.data["region"] else ""
     path = p.paths[0] if p.paths else ()
     us = [e.text() for e in path if e.entry & 4] if p.data["arch"] == "x86_64" else []
-    msg = (f"Kernel-half VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}){where} is "
-           "accessible from user mode")
+    msg = (
+        f"Kernel-half VA {p.va_start:#x}-{p.va_end:#x} ({size_text(n)}, PA {p.pa_start:#x}-{p.pa_end:#x}){where} is "
+        "accessible from user mode"
+    )
     if us:
         msg += f": U/S is set in {', '.join(us)}"
     msg += "."

@@ -2,6 +2,7 @@
 
 The headless commands never import Textual. Unusable input exits 2 with one line on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,12 @@ class UsageError(Exception):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pmoview", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from pmoview.cli import check_cmd, info_cmd, translate_cmd, tui_cmd
+
     for module in (info_cmd, translate_cmd, check_cmd, tui_cmd):
         module.register(sub)
     return parser
@@ -59,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for a user; PMOVIEW_DEBUG=1 shows it
         if os.environ.get("PMOVIEW_DEBUG"):
             raise
-        print(f"pmoview: internal error: {type(exc).__name__}: {exc} (set PMOVIEW_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(
+            f"pmoview: internal error: {type(exc).__name__}: {exc} (set PMOVIEW_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 3
 
 

@@ -4,6 +4,7 @@
 ``--format`` is the *report* format (as the checks issue names it); the dump format is ``--dump-format``,
 as for every command.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,24 +18,45 @@ REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("check", help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "check",
+        help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dump_options(p)
     add_root_options(p)
     g = p.add_argument_group("checks")
-    g.add_argument("--format", dest="report_format", default="text", choices=REPORT_FORMATS,
-                   help="report format (default text)")
+    g.add_argument(
+        "--format", dest="report_format", default="text", choices=REPORT_FORMATS, help="report format (default text)"
+    )
     g.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
-    g.add_argument("--profile", metavar="P", choices=("seed", "linux-x86_64", "linux-arm64"),
-                   help="expected layout: seed, linux-x86_64, linux-arm64 (default: picked from the dump)")
+    g.add_argument(
+        "--profile",
+        metavar="P",
+        choices=("seed", "linux-x86_64", "linux-arm64"),
+        help="expected layout: seed, linux-x86_64, linux-arm64 (default: picked from the dump)",
+    )
     g.add_argument("--spec", metavar="FILE", help="TOML layout spec extending or overriding the profile")
-    g.add_argument("--marks", metavar="FILE", help="marks sidecar from the TUI: ok marks suppress findings, "
-                   "wrong/missing marks become user-mark findings")
-    g.add_argument("--cpu-features", metavar="LIST", help="the CPU's features, comma-separated (pdpe1gb,nx,la57,...); "
-                   "'none' for none. Decides whether 1 GiB pages are valid")
+    g.add_argument(
+        "--marks",
+        metavar="FILE",
+        help="marks sidecar from the TUI: ok marks suppress findings, wrong/missing marks become user-mark findings",
+    )
+    g.add_argument(
+        "--cpu-features",
+        metavar="LIST",
+        help="the CPU's features, comma-separated (pdpe1gb,nx,la57,...); "
+        "'none' for none. Decides whether 1 GiB pages are valid",
+    )
     g.add_argument("--allow-1g", action="store_true", help="accept 1 GiB pages without --cpu-features")
-    g.add_argument("--ram", action="append", type=parse_va_range, metavar="START-END",
-                   help="RAM range the PMO must cover (repeatable; overrides the Multiboot2 map)")
+    g.add_argument(
+        "--ram",
+        action="append",
+        type=parse_va_range,
+        metavar="START-END",
+        help="RAM range the PMO must cover (repeatable; overrides the Multiboot2 map)",
+    )
     g.add_argument("--mb2-info", type=parse_int, metavar="ADDR", help="PA of the Multiboot2 boot information")
     g.add_argument("--no-ram-scan", action="store_true", help="do not scan low memory for Multiboot2 boot information")
     g.add_argument("--all-roots", action="store_true", help="check every root found (default: the best one)")
@@ -58,14 +80,22 @@ def run(args: argparse.Namespace) -> int:
     roots = all_roots(opened, args)
     chosen = roots if args.all_roots else roots[:1]
     if not args.all_roots and len(roots) > 1:
-        note(f"checking the {chosen[0].mode} root at {chosen[0].table:#x} from {chosen[0].source} "
-             f"({len(roots) - 1} other candidate(s): --all-roots checks them too)")
+        note(
+            f"checking the {chosen[0].mode} root at {chosen[0].table:#x} from {chosen[0].source} "
+            f"({len(roots) - 1} other candidate(s): --all-roots checks them too)"
+        )
     spaces = [AddressSpace(opened.mem, r, limits=walk_limits(args)) for r in chosen]
     marks = None
     if args.marks:
         marks = _load_marks(args.marks)
-    options = CheckOptions(cpu_features=_features(args.cpu_features), allow_1g=args.allow_1g, ram=args.ram,
-                           mb2_info=args.mb2_info, scan_ram=not args.no_ram_scan, marks=marks)
+    options = CheckOptions(
+        cpu_features=_features(args.cpu_features),
+        allow_1g=args.allow_1g,
+        ram=args.ram,
+        mb2_info=args.mb2_info,
+        scan_ram=not args.no_ram_scan,
+        marks=marks,
+    )
     report = run_checks(spaces, opened.mem, args.profile, kernel=opened.kernel, options=options, spec=args.spec)
     warn_damage(opened.mem)
     text = render(report, args.report_format)
@@ -94,6 +124,7 @@ def _load_marks(path: str) -> object:
 def _minimal_marks(path: str) -> object:
     import json
     from types import SimpleNamespace
+
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -103,9 +134,19 @@ def _minimal_marks(path: str) -> object:
     for i, m in enumerate(data.get("marks", []) if isinstance(data, dict) else []):
         try:
             h = lambda v: None if v is None else int(v, 0) if isinstance(v, str) else int(v)
-            out.append(SimpleNamespace(id=str(m.get("id", f"m{i + 1}")), kind=m["kind"], root=h(m["root"]),
-                                       path=None if m.get("path") is None else tuple((int(a), int(b)) for a, b in m["path"]),
-                                       va_start=h(m.get("va_start")), va_end=h(m.get("va_end")), note=m.get("note", "")))
+            out.append(
+                SimpleNamespace(
+                    id=str(m.get("id", f"m{i + 1}")),
+                    kind=m["kind"],
+                    root=h(m["root"]),
+                    path=None if m.get("path") is None else tuple((int(a), int(b)) for a, b in m["path"]),
+                    va_start=h(m.get("va_start")),
+                    va_end=h(m.get("va_end")),
+                    note=m.get("note", ""),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise DumpFormatError(path, None, f"mark {i} with kind, root and path or va_start/va_end", str(exc)) from None
+            raise DumpFormatError(
+                path, None, f"mark {i} with kind, root and path or va_start/va_end", str(exc)
+            ) from None
     return out

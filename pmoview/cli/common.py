@@ -1,4 +1,5 @@
 """Opening what the command line names: the dump, the kernel ELF, the roots."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ def open_inputs(args: argparse.Namespace) -> Opened:
         kernel = KernelImage.open(args.kernel, getattr(args, "system_map", None))
     elif getattr(args, "system_map", None):
         from pmoview.kernel import load_system_map
+
         kernel = KernelImage(args.system_map, mem.arch or "x86_64", 0, [], load_system_map(args.system_map))
     return Opened(mem, kernel)
 
@@ -33,8 +35,13 @@ def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
     """Every root candidate, best first; unusable input when there is none."""
     roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
     if not roots:
-        raise DumpFormatError(opened.mem.path, None, "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
-                              "or a table found by scanning); give --cr3 or --ttbr1", "none")
+        raise DumpFormatError(
+            opened.mem.path,
+            None,
+            "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
+            "or a table found by scanning); give --cr3 or --ttbr1",
+            "none",
+        )
     return roots
 
 
@@ -59,8 +66,10 @@ def warn_damage(mem: PhysicalMemory) -> None:
     """Blocks the dump claims but cannot deliver read as absent; say so once, with the first reason."""
     count = mem.info.details.get("unreadable_blocks")
     if count:
-        note(f"{count} block(s) of the dump are unreadable and were treated as absent; first: "
-             f"{mem.info.details.get('first_unreadable')}")
+        note(
+            f"{count} block(s) of the dump are unreadable and were treated as absent; first: "
+            f"{mem.info.details.get('first_unreadable')}"
+        )
 
 
 def flush_notes() -> None:

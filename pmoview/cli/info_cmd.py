@@ -1,4 +1,5 @@
 """``pmoview info DUMP``: what the dump is, what memory it holds, the CPUs, VMCOREINFO, the roots."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,20 @@ def collect(mem: PhysicalMemory, roots: list[Any]) -> dict[str, Any]:
         "size": mem.file_size,
         "arch": mem.arch,
         "ranges": [r.to_json() for r in mem.ranges()],
-        "cpus": [{"index": c.index, "arch": c.arch, "sources": list(c.sources),
-                  **{k: hex(v) for k, v in sorted(c.regs.items())}} for c in mem.cpus],
+        "cpus": [
+            {
+                "index": c.index,
+                "arch": c.arch,
+                "sources": list(c.sources),
+                **{k: hex(v) for k, v in sorted(c.regs.items())},
+            }
+            for c in mem.cpus
+        ],
         "vmcoreinfo": dict(mem.vmcoreinfo) if mem.vmcoreinfo is not None else None,
         "vmcoreinfo_highlights": vmcoreinfo.highlights(mem.vmcoreinfo),
-        "details": {k: (hex(v) if isinstance(v, int) and k in ("phys_base", "base") else v)
-                    for k, v in mem.info.details.items()},
+        "details": {
+            k: (hex(v) if isinstance(v, int) and k in ("phys_base", "base") else v) for k, v in mem.info.details.items()
+        },
         "roots": [r.to_json() for r in roots],
     }
 

@@ -1,4 +1,5 @@
 """Options shared by every command: how to open the dump and where the page tables start."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,22 @@ def parse_va_range(text: str) -> tuple[int, int]:
 
 
 def add_dump_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dump", metavar="DUMP", help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF")
+    p.add_argument(
+        "dump",
+        metavar="DUMP",
+        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF",
+    )
     g = p.add_argument_group("dump")
-    g.add_argument("--dump-format", dest="dump_format", default="auto", choices=("auto", "raw", "kdump", "elf", "lime"),
-                   help="dump format (default: detected from content; raw is never guessed)")
-    g.add_argument("--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)")
+    g.add_argument(
+        "--dump-format",
+        dest="dump_format",
+        default="auto",
+        choices=("auto", "raw", "kdump", "elf", "lime"),
+        help="dump format (default: detected from content; raw is never guessed)",
+    )
+    g.add_argument(
+        "--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)"
+    )
 
 
 def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:
@@ -46,17 +58,34 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument("--arch", choices=("x86_64", "aarch64"), help="architecture when the dump does not say")
     g.add_argument("--cr3", type=parse_int, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
     g.add_argument("--la57", action="store_true", default=None, help="x86_64: 5-level paging (CR4.LA57)")
-    g.add_argument("--nxe", choices=("on", "off", "auto"), default="auto",
-                   help="x86_64: EFER.NXE (not in QEMU dumps; auto infers it from XD bits in use)")
-    g.add_argument("--maxphyaddr", type=parse_int, default=52, help="physical address bits for reserved-bit checks (default 52)")
+    g.add_argument(
+        "--nxe",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="x86_64: EFER.NXE (not in QEMU dumps; auto infers it from XD bits in use)",
+    )
+    g.add_argument(
+        "--maxphyaddr", type=parse_int, default=52, help="physical address bits for reserved-bit checks (default 52)"
+    )
     g.add_argument("--ttbr0", type=parse_int, help="aarch64: TTBR0_EL1")
     g.add_argument("--ttbr1", type=parse_int, help="aarch64: TTBR1_EL1")
     g.add_argument("--tcr", type=parse_int, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
     g.add_argument("--mair", type=parse_int, help="aarch64: MAIR_EL1 to resolve AttrIndx")
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
-    g.add_argument(kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)")
+    g.add_argument(
+        kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
+    )
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
-    g.add_argument("--root-symbol", action="append", default=[], metavar="NAME",
-                   help="kernel symbol naming the top table (default: boot_pml4, init_top_pgt, swapper_pg_dir)")
-    g.add_argument("--max-tables", type=parse_positive, default=None,
-                   help="cap on page-table pages visited per walk (default 2097152)")
+    g.add_argument(
+        "--root-symbol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="kernel symbol naming the top table (default: boot_pml4, init_top_pgt, swapper_pg_dir)",
+    )
+    g.add_argument(
+        "--max-tables",
+        type=parse_positive,
+        default=None,
+        help="cap on page-table pages visited per walk (default 2097152)",
+    )

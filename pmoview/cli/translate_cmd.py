@@ -1,4 +1,5 @@
 """``pmoview translate DUMP VA...`` and ``pmoview mappings DUMP``: the walker, headless."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     m.add_argument("--writable", action="store_true", help="only writable mappings")
     m.add_argument("--exec", action="store_true", help="only executable (kernel) mappings")
     m.add_argument("--user", action="store_true", help="only user-accessible mappings")
-    m.add_argument("--kernel", dest="kernel_only", action="store_true",
-                   help="only supervisor mappings in the kernel half (the kernel ELF is --kernel-elf here)")
+    m.add_argument(
+        "--kernel",
+        dest="kernel_only",
+        action="store_true",
+        help="only supervisor mappings in the kernel half (the kernel ELF is --kernel-elf here)",
+    )
     m.add_argument("--range", type=parse_va_range, metavar="START-END", help="only mappings overlapping this VA range")
     m.set_defaults(run=run_mappings)
 
@@ -35,11 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def open_space(args: argparse.Namespace) -> Any:
     """Open the dump, pick the best root (or the one the options name) and say which on stderr."""
     from pmoview.space import AddressSpace
+
     opened = open_inputs(args)
     roots = all_roots(opened, args)
     root = roots[0]
-    note(f"using {root.mode} root at {root.table:#x} from {root.source}"
-         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else ""))
+    note(
+        f"using {root.mode} root at {root.table:#x} from {root.source}"
+        + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
+    )
     return AddressSpace(opened.mem, root, limits=walk_limits(args))
 
 
@@ -64,13 +72,21 @@ def run_translate(args: argparse.Namespace) -> int:
     results = []
     for va in args.vas:
         t = space.translate(va)
-        results.append({"va": hex(va), "pa": hexs(t.pa), "page_size": t.page_size, "flags": flags_json(t.flags),
-                        "path": path_json(t.path), "reason": t.reason})
+        results.append(
+            {
+                "va": hex(va),
+                "pa": hexs(t.pa),
+                "page_size": t.page_size,
+                "flags": flags_json(t.flags),
+                "path": path_json(t.path),
+                "reason": t.reason,
+            }
+        )
     warn_damage(space.mem)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    for r, va in zip(results, args.vas):
+    for r, va in zip(results, args.vas, strict=False):
         t = space.translate(va)
         if t.pa is None:
             print(f"{va:#018x} -> unmapped: {t.reason}")
@@ -108,13 +124,28 @@ def run_mappings(args: argparse.Namespace) -> int:
     _warn_limits(space)
     warn_damage(space.mem)
     if args.json:
-        print(json.dumps([{"va_start": hex(m.va_start), "va_end": hex(m.va_end), "pa_start": hex(m.pa_start),
-                           "page_size": m.page_size, "flags": flags_json(m.flags)} for m in maps], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "va_start": hex(m.va_start),
+                        "va_end": hex(m.va_end),
+                        "pa_start": hex(m.pa_start),
+                        "page_size": m.page_size,
+                        "flags": flags_json(m.flags),
+                    }
+                    for m in maps
+                ],
+                indent=2,
+            )
+        )
         return 0
     for m in maps:
         size = m.va_end - m.va_start
-        print(f"{m.va_start:#018x}-{m.va_end:#018x} {_human(size):>7} -> {m.pa_start:#014x}  "
-              f"{_size(m.page_size):>3}  {m.flags.text()}")
+        print(
+            f"{m.va_start:#018x}-{m.va_end:#018x} {_human(size):>7} -> {m.pa_start:#014x}  "
+            f"{_size(m.page_size):>3}  {m.flags.text()}"
+        )
     return 0
 
 

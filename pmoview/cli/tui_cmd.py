@@ -1,13 +1,33 @@
 """``pmoview tui DUMP`` (and plain ``pmoview DUMP``): the interactive inspector. Textual is imported
 only when the command runs, so the headless commands never load it."""
+
 from __future__ import annotations
 
 import argparse
 
 from pmoview.cli.options import add_dump_options, add_root_options
 
-APP_OPTIONS = ("dump_format", "base", "kernel", "system_map", "profile", "spec", "marks", "arch", "cr3", "la57",
-               "nxe", "maxphyaddr", "ttbr0", "ttbr1", "tcr", "mair", "cpu", "root_symbol", "max_tables")
+APP_OPTIONS = (
+    "dump_format",
+    "base",
+    "kernel",
+    "system_map",
+    "profile",
+    "spec",
+    "marks",
+    "arch",
+    "cr3",
+    "la57",
+    "nxe",
+    "maxphyaddr",
+    "ttbr0",
+    "ttbr1",
+    "tcr",
+    "mair",
+    "cpu",
+    "root_symbol",
+    "max_tables",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from pmoview.tui.app import make_app
+
     options = {k: getattr(args, k) for k in APP_OPTIONS if getattr(args, k, None) is not None}
     app = make_app(args.dump, **options)
     result = app.run()

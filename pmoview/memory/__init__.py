@@ -1,4 +1,5 @@
 """Physical memory from dump files: one interface, one backend per format, probes in order."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,8 +56,7 @@ def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> Physical
             if (fmt == "auto" or fmt == name) and recognises(head):
                 return opener(file)
         wanted = "a kdump, flattened kdump, ELF or LiME header" if fmt == "auto" else f"a {fmt} header"
-        raise DumpFormatError(path, 0, f"{wanted} (use --dump-format raw for a flat image)",
-                              repr(bytes(head[:8])))
+        raise DumpFormatError(path, 0, f"{wanted} (use --dump-format raw for a flat image)", repr(bytes(head[:8])))
     except BaseException:
         file.close()
         raise

@@ -1,4 +1,5 @@
 """The one interface every dump format answers: physical bytes, present ranges, CPU states, notes."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -15,6 +16,7 @@ PAGE_SIZE = 4096
 @dataclass(frozen=True, order=True)
 class Range:
     """A physical range, ``end`` exclusive."""
+
     start: int
     end: int
 
@@ -32,6 +34,7 @@ class Range:
 @dataclass(frozen=True)
 class CpuState:
     """One CPU's registers as far as the dump records them; names lowercase (``cr3``, ``ttbr1_el1``)."""
+
     index: int
     arch: str
     regs: Mapping[str, int]
@@ -62,6 +65,7 @@ def merge_ranges(ranges: list[Range]) -> list[Range]:
 @dataclass
 class DumpInfo:
     """What a dump says about itself besides memory (filled by each backend on open)."""
+
     arch: str | None = None
     cpus: list[CpuState] = field(default_factory=list)
     vmcoreinfo: dict[str, str] | None = None
@@ -102,7 +106,7 @@ class PhysicalMemory(ABC):
             if page is None:
                 raise AbsentMemoryError(pos)
             take = min(end, page_pa + PAGE_SIZE) - pos
-            chunks.append(page[pos - page_pa:pos - page_pa + take])
+            chunks.append(page[pos - page_pa : pos - page_pa + take])
             pos += take
         return b"".join(chunks)
 
@@ -127,8 +131,9 @@ class PhysicalMemory(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

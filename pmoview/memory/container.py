@@ -4,6 +4,7 @@ A compressed stream cannot be mapped, so it is decompressed once into a cache fi
 chunks left as holes, so a mostly empty 5 GiB guest costs a few MiB of disk) and that file is
 opened instead. The logical size is capped so a decompression bomb ends in an error.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -41,14 +42,19 @@ def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
     try:
         import zstandard
     except ImportError:
-        raise DumpFormatError(path, 0, "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
-                              "module zstandard not installed") from None
+        raise DumpFormatError(
+            path,
+            0,
+            "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
+            "module zstandard not installed",
+        ) from None
     return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # type: ignore[return-value]
 
 
 def cache_dir() -> Path:
     base = os.environ.get("PMOVIEW_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pmoview")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pmoview"
+    )
     return Path(base)
 
 
@@ -70,9 +76,13 @@ def decompressed_path(path: str, kind: str) -> str:
             while chunk := fin.read(CHUNK):
                 total += len(chunk)
                 if total > limit:
-                    raise DumpFormatError(path, None, f"a {kind} dump under {limit:#x} bytes decompressed "
-                                          "(PMOVIEW_MAX_UNPACK raises the cap)", "more")
-                if chunk == zero[:len(chunk)]:
+                    raise DumpFormatError(
+                        path,
+                        None,
+                        f"a {kind} dump under {limit:#x} bytes decompressed (PMOVIEW_MAX_UNPACK raises the cap)",
+                        "more",
+                    )
+                if chunk == zero[: len(chunk)]:
                     fout.seek(len(chunk), os.SEEK_CUR)
                 else:
                     fout.write(chunk)

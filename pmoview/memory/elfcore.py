@@ -4,6 +4,7 @@ pyelftools reads the headers; PT_LOAD segments are placed by ``p_paddr``; PT_NOT
 decoded by ``parsers.elf_notes``. A kernel ELF (ET_EXEC/ET_DYN) is opened the same way, so page
 tables initialised in its data can be walked without a dump (``.bss`` reads as zeros).
 """
+
 from __future__ import annotations
 
 from elftools.common.exceptions import ELFError, ELFParseError
@@ -36,16 +37,24 @@ def open_elf(file: MappedFile) -> SegmentedMemory:
             raise DumpFormatError(path, 18, "e_machine EM_X86_64 or EM_AARCH64", str(elf["e_machine"]))
         phoff, phentsize, phnum = elf["e_phoff"], elf["e_phentsize"], elf["e_phnum"]
         if phnum and (phentsize < 56 or phoff + phnum * phentsize > file.size):
-            raise DumpFormatError(path, phoff, f"{phnum} program headers of {phentsize} bytes inside the file",
-                                  f"file ends at {file.size:#x}")
+            raise DumpFormatError(
+                path,
+                phoff,
+                f"{phnum} program headers of {phentsize} bytes inside the file",
+                f"file ends at {file.size:#x}",
+            )
         segments: list[Segment] = []
         note_blobs: list[tuple[int, int]] = []
         for i in range(phnum):
             ph = elf.get_segment(i).header
             if ph.p_type == "PT_LOAD":
                 if ph.p_filesz > ph.p_memsz:
-                    raise DumpFormatError(path, phoff + i * phentsize, "PT_LOAD with p_filesz <= p_memsz",
-                                          f"{ph.p_filesz:#x} > {ph.p_memsz:#x}")
+                    raise DumpFormatError(
+                        path,
+                        phoff + i * phentsize,
+                        "PT_LOAD with p_filesz <= p_memsz",
+                        f"{ph.p_filesz:#x} > {ph.p_memsz:#x}",
+                    )
                 segments.append(Segment(ph.p_paddr, ph.p_filesz, ph.p_offset))
                 if ph.p_memsz > ph.p_filesz:
                     segments.append(Segment(ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz, -1))

@@ -1,5 +1,6 @@
 """Byte sources under the dump backends: a read-only mmap, and makedumpfile's flattened stream
 seen as the plain file it encodes."""
+
 from __future__ import annotations
 
 import bisect
@@ -32,16 +33,24 @@ class MappedFile:
             try:
                 self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError, OverflowError) as exc:  # ENOMEM under ulimit -v, a device, ...
-                raise DumpFormatError(path, None, "a regular file that can be mapped read-only",
-                                      getattr(exc, "strerror", None) or str(exc)) from None
+                raise DumpFormatError(
+                    path,
+                    None,
+                    "a regular file that can be mapped read-only",
+                    getattr(exc, "strerror", None) or str(exc),
+                ) from None
         finally:
             os.close(fd)
 
     def read(self, offset: int, n: int, what: str) -> bytes:
         if offset < 0 or n < 0 or offset + n > self.size:
-            raise DumpFormatError(self.path, offset, what,
-                                  f"only {max(0, self.size - max(offset, 0)):#x} bytes left in a {self.size:#x}-byte file")
-        return self.map[offset:offset + n]
+            raise DumpFormatError(
+                self.path,
+                offset,
+                what,
+                f"only {max(0, self.size - max(offset, 0)):#x} bytes left in a {self.size:#x}-byte file",
+            )
+        return self.map[offset : offset + n]
 
     def close(self) -> None:
         self.map.close()
@@ -71,17 +80,26 @@ class FlattenedFile:
         unpack, size, view = _RECORD.unpack_from, base.size, base.map
         while True:
             if pos + FLAT_RECORD_HEADER_SIZE > size:
-                raise DumpFormatError(base.path, pos, "a flattened-format record header or the end marker",
-                                      "end of file (truncated dump)")
+                raise DumpFormatError(
+                    base.path, pos, "a flattened-format record header or the end marker", "end of file (truncated dump)"
+                )
             offset, buf_size = unpack(view, pos)
             if offset == FLAT_END and buf_size == FLAT_END:
                 break
             if offset < 0 or buf_size < 0 or pos + FLAT_RECORD_HEADER_SIZE + buf_size > size:
-                raise DumpFormatError(base.path, pos, "a flattened-format record within the file",
-                                      f"offset {offset:#x} size {buf_size:#x}")
+                raise DumpFormatError(
+                    base.path,
+                    pos,
+                    "a flattened-format record within the file",
+                    f"offset {offset:#x} size {buf_size:#x}",
+                )
             if len(starts) >= MAX_FLAT_RECORDS:
-                raise DumpFormatError(base.path, pos, f"at most {MAX_FLAT_RECORDS:,} flattened records "
-                                      "(pmoview.memory.fileview.MAX_FLAT_RECORDS)", "more")
+                raise DumpFormatError(
+                    base.path,
+                    pos,
+                    f"at most {MAX_FLAT_RECORDS:,} flattened records (pmoview.memory.fileview.MAX_FLAT_RECORDS)",
+                    "more",
+                )
             starts.append(offset)
             ends.append(offset + buf_size)
             data_at.append(pos + FLAT_RECORD_HEADER_SIZE)
@@ -100,15 +118,16 @@ class FlattenedFile:
 
     def read(self, offset: int, n: int, what: str) -> bytes:
         if offset < 0 or n < 0 or offset + n > self.size:
-            raise DumpFormatError(self.path, offset, what + " (offset in the reassembled kdump file)",
-                                  f"past its end {self.size:#x}")
+            raise DumpFormatError(
+                self.path, offset, what + " (offset in the reassembled kdump file)", f"past its end {self.size:#x}"
+            )
         if n == 0:
             return b""
         # Fast path: the whole read inside one record (pieces are disjoint).
         i = bisect.bisect_right(self._starts, offset) - 1
         if i >= 0 and offset + n <= self._ends[i]:
             src = self._data_at[i] + offset - self._starts[i]
-            return self.base.map[src:src + n]
+            return self.base.map[src : src + n]
         out = bytearray(n)
         for j in range(max(0, i), len(self._starts)):
             s, e = self._starts[j], self._ends[j]
@@ -117,15 +136,16 @@ class FlattenedFile:
             a, b = max(s, offset), min(e, offset + n)
             if a < b:
                 src = self._data_at[j] + a - s
-                out[a - offset:b - offset] = self.base.map[src:src + (b - a)]
+                out[a - offset : b - offset] = self.base.map[src : src + (b - a)]
         return bytes(out)
 
     def close(self) -> None:
         self.base.close()
 
 
-def _last_write_wins(starts: list[int], ends: list[int], data_at: list[int], order: list[int]
-                     ) -> tuple[list[int], list[int], list[int]]:
+def _last_write_wins(
+    starts: list[int], ends: list[int], data_at: list[int], order: list[int]
+) -> tuple[list[int], list[int], list[int]]:
     """Disjoint pieces of overlapping records, each byte from the last record (in file order) that
     wrote it: one sweep over the record boundaries with a heap of the records covering them."""
     bounds = sorted(set(starts) | set(ends))

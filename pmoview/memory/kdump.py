@@ -3,6 +3,7 @@
 Opening reads the two headers and the notes only. The page index (bitmap → descriptor number) is
 built on first use with numpy, and decompressed blocks are kept in a bounded LRU cache.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -33,8 +34,9 @@ from pmoview.memory.notes import apply_notes, arch_from_machine
 
 CACHE_BYTES = 64 << 20
 MAX_NOTE_BYTES = 64 << 20
-_COMPRESSION_FLAGS = (DUMP_DH_COMPRESSED_ZLIB | DUMP_DH_COMPRESSED_LZO | DUMP_DH_COMPRESSED_SNAPPY
-                      | DUMP_DH_COMPRESSED_ZSTD)
+_COMPRESSION_FLAGS = (
+    DUMP_DH_COMPRESSED_ZLIB | DUMP_DH_COMPRESSED_LZO | DUMP_DH_COMPRESSED_SNAPPY | DUMP_DH_COMPRESSED_ZSTD
+)
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -44,12 +46,14 @@ def is_kdump(head: bytes) -> bool:
 
 def _decompressor(flags: int, path: str, offset: int) -> Callable[[bytes, int], bytes]:
     if flags & DUMP_DH_COMPRESSED_ZLIB:
+
         def inflate(data: bytes, size: int) -> bytes:
             d = zlib.decompressobj()
             out = d.decompress(data, size)  # bounded: a hostile stream cannot inflate past one block
             if d.unconsumed_tail:
                 raise ValueError(f"the stream inflates past {size} bytes")
             return out
+
         return inflate
     if flags & DUMP_DH_COMPRESSED_ZSTD:
         return _optional("zstandard", "zstd", path, offset, _bounded_unzstd)
@@ -66,6 +70,7 @@ def _bounded_unzstd(m: object) -> Callable[[bytes, int], bytes]:
     def unzstd(data: bytes, size: int) -> bytes:
         with m.ZstdDecompressor().stream_reader(data) as reader:  # type: ignore[attr-defined]
             return bytes(reader.read(size + 1))  # one byte more: a longer block fails the size check
+
     return unzstd
 
 
@@ -77,8 +82,12 @@ def _optional(module: str, extra: str, path: str, offset: int, make: Callable) -
     try:
         mod = __import__(module)
     except ImportError:
-        raise MissingCodecError(path, offset, f"{extra}-compressed pages, which need the optional extra: "
-                              f"pip install 'pmoview[{extra}]'", f"module {module} not installed") from None
+        raise MissingCodecError(
+            path,
+            offset,
+            f"{extra}-compressed pages, which need the optional extra: pip install 'pmoview[{extra}]'",
+            f"module {module} not installed",
+        ) from None
     return make(mod)  # type: ignore[no-any-return]
 
 
@@ -107,22 +116,34 @@ class KdumpMemory(PhysicalMemory):
         self.header = h
         self.block_size = bs
         if h.sub_hdr_size < 0 or h.bitmap_blocks == 0:
-            raise DumpFormatError(self.path, 432, "sub_hdr_size >= 0 and bitmap_blocks > 0",
-                                  f"{h.sub_hdr_size}, {h.bitmap_blocks}")
+            raise DumpFormatError(
+                self.path, 432, "sub_hdr_size >= 0 and bitmap_blocks > 0", f"{h.sub_hdr_size}, {h.bitmap_blocks}"
+            )
         self.bitmap_offset = (1 + h.sub_hdr_size) * bs
         self.bitmap_len = h.bitmap_blocks * bs // 2  # two bitmaps of equal size
         self.desc_offset = self.bitmap_offset + h.bitmap_blocks * bs
         if self.desc_offset > f.size:
-            raise DumpFormatError(self.path, self.bitmap_offset,
-                                  f"{h.bitmap_blocks} bitmap blocks of {bs} bytes inside the file",
-                                  f"file ends at {f.size:#x}")
+            raise DumpFormatError(
+                self.path,
+                self.bitmap_offset,
+                f"{h.bitmap_blocks} bitmap blocks of {bs} bytes inside the file",
+                f"file ends at {f.size:#x}",
+            )
         # Pages the bitmaps can describe; the header's max_mapnr may be smaller, never larger.
         self.max_pfn = min(h.max_mapnr, self.bitmap_len * 8) if h.max_mapnr else self.bitmap_len * 8
         arch = arch_from_machine(h.machine)
-        self.info = DumpInfo(arch=arch, details={
-            "block_size": bs, "header_version": h.header_version, "release": h.release,
-            "machine": h.machine, "phys_base": h.phys_base, "max_mapnr": h.max_mapnr, "nr_cpus": h.nr_cpus,
-        })
+        self.info = DumpInfo(
+            arch=arch,
+            details={
+                "block_size": bs,
+                "header_version": h.header_version,
+                "release": h.release,
+                "machine": h.machine,
+                "phys_base": h.phys_base,
+                "max_mapnr": h.max_mapnr,
+                "nr_cpus": h.nr_cpus,
+            },
+        )
         if h.size_note:
             if h.size_note > MAX_NOTE_BYTES:
                 raise DumpFormatError(self.path, bs + 56, f"size_note under {MAX_NOTE_BYTES}", f"{h.size_note:#x}")
@@ -130,10 +151,12 @@ class KdumpMemory(PhysicalMemory):
             apply_notes(self.info, iter_notes(blob, h.offset_note, self.path), self.path)
         if h.size_vmcoreinfo and self.info.vmcoreinfo is None:
             if h.size_vmcoreinfo > MAX_NOTE_BYTES:
-                raise DumpFormatError(self.path, bs + 40, f"size_vmcoreinfo under {MAX_NOTE_BYTES}",
-                                      f"{h.size_vmcoreinfo:#x}")
+                raise DumpFormatError(
+                    self.path, bs + 40, f"size_vmcoreinfo under {MAX_NOTE_BYTES}", f"{h.size_vmcoreinfo:#x}"
+                )
             self.info.vmcoreinfo = decode_vmcoreinfo(
-                f.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "the VMCOREINFO named by the sub-header"))
+                f.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "the VMCOREINFO named by the sub-header")
+            )
         self._bitmap: np.ndarray | None = None
         self._rank: np.ndarray | None = None
         self._ranges: list[Range] | None = None
@@ -169,7 +192,7 @@ class KdumpMemory(PhysicalMemory):
         edges = np.diff(np.concatenate(([0], bits, [0])))
         starts = np.flatnonzero(edges == 1)
         ends = np.flatnonzero(edges == -1)
-        return [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends)]
+        return [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends, strict=False)]
 
     def ranges(self) -> list[Range]:
         if self._ranges is None:
@@ -208,8 +231,9 @@ class KdumpMemory(PhysicalMemory):
 
     def _load(self, pfn: int, n: int) -> bytes:
         at = self.desc_offset + n * PAGE_DESC_SIZE
-        desc = np.frombuffer(self.file.read(at, PAGE_DESC_SIZE, f"the page descriptor of block {pfn:#x}"),
-                             dtype=PAGE_DESC_DTYPE)[0]
+        desc = np.frombuffer(
+            self.file.read(at, PAGE_DESC_SIZE, f"the page descriptor of block {pfn:#x}"), dtype=PAGE_DESC_DTYPE
+        )[0]
         offset, size, flags = int(desc["offset"]), int(desc["size"]), int(desc["flags"])
         bs = self.block_size
         if size <= 0 or size > 2 * bs:
@@ -223,10 +247,16 @@ class KdumpMemory(PhysicalMemory):
             try:
                 page = decompress(data, bs)
             except Exception as exc:  # each codec raises its own error type
-                raise DumpFormatError(self.path, offset, f"a compressed block {pfn:#x} that decompresses",
-                                      f"{type(exc).__name__}: {str(exc)[:80]}") from None
+                raise DumpFormatError(
+                    self.path,
+                    offset,
+                    f"a compressed block {pfn:#x} that decompresses",
+                    f"{type(exc).__name__}: {str(exc)[:80]}",
+                ) from None
         if len(page) != bs:
-            raise DumpFormatError(self.path, offset, f"block {pfn:#x} to decompress to {bs} bytes", f"{len(page)} bytes")
+            raise DumpFormatError(
+                self.path, offset, f"block {pfn:#x} to decompress to {bs} bytes", f"{len(page)} bytes"
+            )
         return page
 
     def read_page(self, pa: int) -> bytes | None:
@@ -236,7 +266,7 @@ class KdumpMemory(PhysicalMemory):
             return None
         if self.block_size == PAGE_SIZE:
             return block
-        return block[within:within + PAGE_SIZE]
+        return block[within : within + PAGE_SIZE]
 
     def close(self) -> None:
         self._cache.clear()

@@ -1,4 +1,5 @@
 """Turn a dump's ELF notes into CPU states and VMCOREINFO (shared by ELF cores and kdump files)."""
+
 from __future__ import annotations
 
 from types import MappingProxyType

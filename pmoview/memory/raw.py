@@ -1,4 +1,5 @@
 """Raw flat images: byte N of the file is PA ``base + N``. No header, so only opened on request."""
+
 from __future__ import annotations
 
 from pmoview.memory.base import DumpInfo

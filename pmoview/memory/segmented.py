@@ -1,4 +1,5 @@
 """Physical memory as sorted segments of one mapped file (raw images, ELF cores, LiME)."""
+
 from __future__ import annotations
 
 import bisect
@@ -31,12 +32,15 @@ class SegmentedMemory(PhysicalMemory):
         self.info = info
         for seg in segments:
             if seg.file_offset >= 0 and seg.file_offset + seg.size > file.size:
-                raise DumpFormatError(file.path, seg.file_offset,
-                                      f"{seg.size:#x} bytes of PA {seg.pa:#x} inside the file",
-                                      f"file ends at {file.size:#x} (truncated dump)")
+                raise DumpFormatError(
+                    file.path,
+                    seg.file_offset,
+                    f"{seg.size:#x} bytes of PA {seg.pa:#x} inside the file",
+                    f"file ends at {file.size:#x} (truncated dump)",
+                )
         inside = [s for s in segments if s.pa < PA_LIMIT]
         clipped = [Segment(s.pa, min(s.size, PA_LIMIT - s.pa), s.file_offset) for s in inside]
-        outside = len(segments) - len(inside) + sum(c.size != s.size for c, s in zip(clipped, inside))
+        outside = len(segments) - len(inside) + sum(c.size != s.size for c, s in zip(clipped, inside, strict=False))
         if outside:
             info.details["segments_outside_pa_space"] = outside
         self.segments = _disjoint(clipped)
@@ -61,7 +65,7 @@ class SegmentedMemory(PhysicalMemory):
             if seg.file_offset < 0:
                 return bytes(PAGE_SIZE)
             start = seg.file_offset + off
-            return self.file.map[start:start + PAGE_SIZE]
+            return self.file.map[start : start + PAGE_SIZE]
         # The page straddles segments (unaligned ELF segments): assemble it, or report it absent.
         parts = []
         pos = pa
@@ -74,7 +78,7 @@ class SegmentedMemory(PhysicalMemory):
                 parts.append(bytes(take))
             else:
                 start = s.file_offset + pos - s.pa
-                parts.append(self.file.map[start:start + take])
+                parts.append(self.file.map[start : start + take])
             pos += take
         return b"".join(parts)
 

@@ -1,12 +1,14 @@
 """Physical memory held in a dict of pages: for tests and for trees built with Construct."""
+
 from __future__ import annotations
 
 from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range, merge_ranges
 
 
 class SparseMemory(PhysicalMemory):
-    def __init__(self, pages: dict[int, bytes] | None = None, info: DumpInfo | None = None,
-                 path: str = "<memory>") -> None:
+    def __init__(
+        self, pages: dict[int, bytes] | None = None, info: DumpInfo | None = None, path: str = "<memory>"
+    ) -> None:
         self.pages: dict[int, bytes] = {}
         self.path = path
         self.format = "memory"
@@ -22,7 +24,7 @@ class SparseMemory(PhysicalMemory):
             page = bytearray(self.pages.get(page_pa, bytes(PAGE_SIZE)))
             off = pa + pos - page_pa
             take = min(PAGE_SIZE - off, len(data) - pos)
-            page[off:off + take] = data[pos:pos + take]
+            page[off : off + take] = data[pos : pos + take]
             self.pages[page_pa] = bytes(page)
             pos += take
 

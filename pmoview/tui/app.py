@@ -5,6 +5,7 @@ load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (finding
 the other roots. Tree tables load on expand in the tree's own workers. Nothing here touches a widget
 from a thread: threads ``post_message`` and the handlers run on the event loop.
 """
+
 from __future__ import annotations
 
 import os
@@ -106,8 +107,10 @@ class PmoviewApp(App[int]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
         worker = get_current_worker()
+
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
+
         session = open_session(self.args, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
@@ -181,8 +184,10 @@ class PmoviewApp(App[int]):
     def _summary(self, s: Session) -> str:
         maps = sum(len(m) for m in s.mappings.values())
         root = s.roots[0]
-        return (f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
-                f"{len(s.findings)} findings · {len(s.marks)} marks")
+        return (
+            f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
+            f"{len(s.findings)} findings · {len(s.marks)} marks"
+        )
 
     def on_pmoview_app_progress(self, message: Progress) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
@@ -209,8 +214,10 @@ class PmoviewApp(App[int]):
     def on_pmoview_app_checked(self, message: Checked) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
-        self.main.set_findings(message.findings, len(getattr(self.session.report, "suppressed", None) or ())
-                               if self.session is not None else 0)
+        self.main.set_findings(
+            message.findings,
+            len(getattr(self.session.report, "suppressed", None) or ()) if self.session is not None else 0,
+        )
         if self.session is not None and not any(w.group == "walk" and not w.is_finished for w in self.workers):
             self.main.set_status(self._summary(self.session), 1.0)
         if message.note:
@@ -226,6 +233,7 @@ class PmoviewApp(App[int]):
             return
         t = message.translation
         from pmoview.tui.widgets.entry_inspector import EntryInspector
+
         self.main.query_one(EntryInspector).translation = t
         self.main.reveal_path(message.space, [e.key() for e in t.path])
         if t.pa is None:
@@ -254,6 +262,7 @@ class PmoviewApp(App[int]):
 
     def action_help(self) -> None:
         from pmoview.tui.screens.help import HelpScreen  # Markdown is slow to import: not before it is needed
+
         self.push_screen(HelpScreen())
 
 

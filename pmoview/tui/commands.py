@@ -1,4 +1,5 @@
 """Command palette: every action of the main screen under a namespaced name ("go: VA…", "mark: wrong")."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,6 +32,7 @@ class PmoviewProvider(Provider):
 
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         from pmoview.tui.screens.main import MainScreen
+
         screen = self.screen
         if not isinstance(screen, MainScreen):
             # The palette is a screen of its own: the main screen is below it.

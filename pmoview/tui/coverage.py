@@ -5,6 +5,7 @@ No Textual. The PMO base comes from the checks' report when it says, else from V
 0xffff888000000000 and 5-level 0xff11000000000000, arm64 PAGE_OFFSET - PHYS_OFFSET), keeping the
 candidate that actually maps the start of RAM to itself.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ MASK64 = (1 << 64) - 1
 @dataclass(frozen=True)
 class Segment:
     """Physical [pa_start, pa_end) of RAM and what the PMO does with it."""
+
     pa_start: int
     pa_end: int
     status: str  # "covered", "missing", "wrong"
@@ -81,8 +83,9 @@ def ram_ranges(session: Any) -> tuple[list[tuple[int, int]], str]:
     report = session.report
     ram = _report_attr(report, "ram", "layout.ram") if report is not None else None
     if ram is not None and hasattr(ram, "ram_intervals"):
-        return [(int(a), int(b)) for a, b in ram.ram_intervals()], \
-            f"{getattr(ram, 'source', 'checks')}: {getattr(ram, 'detail', '')}".rstrip(": ")
+        return [
+            (int(a), int(b)) for a, b in ram.ram_intervals()
+        ], f"{getattr(ram, 'source', 'checks')}: {getattr(ram, 'detail', '')}".rstrip(": ")
     if ram:
         out = []
         for r in ram:
@@ -115,8 +118,11 @@ def candidates(session: Any, space: Any) -> list[tuple[int, str]]:
                     out.append((v, "page_offset_base (VMCOREINFO)"))
                 except LookupError:
                     pass
-        out += [(SEED_PMO, "seed design"), (LINUX_X86_4L, "Linux 4-level default"),
-                (LINUX_X86_5L, "Linux 5-level default")]
+        out += [
+            (SEED_PMO, "seed design"),
+            (LINUX_X86_4L, "Linux 4-level default"),
+            (LINUX_X86_5L, "Linux 5-level default"),
+        ]
     else:
         va_bits = vmci.number(info, "VA_BITS") or space.mode.va_bits
         page_offset = (-(1 << va_bits)) & MASK64

@@ -1,4 +1,5 @@
 """Mappings as NumPy columns, filtered by attribute and VA range (no Textual: the view renders rows)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ class FilterError(ValueError):
 @dataclass
 class MappingModel:
     """One root's mappings; ``rows`` (indices into ``maps``) is what the filter keeps, in VA order."""
+
     maps: Sequence[Any]
     va: np.ndarray
     size: np.ndarray
@@ -55,13 +57,31 @@ class MappingModel:
         self.filter_text = text
 
     def _mask(self, word: str) -> np.ndarray:
-        simple = {"rw": self.writable, "w": self.writable, "ro": ~self.writable, "x": ~self.nx,
-                  "exec": ~self.nx, "nx": self.nx, "user": self.user, "usr": self.user, "kernel": ~self.user,
-                  "sup": ~self.user, "notbacked": ~self.backed, "backed": self.backed}
+        simple = {
+            "rw": self.writable,
+            "w": self.writable,
+            "ro": ~self.writable,
+            "x": ~self.nx,
+            "exec": ~self.nx,
+            "nx": self.nx,
+            "user": self.user,
+            "usr": self.user,
+            "kernel": ~self.user,
+            "sup": ~self.user,
+            "notbacked": ~self.backed,
+            "backed": self.backed,
+        }
         if word in simple:
             return np.asarray(simple[word], dtype=bool)
-        sizes = {"4k": 1 << 12, "2m": 1 << 21, "1g": 1 << 30, "16k": 1 << 14, "64k": 1 << 16, "32m": 1 << 25,
-                 "512m": 1 << 29}
+        sizes = {
+            "4k": 1 << 12,
+            "2m": 1 << 21,
+            "1g": 1 << 30,
+            "16k": 1 << 14,
+            "64k": 1 << 16,
+            "32m": 1 << 25,
+            "512m": 1 << 29,
+        }
         if word in sizes:
             return np.asarray(self.page_size == np.uint64(sizes[word]), dtype=bool)
         try:
@@ -76,7 +96,9 @@ class MappingModel:
             raise FilterError(f"range {word!r}: end must be above start")
         end = self.va + self.size  # may wrap to 0 for a mapping ending at 2**64
         ends_at_top = end < self.va
-        return np.asarray((self.va < np.uint64(min(b, (1 << 64) - 1))) & ((end > np.uint64(a)) | ends_at_top), dtype=bool)
+        return np.asarray(
+            (self.va < np.uint64(min(b, (1 << 64) - 1))) & ((end > np.uint64(a)) | ends_at_top), dtype=bool
+        )
 
     def index_of_va(self, va: int) -> int | None:
         """Row (after filtering) of the mapping holding ``va``, or of the first one after it."""

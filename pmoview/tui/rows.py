@@ -4,6 +4,7 @@ entries summarised (a PT of 512 contiguous pages is one row, not 512). No Textua
 Also: human sizes and addresses, and the bits of one entry with name, value and meaning (from the
 Construct layouts in ``parsers``, the single description of the bit layout).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ KIND_NAMES = {NONE: "none", TABLE: "table", LEAF: "leaf", FAULT: "fault"}
 @dataclass(frozen=True)
 class Row:
     """Entries ``first .. first+count-1`` of one table. kind: "table", "leaf", "fault", "none"."""
+
     first: int
     count: int
     kind: str
@@ -79,7 +81,7 @@ def table_rows(space: Any, view: Any) -> list[Row]:
         backed_leaf = np.zeros(n, dtype=bool)
         backed_leaf[leaf_idx] = walker.backed(addr[leaf_idx], span)
     rows = []
-    for s, c in zip(starts.tolist(), counts.tolist()):
+    for s, c in zip(starts.tolist(), counts.tolist(), strict=False):
         k = int(kind[s])
         va0 = view.va(s)
         va1 = None if va0 is None else va0 + c * span
@@ -88,7 +90,7 @@ def table_rows(space: Any, view: Any) -> list[Row]:
         recursive = False
         if k == LEAF:
             flags = space.leaf_flags(view, s)
-            backed = bool(backed_leaf[s:s + c].all()) if backed_leaf is not None else None
+            backed = bool(backed_leaf[s : s + c].all()) if backed_leaf is not None else None
         elif k == TABLE:
             backed = space.mem.is_present(target)
             recursive = target == view.pa or any(e.table_pa == target for e in view.path)
@@ -102,22 +104,42 @@ def table_rows(space: Any, view: Any) -> list[Row]:
 
 MEANINGS = {
     # x86_64 (Intel SDM Vol. 3A tables 4-15 .. 4-20)
-    "p": ("present", "not present"), "rw": ("writable", "read-only"), "us": ("user", "supervisor only"),
-    "pwt": ("write-through", "write-back"), "pcd": ("cache disabled", "cacheable"),
-    "a": ("accessed", "not accessed"), "d": ("dirty", "clean"), "ps": ("maps a page", "points to a table"),
-    "g": ("global (kept across CR3 loads)", "not global"), "pat": ("PAT bit 2", "PAT bit 2 clear"),
-    "xd": ("execute-disable", "executable"), "pk": ("protection key", ""),
+    "p": ("present", "not present"),
+    "rw": ("writable", "read-only"),
+    "us": ("user", "supervisor only"),
+    "pwt": ("write-through", "write-back"),
+    "pcd": ("cache disabled", "cacheable"),
+    "a": ("accessed", "not accessed"),
+    "d": ("dirty", "clean"),
+    "ps": ("maps a page", "points to a table"),
+    "g": ("global (kept across CR3 loads)", "not global"),
+    "pat": ("PAT bit 2", "PAT bit 2 clear"),
+    "xd": ("execute-disable", "executable"),
+    "pk": ("protection key", ""),
     "address": ("physical address", ""),
     # AArch64 (Arm ARM D8.3)
-    "valid": ("valid", "invalid"), "type": ("table / page", "block"), "AttrIndx": ("MAIR index", ""),
-    "NS": ("non-secure", "secure"), "AP": ("access permissions", ""), "SH": ("shareability", ""),
-    "AF": ("accessed", "not accessed (faults on access)"), "nG": ("not global (ASID-tagged)", "global"),
-    "nT": ("block translation entry", ""), "GP": ("guarded page", ""), "DBM": ("dirty bit modifier", ""),
-    "Contiguous": ("one of a contiguous set", ""), "PXN": ("privileged execute-never", "EL1 may execute"),
-    "UXN": ("unprivileged execute-never", "EL0 may execute"), "PBHA": ("page-based hardware attributes", ""),
-    "sw": ("software use", ""), "OA": ("output address", ""), "next_level": ("next-level table address", ""),
-    "NSTable": ("non-secure table", ""), "APTable": ("limits access below", ""),
-    "UXNTable": ("EL0 execute-never below", ""), "PXNTable": ("EL1 execute-never below", ""),
+    "valid": ("valid", "invalid"),
+    "type": ("table / page", "block"),
+    "AttrIndx": ("MAIR index", ""),
+    "NS": ("non-secure", "secure"),
+    "AP": ("access permissions", ""),
+    "SH": ("shareability", ""),
+    "AF": ("accessed", "not accessed (faults on access)"),
+    "nG": ("not global (ASID-tagged)", "global"),
+    "nT": ("block translation entry", ""),
+    "GP": ("guarded page", ""),
+    "DBM": ("dirty bit modifier", ""),
+    "Contiguous": ("one of a contiguous set", ""),
+    "PXN": ("privileged execute-never", "EL1 may execute"),
+    "UXN": ("unprivileged execute-never", "EL0 may execute"),
+    "PBHA": ("page-based hardware attributes", ""),
+    "sw": ("software use", ""),
+    "OA": ("output address", ""),
+    "next_level": ("next-level table address", ""),
+    "NSTable": ("non-secure table", ""),
+    "APTable": ("limits access below", ""),
+    "UXNTable": ("EL0 execute-never below", ""),
+    "PXNTable": ("EL1 execute-never below", ""),
 }
 AP_TEXT = {0: "EL1 RW, EL0 none", 1: "EL1 RW, EL0 RW", 2: "EL1 RO, EL0 none", 3: "EL1 RO, EL0 RO"}
 
@@ -139,13 +161,18 @@ def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
     """(layout name, Construct) describing an entry of this kind at this level."""
     if arch == "x86_64":
         from parsers import x86_64_entry as x
+
         if kind == "leaf" or (kind == "fault" and level in (1, 2, 3)):
-            fmt = {1 << 30: ("PDPTE (1 GiB page)", x.pdpte_1g), 1 << 21: ("PDE (2 MiB page)", x.pde_2m),
-                   1 << 12: ("PTE (4 KiB page)", x.pte_4k)}.get(span)
+            fmt = {
+                1 << 30: ("PDPTE (1 GiB page)", x.pdpte_1g),
+                1 << 21: ("PDE (2 MiB page)", x.pde_2m),
+                1 << 12: ("PTE (4 KiB page)", x.pte_4k),
+            }.get(span)
             if fmt:
                 return fmt
         return ("table pointer", x.table_entry)
     from parsers import aarch64_desc as a
+
     if kind == "leaf":
         if level == 3:
             return ("page descriptor", a.page_descriptor())
@@ -156,6 +183,7 @@ def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
 def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple[str, list[BitField]]:
     """Every field of ``entry`` (as the layout for its kind names it), MSB first, with its meaning."""
     from pmoview.arch.layout import field_layout
+
     name, struct = layout_for(arch, level, kind, span)
     fields = []
     for fname, (lsb, width) in sorted(field_layout(struct).items(), key=lambda kv: -kv[1][0]):

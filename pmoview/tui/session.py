@@ -4,6 +4,7 @@ No Textual here. Every call that reads the dump runs in a worker thread and hold
 the memory backends and the walker keep LRU caches that are not safe to share between threads.
 ``open_session`` reports progress through a callback and checks a cancel callback between steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,25 @@ Progress = Callable[[str, float | None], None]
 
 # Options ``make_app`` accepts, with the defaults the CLI's argparse would give.
 DEFAULTS: dict[str, Any] = {
-    "dump_format": "auto", "base": None, "kernel": None, "system_map": None, "profile": None, "spec": None,
-    "marks": None, "arch": None, "cr3": None, "la57": None, "nxe": "auto", "maxphyaddr": 52, "ttbr0": None,
-    "ttbr1": None, "tcr": None, "mair": None, "cpu": None, "root_symbol": [], "max_tables": None,
+    "dump_format": "auto",
+    "base": None,
+    "kernel": None,
+    "system_map": None,
+    "profile": None,
+    "spec": None,
+    "marks": None,
+    "arch": None,
+    "cr3": None,
+    "la57": None,
+    "nxe": "auto",
+    "maxphyaddr": 52,
+    "ttbr0": None,
+    "ttbr1": None,
+    "tcr": None,
+    "mair": None,
+    "cpu": None,
+    "root_symbol": [],
+    "max_tables": None,
 }
 
 
@@ -35,6 +52,7 @@ def options_namespace(dump_path: str, **options: Any) -> argparse.Namespace:
 @dataclass(frozen=True)
 class SimpleFinding:
     """A finding made here when ``pmoview.checks`` is not available: the walker's anomalies."""
+
     kind: str
     severity: str
     va_start: int | None
@@ -101,21 +119,32 @@ class Session:
         if self.report is None:
             for space in self.spaces:
                 for a in space.anomalies:
-                    findings.append(SimpleFinding(
-                        a.kind, "warning" if a.kind not in ("shared-table",) else "info", a.va_start, a.va_end,
-                        a.table_pa, None, a.detail, (tuple(e.key() for e in a.path),) if a.path else ()))
+                    findings.append(
+                        SimpleFinding(
+                            a.kind,
+                            "warning" if a.kind not in ("shared-table",) else "info",
+                            a.va_start,
+                            a.va_end,
+                            a.table_pa,
+                            None,
+                            a.detail,
+                            (tuple(e.key() for e in a.path),) if a.path else (),
+                        )
+                    )
         self.findings = findings
         return findings
 
 
 def _call_checks(run_checks: Callable[..., Any], s: Session) -> Any:
     """``run_checks(spaces, mem, profile, kernel=, spec=, marks=)``: "ok" marks suppress findings."""
-    return run_checks(s.spaces, s.mem, s.args.profile, kernel=s.kernel, spec=s.args.spec,
-                      marks=s.marks if s.marks_writable else None)
+    return run_checks(
+        s.spaces, s.mem, s.args.profile, kernel=s.kernel, spec=s.args.spec, marks=s.marks if s.marks_writable else None
+    )
 
 
-def open_session(args: argparse.Namespace, progress: Progress | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Session | None:
+def open_session(
+    args: argparse.Namespace, progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False
+) -> Session | None:
     """Open everything the command line names. Returns None when cancelled. Raises DumpFormatError
     for unusable input and ValueError when no root is found."""
     from pmoview.cli.common import open_inputs
@@ -130,8 +159,9 @@ def open_session(args: argparse.Namespace, progress: Progress | None = None,
     say("finding page-table roots", 0.5)
     roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
     if not roots:
-        raise ValueError("no page-table root found (CPU state, VMCOREINFO, kernel symbol or scan); "
-                         "give --cr3 or --ttbr1")
+        raise ValueError(
+            "no page-table root found (CPU state, VMCOREINFO, kernel symbol or scan); give --cr3 or --ttbr1"
+        )
     limits = WalkLimits(max_tables=args.max_tables) if args.max_tables else WalkLimits()
     spaces = [AddressSpace(opened.mem, r, limits=limits) for r in roots]
     if cancelled():

@@ -8,9 +8,10 @@ Standard library only. Called by make_linux_samples.sh, one guest at a time:
       --mem 512M --smp 2 --cpu max,-la57 --append "console=ttyS0" --out DIR \
       [--elf] [--raw 0x0:0x20000000] [--boot-timeout 240]
 """
+
 import argparse
+import contextlib
 import json
-import lzma
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ class QMP:
         self.events = []
         greeting = self._read()
         if "QMP" not in greeting:
-            raise RuntimeError("no QMP greeting: %r" % greeting)
+            raise RuntimeError(f"no QMP greeting: {greeting!r}")
         self.cmd("qmp_capabilities")
 
     def _read(self):
@@ -57,7 +58,7 @@ class QMP:
                 self.events.append(r)
                 continue
             if "error" in r:
-                raise RuntimeError("QMP %s failed: %s" % (name, r["error"]))
+                raise RuntimeError("QMP {} failed: {}".format(name, r["error"]))
             return r.get("return")
 
     def hmp(self, line, cpu=None):
@@ -85,13 +86,13 @@ def elf_notes(path):
     with open(path, "rb") as f:
         hdr = f.read(64)
         assert hdr[:4] == b"\x7fELF" and hdr[4] == 2, "not ELF64"
-        phoff, = struct.unpack_from("<Q", hdr, 0x20)
+        (phoff,) = struct.unpack_from("<Q", hdr, 0x20)
         phentsize, phnum = struct.unpack_from("<HH", hdr, 0x36)
         if phnum == 0xFFFF:  # PN_XNUM: real count in section 0's sh_info
-            shoff, = struct.unpack_from("<Q", hdr, 0x28)
+            (shoff,) = struct.unpack_from("<Q", hdr, 0x28)
             f.seek(shoff)
             sh = f.read(64)
-            phnum, = struct.unpack_from("<I", sh, 0x2C)
+            (phnum,) = struct.unpack_from("<I", sh, 0x2C)
         f.seek(phoff)
         phdrs = f.read(phentsize * phnum)
         for i in range(phnum):
@@ -104,9 +105,9 @@ def elf_notes(path):
             while pos + 12 <= len(data):
                 namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
                 pos += 12
-                name = data[pos:pos + namesz].rstrip(b"\0").decode("latin-1")
+                name = data[pos : pos + namesz].rstrip(b"\0").decode("latin-1")
                 pos += (namesz + 3) & ~3
-                desc = data[pos:pos + descsz]
+                desc = data[pos : pos + descsz]
                 pos += (descsz + 3) & ~3
                 yield name, ntype, desc
 
@@ -126,23 +127,23 @@ def kdump_check(path):
     with open(path, "rb") as f:
         sig = f.read(16)
     if not sig.startswith(b"makedumpfile"):
-        raise RuntimeError("%s: no makedumpfile flattened signature" % path)
+        raise RuntimeError(f"{path}: no makedumpfile flattened signature")
     tmp = os.path.join(tempfile.mkdtemp(prefix="pmoview-kd-"), "reassembled")
     try:
         with open(path, "rb") as src:
-            subprocess.run(["makedumpfile", "-R", tmp], stdin=src, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(["makedumpfile", "-R", tmp], stdin=src, check=True, stdout=subprocess.DEVNULL)
         with open(tmp, "rb") as f:
             disk = f.read(4096)
-            assert disk[:8] == b"KDUMP   ", "not a diskdump after -R: %r" % disk[:8]
-            block_size, = struct.unpack_from("<i", disk, 428)  # sig, version, utsname, pad, timestamp, status
+            assert disk[:8] == b"KDUMP   ", f"not a diskdump after -R: {disk[:8]!r}"
+            (block_size,) = struct.unpack_from("<i", disk, 428)  # sig, version, utsname, pad, timestamp, status
             assert block_size in (4096, 16384, 65536), block_size
             # sub header is at block 1
             f.seek(block_size)
             sub = f.read(4096)
-            phys_base, dump_level, split, start_pfn, end_pfn, off_vmci, size_vmci = \
-                struct.unpack_from("<QiiQQQQ", sub, 0)
-            info = {"block_size": block_size, "subheader_phys_base": "0x%x" % phys_base}
+            phys_base, dump_level, split, start_pfn, end_pfn, off_vmci, size_vmci = struct.unpack_from(
+                "<QiiQQQQ", sub, 0
+            )
+            info = {"block_size": block_size, "subheader_phys_base": f"0x{phys_base:x}"}
             if size_vmci:
                 f.seek(off_vmci)
                 return f.read(size_vmci).decode("latin-1"), info
@@ -186,8 +187,16 @@ def lime_extract(disk, dst):
     return ranges, pos
 
 
-E820_TYPES = {"usable": 1, "reserved": 2, "ACPI data": 3, "ACPI NVS": 4, "unusable": 5,
-              "persistent (type 7)": 7, "persistent": 7, "soft reserved": 0xefffffff}
+E820_TYPES = {
+    "usable": 1,
+    "reserved": 2,
+    "ACPI data": 3,
+    "ACPI NVS": 4,
+    "unusable": 5,
+    "persistent (type 7)": 7,
+    "persistent": 7,
+    "soft reserved": 0xEFFFFFFF,
+}
 
 
 def ram_map_x86(serial):
@@ -215,7 +224,7 @@ def kcore_segments(serial):
     data = bytes.fromhex(hexdata)
     if len(data) < 64 or data[:4] != b"\x7fELF":
         return []
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     segs = []
     for i in range(phnum):
@@ -231,11 +240,22 @@ def kcore_segments(serial):
 def parse_x86_regs(text):
     cpus = []
     for i, block in enumerate(re.split(r"(?m)^CPU#\d+\s*$", text)[1:]):
+
         def g(name):
-            m = re.search(r"\b%s=([0-9a-fA-F]+)" % name, block)
-            return "0x%x" % int(m.group(1), 16) if m else None
-        cpus.append({"index": i, "cr0": g("CR0"), "cr2": g("CR2"), "cr3": g("CR3"),
-                     "cr4": g("CR4"), "efer": g("EFER"), "rip": g("RIP")})
+            m = re.search(rf"\b{name}=([0-9a-fA-F]+)", block)
+            return f"0x{int(m.group(1), 16):x}" if m else None
+
+        cpus.append(
+            {
+                "index": i,
+                "cr0": g("CR0"),
+                "cr2": g("CR2"),
+                "cr3": g("CR3"),
+                "cr4": g("CR4"),
+                "efer": g("EFER"),
+                "rip": g("RIP"),
+            }
+        )
     return cpus
 
 
@@ -244,9 +264,9 @@ def parse_arm_regs(text):
     for i, block in enumerate(re.split(r"(?m)^CPU#\d+\s*$", text)[1:]):
         c = {"index": i}
         for key in ("TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "SCTLR_EL1", "PC"):
-            m = re.search(r"\b%s\s*[=:]\s*([0-9a-fA-F]+)" % key, block)
+            m = re.search(rf"\b{key}\s*[=:]\s*([0-9a-fA-F]+)", block)
             if m:
-                c[key.lower()] = "0x%x" % int(m.group(1), 16)
+                c[key.lower()] = f"0x{int(m.group(1), 16):x}"
         cpus.append(c)
     return cpus
 
@@ -266,17 +286,23 @@ def main():
     ap.add_argument("--work", default=None, help="scratch dir for the uncompressed ELF")
     ap.add_argument("--elf", action="store_true", help="store dump.elf.xz")
     ap.add_argument("--raw", default=None, help="BASE:LENGTH for pmemsave -> dump.raw.xz")
-    ap.add_argument("--stash", default=None,
-                    help="write dump.elf.xz / dump.raw.xz to STASH/<name>/ instead of --out "
-                         "(kept out of the repository for size); truth.json lists them under "
-                         "dumps_not_committed")
-    ap.add_argument("--lime-disk", default=None, metavar="SIZE",
-                    help="attach a raw virtio disk of SIZE (e.g. 640M) for the guest's LiME module; "
-                         "the LiME image found on it is stored as dump.lime.xz")
+    ap.add_argument(
+        "--stash",
+        default=None,
+        help="write dump.elf.xz / dump.raw.xz to STASH/<name>/ instead of --out "
+        "(kept out of the repository for size); truth.json lists them under "
+        "dumps_not_committed",
+    )
+    ap.add_argument(
+        "--lime-disk",
+        default=None,
+        metavar="SIZE",
+        help="attach a raw virtio disk of SIZE (e.g. 640M) for the guest's LiME module; "
+        "the LiME image found on it is stored as dump.lime.xz",
+    )
     ap.add_argument("--extra", default="", help="extra QEMU arguments (space separated)")
     ap.add_argument("--boot-timeout", type=int, default=240)
-    ap.add_argument("--qemu-timeout", type=int, default=300,
-                    help="QEMU runs under timeout(1) with this many seconds")
+    ap.add_argument("--qemu-timeout", type=int, default=300, help="QEMU runs under timeout(1) with this many seconds")
     ap.add_argument("--notes", default="")
     a = ap.parse_args()
 
@@ -294,40 +320,64 @@ def main():
     argv = [binary]
     if a.arch == "aarch64":
         argv += ["-M", "virt"]
-    argv += ["-accel", "tcg", "-cpu", a.cpu, "-m", a.mem, "-smp", str(a.smp),
-             "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.append,
-             "-device", "vmcoreinfo", "-display", "none", "-nic", "none",
-             "-serial", "file:" + serial_path, "-monitor", "none",
-             "-qmp", "unix:%s,server=on,wait=off" % qmp_path, "-no-reboot"]
+    argv += [
+        "-accel",
+        "tcg",
+        "-cpu",
+        a.cpu,
+        "-m",
+        a.mem,
+        "-smp",
+        str(a.smp),
+        "-kernel",
+        a.kernel,
+        "-initrd",
+        a.initrd,
+        "-append",
+        a.append,
+        "-device",
+        "vmcoreinfo",
+        "-display",
+        "none",
+        "-nic",
+        "none",
+        "-serial",
+        "file:" + serial_path,
+        "-monitor",
+        "none",
+        "-qmp",
+        f"unix:{qmp_path},server=on,wait=off",
+        "-no-reboot",
+    ]
     lime_img = None
     if a.lime_disk:
         lime_img = os.path.join(work, a.name + ".lime-disk.img")
         with open(lime_img, "wb") as f:
             f.truncate(parse_size(a.lime_disk))
-        argv += ["-drive", "file=%s,format=raw,if=virtio" % lime_img]
+        argv += ["-drive", f"file={lime_img},format=raw,if=virtio"]
     argv += a.extra.split()
-    printable = " ".join(("'%s'" % x if " " in x else x) for x in argv)
-    print("[%s] %s" % (a.name, printable), flush=True)
+    printable = " ".join((f"'{x}'" if " " in x else x) for x in argv)
+    print(f"[{a.name}] {printable}", flush=True)
     t0 = time.time()
     proc = subprocess.Popen(["timeout", str(a.qemu_timeout)] + argv, stdin=subprocess.DEVNULL)
     try:
         while not os.path.exists(qmp_path):
             if proc.poll() is not None:
-                raise RuntimeError("QEMU exited early: %s" % proc.returncode)
+                raise RuntimeError(f"QEMU exited early: {proc.returncode}")
             time.sleep(0.1)
         time.sleep(0.2)
         q = QMP(qmp_path)
         while True:
             if proc.poll() is not None:
                 raise RuntimeError("QEMU exited before ready")
-            with open(serial_path, "r", errors="replace") as f:
+            with open(serial_path, errors="replace") as f:
                 if READY in f.read():
                     break
             if time.time() - t0 > a.boot_timeout:
                 raise RuntimeError("no %s within %ds" % (READY, a.boot_timeout))
             time.sleep(1)
         boot_s = time.time() - t0
-        print("[%s] ready after %.0fs" % (a.name, boot_s), flush=True)
+        print(f"[{a.name}] ready after {boot_s:.0f}s", flush=True)
         q.cmd("stop")
 
         regs = q.hmp("info registers -a")
@@ -361,10 +411,8 @@ def main():
             q.cmd("pmemsave", val=base, size=length, filename=raw)
             os.chmod(raw, 0o644)
             raw_info = (raw, base, length)
-        try:
+        with contextlib.suppress(Exception):
             q.cmd("quit")
-        except Exception:
-            pass
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -380,7 +428,7 @@ def main():
             vmci_text = desc.rstrip(b"\0").decode("latin-1")
     readelf = subprocess.run(["readelf", "-n", elf], capture_output=True, text=True).stdout
     if "VMCOREINFO" not in readelf:
-        print("[%s] WARNING: readelf -n shows no VMCOREINFO note" % a.name, file=sys.stderr)
+        print(f"[{a.name}] WARNING: readelf -n shows no VMCOREINFO note", file=sys.stderr)
     kd_vmci, kd_info = kdump_check(kdump)
 
     dumps = {"kdump": "dump.kdump"}
@@ -407,14 +455,14 @@ def main():
             shutil.move(os.path.join(work, a.name + ".lime.xz"), os.path.join(big_dir, "dump.lime.xz"))
             target["lime"] = "dump.lime.xz"
         else:
-            print("[%s] WARNING: no LiME image on the disk" % a.name, file=sys.stderr)
+            print(f"[{a.name}] WARNING: no LiME image on the disk", file=sys.stderr)
 
     # ------------------------------------------------------------ truth.json
-    with open(serial_path, "r", errors="replace") as f:
+    with open(serial_path, errors="replace") as f:
         serial = f.read()
     ksyms = {}
     for m in re.finditer(r"^PMOVIEW-KSYM ([0-9a-f]+) (\S) (\S+)\s*$", serial, re.M):
-        ksyms[m.group(3)] = "0x%x" % int(m.group(1), 16)
+        ksyms[m.group(3)] = f"0x{int(m.group(1), 16):x}"
     segs = kcore_segments(serial)
     uname = re.search(r"^PMOVIEW-UNAME (\S+)", serial, re.M)
     flags_m = re.search(r"^PMOVIEW-CPUFLAGS \S+\s*:\s*(.*)$", serial, re.M)
@@ -429,10 +477,15 @@ def main():
         rel = ["pdpe1gb", "la57", "nx", "pse", "pge", "pat", "pcid", "smep", "smap", "pku"]
         feats = [x for x in rel if x in flags]
         # RAM segments of /proc/kcore: p_vaddr - p_paddr == page_offset_base
-        direct = sorted({int(s["vaddr"], 16) - int(s["paddr"], 16) for s in segs
-                         if int(s["paddr"], 16) not in (0xFFFFFFFFFFFFFFFF,)
-                         and int(s["vaddr"], 16) < 0xffffffff80000000
-                         and int(s["paddr"], 16) < (1 << 52)})
+        direct = sorted(
+            {
+                int(s["vaddr"], 16) - int(s["paddr"], 16)
+                for s in segs
+                if int(s["paddr"], 16) not in (0xFFFFFFFFFFFFFFFF,)
+                and int(s["vaddr"], 16) < 0xFFFFFFFF80000000
+                and int(s["paddr"], 16) < (1 << 52)
+            }
+        )
     else:
         cpus = parse_arm_regs(regs)
         paging = "aarch64-4k"
@@ -440,9 +493,13 @@ def main():
         feats = sorted(flags)
         # RAM segments of /proc/kcore (the kernel-image segment has vaddr - paddr == kimage_voffset)
         kvo = int(vmci.get("NUMBER(kimage_voffset)", "0"), 16)
-        direct = sorted({int(s["vaddr"], 16) - int(s["paddr"], 16) for s in segs
-                         if int(s["paddr"], 16) < (1 << 52)
-                         and int(s["vaddr"], 16) - int(s["paddr"], 16) != kvo})
+        direct = sorted(
+            {
+                int(s["vaddr"], 16) - int(s["paddr"], 16)
+                for s in segs
+                if int(s["paddr"], 16) < (1 << 52) and int(s["vaddr"], 16) - int(s["paddr"], 16) != kvo
+            }
+        )
     if a.arch == "x86_64":
         for n in range(a.smp):
             with open(os.path.join(out, "info-tlb-cpu%d.txt" % n)) as f:
@@ -450,7 +507,7 @@ def main():
                     print("[%s] WARNING: info tlb for CPU %d is empty" % (a.name, n), file=sys.stderr)
         want57 = "-la57" not in a.cpu and a.cpu.startswith("max")
         if want57 != (paging == "5-level"):
-            print("[%s] WARNING: paging %s with -cpu %s" % (a.name, paging, a.cpu), file=sys.stderr)
+            print(f"[{a.name}] WARNING: paging {paging} with -cpu {a.cpu}", file=sys.stderr)
     kaslr = "nokaslr" not in a.append and int(vmci.get("KERNELOFFSET", "0"), 16) != 0
 
     truth = {
@@ -466,8 +523,15 @@ def main():
         "paging": paging,
         "ram_map": ram_map,
         "dumps": dumps,
-        **({"dumps_not_committed": dict(stashed, regenerate=
-            "KEEP_ALL=1 sample_dumps/linux/make_linux_samples.sh %s" % a.name)} if stashed else {}),
+        **(
+            {
+                "dumps_not_committed": dict(
+                    stashed, regenerate=f"KEEP_ALL=1 sample_dumps/linux/make_linux_samples.sh {a.name}"
+                )
+            }
+            if stashed
+            else {}
+        ),
         "symbols": dict(ksyms),
         "system_map_symbols": dict(ksyms),
         "kernel_release": uname.group(1) if uname else vmci.get("OSRELEASE"),
@@ -480,9 +544,17 @@ def main():
         "direct_map_base": hex(direct[0]) if len(direct) == 1 else [hex(x) for x in direct],
         "direct_map_source": "/proc/kcore PT_LOAD RAM segments: p_vaddr - p_paddr",
         **({"page_offset_base_value": hex(direct[0])} if a.arch == "x86_64" and len(direct) == 1 else {}),
-        "linear_map_start": (min((s["vaddr"] for s in segs if int(s["paddr"], 16) < (1 << 52)
-                                   and int(s["vaddr"], 16) - int(s["paddr"], 16) in direct),
-                                  key=lambda x: int(x, 16), default=None)),
+        "linear_map_start": (
+            min(
+                (
+                    s["vaddr"]
+                    for s in segs
+                    if int(s["paddr"], 16) < (1 << 52) and int(s["vaddr"], 16) - int(s["paddr"], 16) in direct
+                ),
+                key=lambda x: int(x, 16),
+                default=None,
+            )
+        ),
         "kdump_block_size": kd_info["block_size"],
         # QEMU's own guess, written into the kdump sub-header; differs from VMCOREINFO's
         # NUMBER(phys_base) under KASLR (makedumpfile trusts it and then fails): prefer VMCOREINFO.
@@ -498,9 +570,12 @@ def main():
         json.dump(truth, f, indent=2)
         f.write("\n")
     os.unlink(elf)
-    print("[%s] done: boot %.0fs, paging %s, kaslr %s, vmcoreinfo %s/%s, KERNELOFFSET %s"
-          % (a.name, boot_s, paging, kaslr, bool(vmci_text), bool(kd_vmci),
-             vmci.get("KERNELOFFSET")), flush=True)
+    print(
+        "[{}] done: boot {:.0f}s, paging {}, kaslr {}, vmcoreinfo {}/{}, KERNELOFFSET {}".format(
+            a.name, boot_s, paging, kaslr, bool(vmci_text), bool(kd_vmci), vmci.get("KERNELOFFSET")
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

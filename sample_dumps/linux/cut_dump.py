@@ -10,6 +10,7 @@ bitmap 1 still lists every page the guest had, bitmap 2 only the kept ones, so r
 plain (not flattened) diskdump written with the same Construct definitions pmoview parses; the
 original is replaced and the cut is recorded in truth.json under "cut".
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import dumpsynth  # noqa: E402
+
 from pmoview.memory import PhysicalMemory, Range, open_dump  # noqa: E402
 from pmoview.memory.kdump import KdumpMemory  # noqa: E402
 from pmoview.roots import find_roots  # noqa: E402
@@ -52,8 +54,9 @@ def main(path: str) -> None:
     notes = mem.file.read(h.offset_note, h.size_note, "notes") if h.size_note else b""
     vmci = mem.file.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "vmcoreinfo") if h.size_vmcoreinfo else b""
     before = mem.file_size, len(mem.ranges()), sum(r.size for r in mem.ranges()) // 4096
-    data = dumpsynth.kdump(pages, notes=notes, vmcoreinfo=vmci, max_mapnr=h.max_mapnr, phys_base=h.phys_base,
-                           valid=valid, level=31)
+    data = dumpsynth.kdump(
+        pages, notes=notes, vmcoreinfo=vmci, max_mapnr=h.max_mapnr, phys_base=h.phys_base, valid=valid, level=31
+    )
     mem.close()
     out = Path(path)
     out.write_bytes(data)

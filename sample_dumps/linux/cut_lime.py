@@ -7,6 +7,7 @@ LiME carries no CPU state: the root is VMCOREINFO's init_top_pgt of the same boo
 Kept pages are written as LiME ranges (one per run of kept pages) with the same Construct header the
 reader parses; the bytes are LiME's own. The result is `dump.lime.xz`, recorded in truth.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().par
 
 import dumpsynth  # noqa: E402
 from cut_dump import Recording  # noqa: E402
+
 from pmoview.memory import open_dump  # noqa: E402
 from pmoview.roots import RootOptions, find_roots  # noqa: E402
 from pmoview.space import AddressSpace  # noqa: E402
@@ -32,8 +34,10 @@ def main(full: str, guest: str) -> None:
     rec = Recording(lime)
     space = AddressSpace(rec, roots[0])
     space.walk()
-    keep = sorted({pa for pa in rec.seen if lime.read_page(pa) is not None}
-                  | {pa for pa in range(0, 1 << 20, 4096) if lime.read_page(pa) is not None})
+    keep = sorted(
+        {pa for pa in rec.seen if lime.read_page(pa) is not None}
+        | {pa for pa in range(0, 1 << 20, 4096) if lime.read_page(pa) is not None}
+    )
     runs: list[tuple[int, bytes]] = []
     for pa in keep:
         page = lime.read_page(pa)
@@ -50,12 +54,16 @@ def main(full: str, guest: str) -> None:
     truth["lime_cut"] = {
         "from": f"LiME 1.9.1 (lime-forensics-dkms) format=lime, ranges {[(hex(r.start), hex(r.end)) for r in lime.ranges()]}",
         "kept": "pages of the kernel page tables reachable from VMCOREINFO init_top_pgt, and the first 1 MiB",
-        "root": hex(roots[0].table), "ranges_written": len(runs), "pages_kept": len(keep),
+        "root": hex(roots[0].table),
+        "ranges_written": len(runs),
+        "pages_kept": len(keep),
         "note": "LiME ran earlier in boot than the QEMU dumps: kernel page tables match, other memory differs",
         "tool": "sample_dumps/linux/cut_lime.py",
     }
     truth_path.write_text(json.dumps(truth, indent=2) + "\n")
-    print(f"kept {len(keep)} pages in {len(runs)} ranges, root {roots[0].table:#x}, {space.stats.tables_visited} tables")
+    print(
+        f"kept {len(keep)} pages in {len(runs)} ranges, root {roots[0].table:#x}, {space.stats.tables_visited} tables"
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ As a module: capture(...) returns a dict with the QEMU version, the exact comman
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shlex
@@ -99,10 +100,8 @@ class QMP:
         return self.execute("human-monitor-command", timeout=timeout, **args)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def parse_raw(spec: str) -> tuple[int, int]:

@@ -213,7 +213,7 @@ def nm_symbols(elf: Path) -> dict[str, str]:
 def parse_registers(text: str) -> list[dict]:
     cpus = []
     parts = re.split(r"^CPU#(\d+)\s*$", text, flags=re.MULTILINE)
-    for idx, body in zip(parts[1::2], parts[2::2]):
+    for idx, body in zip(parts[1::2], parts[2::2], strict=False):
         regs = {"index": int(idx)}
         for reg in ("CR0", "CR3", "CR4", "EFER"):
             m = re.search(rf"\b{reg}=([0-9a-fA-F]+)", body)

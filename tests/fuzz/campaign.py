@@ -13,6 +13,7 @@ finding). A failing input is saved in tests/fuzz/regressions/ (raw bytes when sm
 patch spec against the named sample that tests/test_fuzz_regressions.py replays). The summary:
 inputs tried per kind, failures, wall time, slowest input, and peak RSS (resource.getrusage).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ SMALL = 1 << 20  # failing inputs up to this size are saved as bytes
 def damage(seed: rs.Seed, rnd: random.Random, tmp: Path) -> tuple[str, list[rs.Patch], Path | None, dict]:
     """One damaged input: (kind, patches to apply to the seed copy, or a separate file, spec)."""
     lay = seed.layout
-    kind = rnd.choice(["fields", "fields", "flips", "flips", "cut", "cut-anywhere"]
-                      + (["reterminate"] if seed.flat else []))
+    kind = rnd.choice(
+        ["fields", "fields", "flips", "flips", "cut", "cut-anywhere"] + (["reterminate"] if seed.flat else [])
+    )
     if kind == "fields":
         patches = []
         for _ in range(rnd.randint(1, 3)):
@@ -79,8 +81,7 @@ def run_one(path: Path, max_tables: int, per_input: float, cli: bool) -> None:
             exercise_cli(str(path), max_tables)
 
 
-def save_failure(seed: rs.Seed, kind: str, patches: list[rs.Patch], alt: Path | None, spec: dict,
-                 error: str) -> str:
+def save_failure(seed: rs.Seed, kind: str, patches: list[rs.Patch], alt: Path | None, spec: dict, error: str) -> str:
     REGRESSIONS.mkdir(exist_ok=True)
     if alt is not None and alt.stat().st_size <= SMALL:
         data = alt.read_bytes()
@@ -88,8 +89,16 @@ def save_failure(seed: rs.Seed, kind: str, patches: list[rs.Patch], alt: Path | 
         (REGRESSIONS / name).write_bytes(data)
         return name
     sample, file, seed_kind = rs.SEED_SPECS[seed.name]
-    doc = {"seed": seed.name, "sample": sample, "file": file, "kind": seed_kind, "damage": kind, **spec,
-           "patches": [{"offset": p.offset, "hex": p.data.hex(), "why": p.why} for p in patches], "error": error}
+    doc = {
+        "seed": seed.name,
+        "sample": sample,
+        "file": file,
+        "kind": seed_kind,
+        "damage": kind,
+        **spec,
+        "patches": [{"offset": p.offset, "hex": p.data.hex(), "why": p.why} for p in patches],
+        "error": error,
+    }
     text = json.dumps(doc, indent=1, sort_keys=True)
     name = f"real-{seed.name.replace('/', '-')}-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
     (REGRESSIONS / name).write_text(text)
@@ -150,8 +159,15 @@ def worker(args: argparse.Namespace, index: int, out: mp.Queue[dict]) -> None:
         slowest = max(slowest, (dt, f"{seed.name} {kind} {spec or [p.why for p in patches]}"))
         if alt is not None and alt.exists():
             alt.unlink()
-    out.put({"index": index, "counts": dict(counts), "failures": failures, "slowest": slowest,
-             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
+    out.put(
+        {
+            "index": index,
+            "counts": dict(counts),
+            "failures": failures,
+            "slowest": slowest,
+            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        }
+    )
 
 
 def run_tree(rnd: random.Random, tmp: Path, args: argparse.Namespace) -> str | None:
@@ -159,10 +175,16 @@ def run_tree(rnd: random.Random, tmp: Path, args: argparse.Namespace) -> str | N
     import test_robust_trees as trees
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
+
     found: list[str] = []
 
-    @settings(max_examples=1, database=None, deadline=None, suppress_health_check=list(HealthCheck),
-              phases=[__import__("hypothesis").Phase.generate])
+    @settings(
+        max_examples=1,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[__import__("hypothesis").Phase.generate],
+    )
     @given(b=trees.trees(), max_tables=st.sampled_from([1, 7, 500, args.max_tables]), salt=st.just(rnd.random()))
     def one(b: trees.Built, max_tables: int, salt: float) -> None:
         try:
@@ -186,8 +208,12 @@ def main() -> None:
     p.add_argument("--seeds", default=",".join(rs.SEED_SPECS))
     p.add_argument("--max-tables", type=int, default=20_000)
     p.add_argument("--per-input", type=float, default=60, help="seconds before an input counts as a hang")
-    p.add_argument("--as-limit-mib", type=int, default=12288,
-                   help="address-space limit per worker (RLIMIT_AS; the 5 GiB ELF sample is mapped whole; 0: none)")
+    p.add_argument(
+        "--as-limit-mib",
+        type=int,
+        default=12288,
+        help="address-space limit per worker (RLIMIT_AS; the 5 GiB ELF sample is mapped whole; 0: none)",
+    )
     p.add_argument("--model-only", action="store_true")
     p.add_argument("--trees-only", action="store_true")
     p.add_argument("--dumps-only", action="store_true")

@@ -7,6 +7,7 @@ Seeds are the synthetic dumps of tests/dumpsynth.py plus the heads of the real s
 exception other than DumpFormatError / AbsentMemoryError is a bug: the input lands in
 crash-*; copy it into tests/fuzz/regressions/ so test_fuzz_regressions.py replays it forever.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,17 @@ with atheris.instrument_imports():
 
 def _seed_corpus(corpus: Path) -> None:
     import dumpsynth as synth
+
     corpus.mkdir(parents=True, exist_ok=True)
     page = bytes(range(256)) * 16
     notes = synth.prstatus_note() + synth.qemu_note(cr3=0x1000) + synth.vmcoreinfo_note("OSRELEASE=6.1\n")
     plain = synth.kdump({0: page, 3: page[::-1]}, notes=notes)
-    seeds = {"kdump": plain, "flat": synth.flatten(plain, 1000),
-             "elf": synth.elf_core([(0x1000, page)], notes), "lime": synth.lime([(0x1000, page)])}
+    seeds = {
+        "kdump": plain,
+        "flat": synth.flatten(plain, 1000),
+        "elf": synth.elf_core([(0x1000, page)], notes),
+        "lime": synth.lime([(0x1000, page)]),
+    }
     for name, data in seeds.items():
         (corpus / f"seed-{name}").write_bytes(data)
 

@@ -11,6 +11,7 @@ few bytes long while the dumps are tens of MiB. An escaping exception or a CLI e
 atheris writes the choice bytes to crash-*; replay them with ``--replay crash-...`` to get the
 damaged file, and keep it (or its JSON spec from campaign.py) in tests/fuzz/regressions/.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,8 +27,14 @@ with atheris.instrument_imports():
     import realseeds as rs
     from fuzz_target import exercise_cli, exercise_model
 
-SEEDS = ("seed-correct/flat", "seed-correct/plain", "seed-correct/elf", "seed-no-pml4-256/flat",
-         "linux-x86_64-4l-nokaslr/flat", "linux-arm64/flat")
+SEEDS = (
+    "seed-correct/flat",
+    "seed-correct/plain",
+    "seed-correct/elf",
+    "seed-no-pml4-256/flat",
+    "linux-x86_64-4l-nokaslr/flat",
+    "linux-arm64/flat",
+)
 WORK = Path(tempfile.mkdtemp(prefix="pmoview-fuzz-real-"))
 _seeds: dict[str, rs.Seed | None] = {}
 
@@ -52,8 +59,11 @@ def build(data: bytes) -> tuple[rs.Seed, list[rs.Patch], Path | None] | None:
         if fdp.ConsumeBool():
             f = lay.fields[fdp.ConsumeIntInRange(0, len(lay.fields) - 1)]
             hostile = rs.hostile_values(f, lay.size)
-            value = hostile[fdp.ConsumeIntInRange(0, len(hostile) - 1)] if fdp.ConsumeBool() \
+            value = (
+                hostile[fdp.ConsumeIntInRange(0, len(hostile) - 1)]
+                if fdp.ConsumeBool()
                 else fdp.ConsumeInt(8 * f.width)
+            )
             patches.append(rs.field_patch(f, value))
         else:
             name, a, b = lay.regions[fdp.ConsumeIntInRange(0, len(lay.regions) - 1)]

@@ -11,6 +11,7 @@ The contract: every input ends in a result or one ``DumpFormatError`` (``AbsentM
 the fuzzer records the input. CLI: exit 0, 1 or 2, never 3 (internal error); on 2 the last stderr
 line is the one-line error and the lines before it are ``pmoview: `` notes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,24 @@ from parsers.errors import DumpFormatError
 from pmoview.memory import AbsentMemoryError, open_dump
 
 # Probe addresses: user, x86 direct map / kernel text / fixmap, arm linear map / kimage, non-canonical.
-PROBE_VAS = (0x0, 0x1000, 0x40_0000, 0x7FFF_FFFF_F000, 0x8000_0000_0000, 0xFFFF_8000_0000_0000,
-             0xFFFF_8880_0000_0000, 0xFFFF_8880_0010_0000, 0xFFFF_FFFF_8000_0000, 0xFFFF_FFFF_8100_0000,
-             0xFFFF_FFFF_FF60_0000, 0xFFFF_0000_0000_0000, 0xFFFF_8000_0800_0000, 0xFFFF_FFFF_FFFF_F000,
-             0xFF00_0000_0000_0000, 0x0000_0000_8000_0000)
+PROBE_VAS = (
+    0x0,
+    0x1000,
+    0x40_0000,
+    0x7FFF_FFFF_F000,
+    0x8000_0000_0000,
+    0xFFFF_8000_0000_0000,
+    0xFFFF_8880_0000_0000,
+    0xFFFF_8880_0010_0000,
+    0xFFFF_FFFF_8000_0000,
+    0xFFFF_FFFF_8100_0000,
+    0xFFFF_FFFF_FF60_0000,
+    0xFFFF_0000_0000_0000,
+    0xFFFF_8000_0800_0000,
+    0xFFFF_FFFF_FFFF_F000,
+    0xFF00_0000_0000_0000,
+    0x0000_0000_8000_0000,
+)
 DEFAULT_MAX_TABLES = 20_000
 
 
@@ -77,10 +92,8 @@ def exercise_backend(path: str) -> None:
         _ = [c.regs for c in mem.cpus], mem.vmcoreinfo
         for r in ranges[:8]:
             for pa in (r.start, max(r.start, r.end - 4096)):
-                try:
+                with contextlib.suppress(AbsentMemoryError):
                     mem.read(pa & ~0xFFF, 4096)
-                except AbsentMemoryError:
-                    pass
     except DumpFormatError:
         pass
     finally:
@@ -91,6 +104,7 @@ def exercise_model(path: str, max_tables: int = DEFAULT_MAX_TABLES, roots_max: i
     """Open, find roots, and walk each; returns counts (for the campaign's statistics)."""
     from pmoview.roots import find_roots
     from pmoview.space import AddressSpace, WalkLimits
+
     stats = {"roots": 0, "mappings": 0, "tables": 0, "anomalies": 0, "error": 0}
     try:
         mem = open_dump(path)
@@ -110,8 +124,10 @@ def exercise_model(path: str, max_tables: int = DEFAULT_MAX_TABLES, roots_max: i
             stats["mappings"] += len(maps)
             stats["tables"] += space.stats.tables_visited
             stats["anomalies"] += len(space.anomalies)
-            assert all(a.kind in ("table-outside-memory", "reserved-bits", "recursive-map", "shared-table",
-                                  "cycle", "limit") for a in space.anomalies)
+            assert all(
+                a.kind in ("table-outside-memory", "reserved-bits", "recursive-map", "shared-table", "cycle", "limit")
+                for a in space.anomalies
+            )
             for m in maps[:3] + maps[-3:]:
                 space.translate(m.va_start)
                 space.reverse(m.pa_start)
@@ -141,6 +157,7 @@ def exercise_backend_mem(mem: object) -> None:
 def has_check() -> bool:
     """``pmoview check`` exists once check_cmd registers a subcommand (it is a placeholder until then)."""
     from pmoview import cli
+
     parser = cli._build_parser()
     sub = next((a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"), None)
     return sub is not None and "check" in getattr(sub, "choices", {})
@@ -148,11 +165,22 @@ def has_check() -> bool:
 
 def cli_commands(path: str, max_tables: int = DEFAULT_MAX_TABLES, check: bool | None = None) -> list[list[str]]:
     vas = [hex(v) for v in PROBE_VAS]
-    cmds = [["info", path], ["info", path, "--json"],
-            ["translate", path, *vas], ["translate", path, "--json", *vas[:4]],
-            ["mappings", path, "--max-tables", str(max_tables)],
-            ["mappings", path, "--json", "--max-tables", str(max_tables), "--range",
-             "0xffff800000000000-0xffffffffffffffff"]]
+    cmds = [
+        ["info", path],
+        ["info", path, "--json"],
+        ["translate", path, *vas],
+        ["translate", path, "--json", *vas[:4]],
+        ["mappings", path, "--max-tables", str(max_tables)],
+        [
+            "mappings",
+            path,
+            "--json",
+            "--max-tables",
+            str(max_tables),
+            "--range",
+            "0xffff800000000000-0xffffffffffffffff",
+        ],
+    ]
     if has_check() if check is None else check:
         cmds.append(["check", path, "--max-tables", str(max_tables)])
     return cmds
@@ -160,6 +188,7 @@ def cli_commands(path: str, max_tables: int = DEFAULT_MAX_TABLES, check: bool | 
 
 def run_cli(argv: Sequence[str]) -> tuple[int, str, str]:
     from pmoview.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -183,8 +212,7 @@ def check_cli_result(argv: Sequence[str], code: int, out: str, err: str) -> None
             raise ContractError(f"`pmoview {where}` exited 2 with a multi-line error: {err!r}")
 
 
-def exercise_cli(path: str, max_tables: int = DEFAULT_MAX_TABLES, commands: list[list[str]] | None = None
-                 ) -> list[int]:
+def exercise_cli(path: str, max_tables: int = DEFAULT_MAX_TABLES, commands: list[list[str]] | None = None) -> list[int]:
     """Run every headless command on ``path``; raise ContractError on a broken contract."""
     codes = []
     for argv in commands or cli_commands(path, max_tables):

@@ -11,6 +11,7 @@ Structure maps name every field and region of a real file by the Construct defin
 VMCOREINFO, both bitmaps, page descriptors, page data), the flattened stream (record headers; plain
 offsets are mapped into it through its records) and ELF cores (ehdr, each phdr, each note header).
 """
+
 from __future__ import annotations
 
 import os
@@ -92,6 +93,7 @@ class Field:
 class Layout:
     """Fields (integers one can set to hostile values), regions (byte ranges to flip bits in) and
     boundaries (file offsets where a structure starts or ends: places to truncate)."""
+
     size: int
     fields: list[Field] = field(default_factory=list)
     regions: list[tuple[str, int, int]] = field(default_factory=list)
@@ -111,6 +113,7 @@ def struct_fields(struct: construct.Struct, base: int, prefix: str) -> list[Fiel
 @dataclass
 class FlatIndex:
     """Record headers of a flattened file: (header file offset, plain offset, size, data file offset)."""
+
     records: list[tuple[int, int, int, int]]
     size: int  # file size
 
@@ -170,26 +173,48 @@ def kdump_plain_layout(path: Path) -> Layout:
     for i in sorted({0, 1, 2, n_desc // 2, n_desc - 1} & set(range(n_desc))):
         lay.fields += struct_fields(page_desc, desc_offset + i * PAGE_DESC_SIZE, f"desc[{i}]")
     for off in notes:
-        lay.fields += [Field(f"note@{off:#x}.n_namesz", off, 4), Field(f"note@{off:#x}.n_descsz", off + 4, 4),
-                       Field(f"note@{off:#x}.n_type", off + 8, 4)]
-    lay.regions += [("header", 0, disk_dump_header.sizeof()),
-                    ("sub_header", bs, bs + kdump_sub_header.sizeof())]
+        lay.fields += [
+            Field(f"note@{off:#x}.n_namesz", off, 4),
+            Field(f"note@{off:#x}.n_descsz", off + 4, 4),
+            Field(f"note@{off:#x}.n_type", off + 8, 4),
+        ]
+    lay.regions += [("header", 0, disk_dump_header.sizeof()), ("sub_header", bs, bs + kdump_sub_header.sizeof())]
     if h.size_note:
         lay.regions.append(("notes", h.offset_note, h.offset_note + h.size_note))
     if h.size_vmcoreinfo:
         lay.regions.append(("vmcoreinfo", h.offset_vmcoreinfo, h.offset_vmcoreinfo + h.size_vmcoreinfo))
-    lay.regions += [("bitmap1", bitmap_offset, bitmap_offset + bitmap_len),
-                    ("bitmap2", bitmap_offset + bitmap_len, bitmap_offset + 2 * bitmap_len),
-                    ("descriptors", desc_offset, desc_offset + n_desc * PAGE_DESC_SIZE),
-                    ("page data", desc_offset + n_desc * PAGE_DESC_SIZE, size)]
+    lay.regions += [
+        ("bitmap1", bitmap_offset, bitmap_offset + bitmap_len),
+        ("bitmap2", bitmap_offset + bitmap_len, bitmap_offset + 2 * bitmap_len),
+        ("descriptors", desc_offset, desc_offset + n_desc * PAGE_DESC_SIZE),
+        ("page data", desc_offset + n_desc * PAGE_DESC_SIZE, size),
+    ]
     desc_bounds = [desc_offset + i * PAGE_DESC_SIZE for i in (0, 1, 2, n_desc // 2, n_desc - 1, n_desc)]
-    lay.boundaries = sorted({0, 8, 12, 402, disk_dump_header.sizeof() - 1, disk_dump_header.sizeof(), bs,
-                             bs + kdump_sub_header.sizeof(), *notes, *(n + 12 for n in notes),
-                             h.offset_note + h.size_note if h.size_note else bs,
-                             h.offset_vmcoreinfo + h.size_vmcoreinfo if h.size_vmcoreinfo else bs,
-                             bitmap_offset, bitmap_offset + 1, bitmap_offset + bitmap_len,
-                             bitmap_offset + 2 * bitmap_len - 1, *desc_bounds, desc_bounds[-1] + 100,
-                             size - 1} - {0} | {1})
+    lay.boundaries = sorted(
+        {
+            0,
+            8,
+            12,
+            402,
+            disk_dump_header.sizeof() - 1,
+            disk_dump_header.sizeof(),
+            bs,
+            bs + kdump_sub_header.sizeof(),
+            *notes,
+            *(n + 12 for n in notes),
+            h.offset_note + h.size_note if h.size_note else bs,
+            h.offset_vmcoreinfo + h.size_vmcoreinfo if h.size_vmcoreinfo else bs,
+            bitmap_offset,
+            bitmap_offset + 1,
+            bitmap_offset + bitmap_len,
+            bitmap_offset + 2 * bitmap_len - 1,
+            *desc_bounds,
+            desc_bounds[-1] + 100,
+            size - 1,
+        }
+        - {0}
+        | {1}
+    )
     return lay
 
 
@@ -203,9 +228,18 @@ def flat_layout(path: Path) -> Layout:
     for i in picks:
         at = recs[i][0]
         lay.fields += [Field(f"record[{i}].offset", at, 8, True), Field(f"record[{i}].buf_size", at + 8, 8, True)]
-    lay.boundaries = sorted({1, 16, FLAT_HEADER_SIZE - 1, FLAT_HEADER_SIZE,
-                             *[recs[i][0] + k for i in picks for k in (0, 8, FLAT_RECORD_HEADER_SIZE)],
-                             idx.size - FLAT_RECORD_HEADER_SIZE, idx.size - 1} - {0})
+    lay.boundaries = sorted(
+        {
+            1,
+            16,
+            FLAT_HEADER_SIZE - 1,
+            FLAT_HEADER_SIZE,
+            *[recs[i][0] + k for i in picks for k in (0, 8, FLAT_RECORD_HEADER_SIZE)],
+            idx.size - FLAT_RECORD_HEADER_SIZE,
+            idx.size - 1,
+        }
+        - {0}
+    )
     lay.regions.append(("flat header", 0, FLAT_HEADER_SIZE))
     return lay
 
@@ -239,7 +273,10 @@ def elf_layout(path: Path) -> Layout:
                 blob = fh.read(ph.p_filesz)
                 pos = 0
                 while pos + 12 <= len(blob):
-                    namesz, descsz = int.from_bytes(blob[pos:pos + 4], "little"), int.from_bytes(blob[pos + 4:pos + 8], "little")
+                    namesz, descsz = (
+                        int.from_bytes(blob[pos : pos + 4], "little"),
+                        int.from_bytes(blob[pos + 4 : pos + 8], "little"),
+                    )
                     if namesz == descsz == 0:
                         break
                     notes.append(ph.p_offset + pos)
@@ -250,15 +287,33 @@ def elf_layout(path: Path) -> Layout:
     for i, ph in enumerate(phdrs):
         lay.fields += struct_fields(elf64_phdr, ehdr.e_phoff + i * ehdr.e_phentsize, f"phdr[{i}]")
     for off in notes:
-        lay.fields += [Field(f"note@{off:#x}.n_namesz", off, 4), Field(f"note@{off:#x}.n_descsz", off + 4, 4),
-                       Field(f"note@{off:#x}.n_type", off + 8, 4)]
+        lay.fields += [
+            Field(f"note@{off:#x}.n_namesz", off, 4),
+            Field(f"note@{off:#x}.n_descsz", off + 4, 4),
+            Field(f"note@{off:#x}.n_type", off + 8, 4),
+        ]
     lay.regions += [("ehdr", 0, elf64_ehdr.sizeof()), ("phdrs", ehdr.e_phoff, ph_end)]
     lay.regions += [("notes", ph.p_offset, ph.p_offset + ph.p_filesz) for ph in phdrs if ph.p_type == 4]
     loads = [ph.p_offset for ph in phdrs if ph.p_type == 1]
-    lay.boundaries = sorted({1, 4, 16, 18, 56, elf64_ehdr.sizeof() - 1, elf64_ehdr.sizeof(),
-                             *[ehdr.e_phoff + i * ehdr.e_phentsize + k for i in range(len(phdrs)) for k in (0, 8, 32)],
-                             ph_end, *notes, *(n + 12 for n in notes), *(n + 20 for n in notes),
-                             *[x for x in loads[:3]], *(x + 4096 for x in loads[:3])} - {0})
+    lay.boundaries = sorted(
+        {
+            1,
+            4,
+            16,
+            18,
+            56,
+            elf64_ehdr.sizeof() - 1,
+            elf64_ehdr.sizeof(),
+            *[ehdr.e_phoff + i * ehdr.e_phentsize + k for i in range(len(phdrs)) for k in (0, 8, 32)],
+            ph_end,
+            *notes,
+            *(n + 12 for n in notes),
+            *(n + 20 for n in notes),
+            *[x for x in loads[:3]],
+            *(x + 4096 for x in loads[:3]),
+        }
+        - {0}
+    )
     lay.boundaries = [b for b in lay.boundaries if b < size]
     return lay
 
@@ -273,8 +328,11 @@ class Patch:
 
 def field_patch(f: Field, value: int, why: str = "") -> Patch:
     value &= (1 << (8 * f.width)) - 1  # two's complement for negative values
-    return Patch(f.offset, value.to_bytes(f.width, "little" if not f.name.startswith("record[") else "big"),
-                 why or f"{f.name}={value:#x}")
+    return Patch(
+        f.offset,
+        value.to_bytes(f.width, "little" if not f.name.startswith("record[") else "big"),
+        why or f"{f.name}={value:#x}",
+    )
 
 
 def hostile_values(f: Field, file_size: int) -> list[int]:

@@ -1,4 +1,5 @@
 """Helpers for the TUI tests: which real samples exist, and waiting for the app's workers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,4 +46,5 @@ def run_async(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return asyncio.run(fn(*args, **kwargs))
+
     return wrapper

@@ -1,4 +1,5 @@
 """``make_app`` on sample_dumps/seed-correct, as the CLI builds it (for pytest-textual-snapshot)."""
+
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ try:
     from snapshot_apps.helpers import sample
 except ImportError:  # run as a file by snap_compare
     import sys
+
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from snapshot_apps.helpers import sample
 

@@ -1,4 +1,5 @@
 """Pick one of several addresses (the VAs that map a PA)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -30,8 +31,7 @@ class ChoiceScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="choice-box"):
             yield Label(self.title_text, id="choice-title")
-            yield OptionList(*[Option(text, id=str(i)) for i, (_, text) in enumerate(self.choices)],
-                             id="choice-list")
+            yield OptionList(*[Option(text, id=str(i)) for i, (_, text) in enumerate(self.choices)], id="choice-list")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

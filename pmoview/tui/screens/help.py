@@ -1,4 +1,5 @@
 """The key reference."""
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,4 +1,5 @@
 """The main screen: tree + inspector, mappings, PMO coverage, findings, marks; every action a Binding."""
+
 from __future__ import annotations
 
 import time
@@ -59,8 +60,9 @@ def _finding_detail(f: Any) -> Text:
             out.append(f"{v}\n")
     for p in (getattr(f, "paths", None) or ())[:4]:
         out.append("evidence: ", "bold")
-        out.append(" → ".join(f"{getattr(e, 'name', '') or 'L' + str(_key([e])[0][0])}[{_key([e])[0][1]}]"
-                              for e in p) + "\n")
+        out.append(
+            " → ".join(f"{getattr(e, 'name', '') or 'L' + str(_key([e])[0][0])}[{_key([e])[0][1]}]" for e in p) + "\n"
+        )
     if getattr(f, "suppressed_by", None):
         out.append(f"suppressed by ok mark {f.suppressed_by}\n", "green")
     out.append("enter: show the evidence in the tree", "dim")
@@ -70,6 +72,7 @@ def _finding_detail(f: Any) -> Text:
 @dataclass(frozen=True)
 class Target:
     """What a mark made now would be about: an entry (path) and/or a VA range of one root."""
+
     space: int
     path: tuple[tuple[int, int], ...] | None
     va_start: int | None
@@ -90,11 +93,22 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g", "goto", "Go to VA", id="main.goto", tooltip="Expand the tree to the leaf mapping a VA"),
         Binding("p", "find_pa", "Find PA", id="main.find_pa", tooltip="List every VA that maps a PA"),
-        Binding("slash", "filter", "Filter", key_display="/", id="main.filter",
-                tooltip="Filter the mappings by attributes and VA range"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            id="main.filter",
+            tooltip="Filter the mappings by attributes and VA range",
+        ),
         Binding("m", "mark_wrong", "Wrong", id="main.mark_wrong", tooltip="Mark this entry or mapping as wrong"),
-        Binding("M", "mark_missing", "Missing", id="main.mark_missing",
-                tooltip="Mark this VA range (with no mapping) as missing"),
+        Binding(
+            "M",
+            "mark_missing",
+            "Missing",
+            id="main.mark_missing",
+            tooltip="Mark this VA range (with no mapping) as missing",
+        ),
         Binding("o", "mark_ok", "OK", id="main.mark_ok", tooltip="Mark this entry as expected as it is"),
         Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range"),
         Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
@@ -301,16 +315,25 @@ class MainScreen(Screen[None]):
         def done(text: str | None) -> None:
             if text:
                 self.app.goto_va(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
-        self.app.push_screen(PromptScreen("Go to VA", placeholder="0xffff800000000000",
-                                          help_text="expands the tree to the leaf, or to where the walk stops",
-                                          check=address_problem), done)
+
+        self.app.push_screen(
+            PromptScreen(
+                "Go to VA",
+                placeholder="0xffff800000000000",
+                help_text="expands the tree to the leaf, or to where the walk stops",
+                check=address_problem,
+            ),
+            done,
+        )
 
     def action_find_pa(self) -> None:
         def done(text: str | None) -> None:
             if text:
                 self.app.find_pa(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
-        self.app.push_screen(PromptScreen("Find PA (every VA that maps it)", placeholder="0x1000000",
-                                          check=address_problem), done)
+
+        self.app.push_screen(
+            PromptScreen("Find PA (every VA that maps it)", placeholder="0x1000000", check=address_problem), done
+        )
 
     def show_reverse(self, space: int, pa: int, vas: list[int]) -> None:
         if not vas:
@@ -322,6 +345,7 @@ class MainScreen(Screen[None]):
         def done(va: int | None) -> None:
             if va is not None:
                 self.app.goto_va(space, va)  # type: ignore[attr-defined]
+
         self.app.push_screen(ChoiceScreen(title, choices), done)
 
     def action_filter(self) -> None:
@@ -340,9 +364,18 @@ class MainScreen(Screen[None]):
             self.query_one(MappingsView).apply_filter(text)
             self._mappings_info()
             self.action_view("tab-mappings")
+
         old = model.filter_text
-        self.app.push_screen(PromptScreen("Filter mappings", value=old, placeholder="rw x 0xffff800000000000-"
-                                          "0xffff900000000000", help_text=FILTER_HELP, check=problem), done)
+        self.app.push_screen(
+            PromptScreen(
+                "Filter mappings",
+                value=old,
+                placeholder="rw x 0xffff800000000000-0xffff900000000000",
+                help_text=FILTER_HELP,
+                check=problem,
+            ),
+            done,
+        )
 
     def _mark(self, kind: str, note: str = "") -> None:
         t = self.target()
@@ -372,6 +405,7 @@ class MainScreen(Screen[None]):
         def done(text: str | None) -> None:
             if text:
                 self._mark("note", text)
+
         self.app.push_screen(PromptScreen("Note", placeholder="what is wrong or expected here"), done)
 
     def action_export(self) -> None:
@@ -380,6 +414,7 @@ class MainScreen(Screen[None]):
         def done(text: str | None) -> None:
             if text:
                 self.app.export(text)  # type: ignore[attr-defined]
+
         default = s.dump_path + ".pmoview-report"
         self.app.push_screen(PromptScreen("Export report to (…md and …json)", value=default), done)
 

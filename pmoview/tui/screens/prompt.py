@@ -1,4 +1,5 @@
 """A one-line question in a modal dialog."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,8 +27,15 @@ class PromptScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
     ]
 
-    def __init__(self, title: str, value: str = "", placeholder: str = "", help_text: str = "",
-                 check: Callable[[str], str | None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        title: str,
+        value: str = "",
+        placeholder: str = "",
+        help_text: str = "",
+        check: Callable[[str], str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.title_text = title
         self.value = value

@@ -1,4 +1,5 @@
 """PMO coverage: a bar across physical memory and the covered / missing / wrong ranges."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -62,8 +63,13 @@ class CoverageView(Vertical):
         table.clear()
         for s in coverage.segments:
             va = coverage.va_of(s.pa_start)
-            table.add_row(Text(s.status, STATUS_STYLE[s.status]), f"{s.pa_start:#x}-{s.pa_end:#x}", human(s.size),
-                          f"{va:#x}" if va is not None else "", s.detail)
+            table.add_row(
+                Text(s.status, STATUS_STYLE[s.status]),
+                f"{s.pa_start:#x}-{s.pa_end:#x}",
+                human(s.size),
+                f"{va:#x}" if va is not None else "",
+                s.detail,
+            )
         self._draw_bar()
 
     def on_resize(self) -> None:
@@ -79,12 +85,20 @@ class CoverageView(Vertical):
         totals = c.totals()
         top = max((e for _, e in c.ram), default=0)
         head = Text.assemble(
-            ("PMO base ", "bold"), (f"{c.base:#x}" if c.base is not None else "unknown", "cyan"),
+            ("PMO base ", "bold"),
+            (f"{c.base:#x}" if c.base is not None else "unknown", "cyan"),
             f" ({c.base_source}); RAM: {c.ram_source}\n",
-            ("covered ", "green"), human(totals["covered"]), ("  missing ", "bold red"), human(totals["missing"]),
-            ("  wrong ", "bold magenta"), human(totals["wrong"]), "\n")
+            ("covered ", "green"),
+            human(totals["covered"]),
+            ("  missing ", "bold red"),
+            human(totals["missing"]),
+            ("  wrong ", "bold magenta"),
+            human(totals["wrong"]),
+            "\n",
+        )
         self.query_one("#coverage-bar", Static).update(
-            Text.assemble(head, bar, f"\n0x0{'':>{max(0, width - 3 - len(hex(top)))}}{top:#x}"))
+            Text.assemble(head, bar, f"\n0x0{'':>{max(0, width - 3 - len(hex(top)))}}{top:#x}")
+        )
 
     def current(self) -> Any | None:
         if self.coverage is None or not self.coverage.segments:

@@ -1,4 +1,5 @@
 """The entry inspector: everything about the entry under the tree cursor."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,9 +57,14 @@ class EntryInspector(VerticalScroll):
         levels = space.mode
         name = levels.level_row(view.level).name
         head = Table.grid(padding=(0, 2))
-        head.add_row("entry", Text(f"{name}[{row.first}]" + (f" (first of a run of {row.count}: "
-                                                              f"[{row.first}-{row.last}])" if row.count > 1 else ""),
-                                   "bold"))
+        head.add_row(
+            "entry",
+            Text(
+                f"{name}[{row.first}]"
+                + (f" (first of a run of {row.count}: [{row.first}-{row.last}])" if row.count > 1 else ""),
+                "bold",
+            ),
+        )
         head.add_row("raw", Text(f"{entry.entry:#018x}", "bold cyan"))
         head.add_row("table", f"{name} @ {view.pa:#x}")
         path = " → ".join(f"{levels.level_row(e.level).name}[{e.index}]" for e in data.entry_refs())
@@ -75,8 +81,11 @@ class EntryInspector(VerticalScroll):
         elif row.kind == "leaf":
             assert row.target is not None
             end = row.target + row.count * row.span
-            where = "frames in the dump" if row.backed else Text("frame(s) NOT in the dump (MMIO, hole or "
-                                                                  "truncated dump)", "yellow")
+            where = (
+                "frames in the dump"
+                if row.backed
+                else Text("frame(s) NOT in the dump (MMIO, hole or truncated dump)", "yellow")
+            )
             head.add_row("target", Text.assemble(f"{human(row.span)} page(s) at {row.target:#x}-{end:#x}, ", where))
             if row.flags is not None:
                 head.add_row("effective", Text(row.flags.text(row.span), "italic"))
@@ -86,8 +95,14 @@ class EntryInspector(VerticalScroll):
         parts.append(head)
         if row.kind != "none":
             layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry)
-            bits = Table(title=f"bits ({layout})", title_justify="left", box=None, padding=(0, 1),
-                         show_header=True, header_style="bold")
+            bits = Table(
+                title=f"bits ({layout})",
+                title_justify="left",
+                box=None,
+                padding=(0, 1),
+                show_header=True,
+                header_style="bold",
+            )
             bits.add_column("bits", justify="right")
             bits.add_column("field")
             bits.add_column("value", justify="right")
@@ -120,8 +135,11 @@ class EntryInspector(VerticalScroll):
 
 
 def _flag_words(f: Any) -> Text:
-    words = ["writable" if f.writable else "read-only", "user" if f.user else "supervisor",
-             "kernel-executable" if not f.nx else "kernel no-exec"]
+    words = [
+        "writable" if f.writable else "read-only",
+        "user" if f.user else "supervisor",
+        "kernel-executable" if not f.nx else "kernel no-exec",
+    ]
     if f.arch != "x86_64":
         words.append("user-executable" if not f.user_nx else "user no-exec")
     if f.global_:

@@ -1,4 +1,5 @@
 """Findings from the checks (or the walker's anomalies), one row each."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -45,18 +46,22 @@ class FindingsTable(DataTable[Any]):
 
     def set_findings(self, findings: list[Any]) -> None:
         rank = {"error": 0, "warning": 1, "info": 2}
-        self.findings = sorted(findings, key=lambda f: (rank.get(str(getattr(f, "severity", "")), 3),
-                                                        getattr(f, "va_start", None) or 0))
+        self.findings = sorted(
+            findings, key=lambda f: (rank.get(str(getattr(f, "severity", "")), 3), getattr(f, "va_start", None) or 0)
+        )
         self._columns()
         self.clear()
         for f in self.findings:
             sev = str(getattr(f, "severity", "?"))
             va0, va1 = getattr(f, "va_start", None), getattr(f, "va_end", None)
             pa0, pa1 = getattr(f, "pa_start", None), getattr(f, "pa_end", None)
-            self.add_row(Text(sev, SEVERITY_STYLE.get(sev, "")), str(getattr(f, "kind", "?")),
-                         f"{_h(va0)}-{_h(va1)}" if va0 is not None else "",
-                         f"{_h(pa0)}-{_h(pa1)}" if pa0 is not None else "",
-                         str(getattr(f, "message", "")))
+            self.add_row(
+                Text(sev, SEVERITY_STYLE.get(sev, "")),
+                str(getattr(f, "kind", "?")),
+                f"{_h(va0)}-{_h(va1)}" if va0 is not None else "",
+                f"{_h(pa0)}-{_h(pa1)}" if pa0 is not None else "",
+                str(getattr(f, "message", "")),
+            )
 
     def current(self) -> Any | None:
         if not self.findings or self.cursor_row >= len(self.findings):

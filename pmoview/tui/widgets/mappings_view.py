@@ -1,5 +1,6 @@
 """ptdump-style mappings of one root, as a Line-API ScrollView over a NumPy model (tens of thousands
 of rows paint at once: only the visible lines are formatted, and those are cached)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -102,9 +103,11 @@ class MappingsView(ScrollView, can_focus=True):
     def _line_text(self, y: int) -> str:
         assert self.model is not None
         m = self.model.mapping(y)
-        return (f"{m.va_start:#018x} {m.va_end - 1:#018x} {human(m.va_end - m.va_start):>7}  "
-                f"{m.pa_start:#014x} {human(m.page_size):>4}  {m.flags.text(m.page_size)}"
-                + ("" if getattr(m, "backed", True) else "  (not in dump)"))
+        return (
+            f"{m.va_start:#018x} {m.va_end - 1:#018x} {human(m.va_end - m.va_start):>7}  "
+            f"{m.pa_start:#014x} {human(m.page_size):>4}  {m.flags.text(m.page_size)}"
+            + ("" if getattr(m, "backed", True) else "  (not in dump)")
+        )
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset

@@ -1,4 +1,5 @@
 """The marks on this dump, one row each."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

@@ -1,4 +1,5 @@
 """The page-table tree: one top node per root, each table loaded when its node is first expanded."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,14 +18,19 @@ from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 from pmoview.tui.rows import Row, human, table_rows
 
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
-MARK_GLYPH = {"wrong": ("✗", "bold magenta"), "missing": ("∅", "bold magenta"), "ok": ("✓", "green"),
-              "note": ("✎", "cyan")}
+MARK_GLYPH = {
+    "wrong": ("✗", "bold magenta"),
+    "missing": ("∅", "bold magenta"),
+    "ok": ("✓", "green"),
+    "note": ("✎", "cyan"),
+}
 
 
 @dataclass(eq=False, repr=False)
 class NodeData:
     """What a node stands for. A root node has ``row`` None; an entry node the table ``view`` holding
     it and its ``row`` (one entry or a run). ``child`` is the table it points to, once loaded."""
+
     space: int
     view: Any = None
     row: Row | None = None
@@ -97,7 +103,7 @@ class PageTableTree(Tree[NodeData]):
     def set_session(self, session: Any) -> None:
         self.session = session
         self.clear()
-        for i, (root, space) in enumerate(zip(session.roots, session.spaces)):
+        for i, (root, space) in enumerate(zip(session.roots, session.spaces, strict=False)):
             top = space.mode.levels[0].name
             source = re.sub(r"\S*/([^/\s]+)", r"\1", root.source)  # file names, not whole paths
             label = Text.assemble((source, "bold"), f"  {root.mode}  {top} @ {root.table:#x}")
@@ -145,9 +151,15 @@ class PageTableTree(Tree[NodeData]):
         marks = s.marks.for_path(s.roots[data.space].table, data.path_key()) if s.marks is not None else []
         if row.va_start is not None and row.va_end is not None:
             # A range mark shows on the rows it contains and on leaves and gaps it meets, not on tables above.
-            marks += [m for m in s.marks.for_range(s.roots[data.space].table, row.va_start, row.va_end)
-                      if m.path is None and m not in marks and m.va_start is not None and m.va_end is not None
-                      and ((m.va_start <= row.va_start and row.va_end <= m.va_end) or row.kind in ("leaf", "none"))]
+            marks += [
+                m
+                for m in s.marks.for_range(s.roots[data.space].table, row.va_start, row.va_end)
+                if m.path is None
+                and m not in marks
+                and m.va_start is not None
+                and m.va_end is not None
+                and ((m.va_start <= row.va_start and row.va_end <= m.va_end) or row.kind in ("leaf", "none"))
+            ]
         for m in marks:
             glyph, mstyle = MARK_GLYPH.get(m.kind, ("?", ""))
             text.append(f" {glyph}", mstyle)
@@ -163,10 +175,9 @@ class PageTableTree(Tree[NodeData]):
             rank = SEVERITY_RANK.get(str(getattr(f, "severity", "")).lower(), 0)
             if rank <= best:
                 continue
-            hit = any(tuple(_keys(path))[:len(key)] == key for path in getattr(f, "paths", ()) or ())
+            hit = any(tuple(_keys(path))[: len(key)] == key for path in getattr(f, "paths", ()) or ())
             va0, va1 = getattr(f, "va_start", None), getattr(f, "va_end", None)
-            if not hit and va0 is not None and va1 is not None and row.va_start is not None \
-                    and row.va_end is not None:
+            if not hit and va0 is not None and va1 is not None and row.va_start is not None and row.va_end is not None:
                 hit = va0 < row.va_end and row.va_start < va1
             if hit:
                 best = rank
@@ -174,11 +185,13 @@ class PageTableTree(Tree[NodeData]):
 
     def refresh_labels(self) -> None:
         """Redraw every loaded label (after marks or findings change)."""
+
         def visit(node: TreeNode[NodeData]) -> None:
             for child in node.children:
                 if child.data is not None and child.data.row is not None:
                     child.set_label(self._row_label(child.data))
                 visit(child)
+
         if self.session is not None:
             visit(self.root)
 
@@ -205,10 +218,7 @@ class PageTableTree(Tree[NodeData]):
         with s.lock:
             if get_current_worker().is_cancelled:
                 return None, []
-            if data.row is None:
-                view = space.root_table()
-            else:
-                view = space.children(data.view, data.row.first)
+            view = space.root_table() if data.row is None else space.children(data.view, data.row.first)
             rows = table_rows(space, view) if view is not None else []
         return view, rows
 
@@ -239,8 +249,12 @@ class PageTableTree(Tree[NodeData]):
         data.child = view
         node.remove_children()
         if view is None or not view.backed:
-            node.add_leaf(Text(f"table at {getattr(view, 'pa', data.row.target if data.row else 0):#x} "
-                               "is not in the dump", "bold red"))
+            node.add_leaf(
+                Text(
+                    f"table at {getattr(view, 'pa', data.row.target if data.row else 0):#x} is not in the dump",
+                    "bold red",
+                )
+            )
         for row in rows:
             child = NodeData(data.space, view, row)
             expandable = row.kind == "table" and bool(row.backed)
