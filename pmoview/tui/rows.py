@@ -201,3 +201,32 @@ def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple
             meaning = on
         fields.append(BitField(fname, lsb, width, value, meaning))
     return name, fields
+
+
+def split_run(space: Any, row: Row, index: int) -> list[Row]:
+    """``row`` cut so that entry ``index`` stands alone: the part before it, the entry, the part after
+    (parts that would be empty are left out). Go-to-VA lands on a run and must show the very entry that
+    maps the VA, not the run's first. Whether a leaf part's frames are in the dump is looked up again
+    only when the whole run was not (a run in the dump has every part in it)."""
+    if row.count == 1 or not row.first <= index <= row.last:
+        return [row]
+    walker = getattr(space, "walker", None)
+    parts = []
+    for first, last in ((row.first, index - 1), (index, index), (index + 1, row.last)):
+        if last < first:
+            continue
+        skip = first - row.first
+        count = last - first + 1
+        va0 = None if row.va_start is None else row.va_start + skip * row.span
+        va1 = None if va0 is None else va0 + count * row.span
+        target = row.target
+        backed = row.backed
+        if row.kind == "leaf" and row.target is not None:
+            target = row.target + skip * row.span
+            if row.backed is False and walker is not None:
+                pages = np.arange(count, dtype=np.uint64) * np.uint64(row.span) + np.uint64(target)
+                backed = bool(np.asarray(walker.backed(pages, row.span)).all())
+        parts.append(
+            Row(first, count, row.kind, va0, va1, target, row.span, row.flags, backed, row.recursive, row.reason)
+        )
+    return parts

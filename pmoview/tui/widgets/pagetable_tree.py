@@ -15,7 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
-from pmoview.tui.rows import Row, human, table_rows
+from pmoview.tui.rows import Row, human, split_run, table_rows
 
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 MARK_GLYPH = {
@@ -286,13 +286,37 @@ class PageTableTree(Tree[NodeData]):
             if child is None:
                 complete = False
                 break
-            node = child
+            node = self.isolate(child, index)
         self.select_quietly(node)
         self.post_message(self.Revealed(node, complete))
 
+    def isolate(self, node: TreeNode[NodeData], index: int) -> TreeNode[NodeData]:
+        """The node of entry ``index`` alone: a run node that holds it is replaced by the part before,
+        the entry and the part after, so the cursor and the inspector are on the entry itself."""
+        data, parent = node.data, node.parent
+        if data is None or data.row is None or data.row.count == 1 or parent is None:
+            return node
+        space = self.session.spaces[data.space]
+        found = node
+        anchor = node
+        for part in split_run(space, data.row, index):
+            part_data = NodeData(data.space, data.view, part)
+            added = parent.add(self._row_label(part_data), part_data, after=anchor, allow_expand=False)
+            anchor = added
+            if part.first == index:
+                found = added
+        node.remove()
+        return found
+
     def select_quietly(self, node: TreeNode[NodeData]) -> None:
         self.move_cursor(node, animate=False)
-        self.call_after_refresh(self.scroll_to_node, node, animate=False)
+        # A node added just now (a run cut by ``isolate``) has its line only after the next refresh.
+        self.call_after_refresh(self._select_after_refresh, node)
+
+    def _select_after_refresh(self, node: TreeNode[NodeData]) -> None:
+        if self.cursor_node is not node:
+            self.move_cursor(node, animate=False)
+        self.scroll_to_node(node, animate=False)
 
     def action_expand_cursor(self) -> None:
         node = self.cursor_node
