@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -246,10 +246,35 @@ class MarkSet:
         )
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` sets it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode ``open(path, "w")`` would leave: the old file's, or 0666 less the umask (a temporary
+    file is 0600, and a report or sidecar is meant to be shared like any file the user writes)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -369,8 +394,10 @@ def export_report(
     roots: Sequence[Any] = (),
     profile: str | None = None,
     title: str = "pmoview report",
+    level_names: Callable[[int, int], str] | None = None,
 ) -> ExportedReport:
-    """Marks and findings as a Markdown document and a JSON-ready dict (same content)."""
+    """Marks and findings as a Markdown document and a JSON-ready dict (same content).
+    ``level_names(root, level)`` names a level as the root's architecture does (PML4, PDPT, L0..L3)."""
     mark_list = list(marks)
     ident = dump if dump is not None else (marks.dump if isinstance(marks, MarkSet) else {})
     fj = [finding_json(f) for f in findings]
@@ -407,12 +434,16 @@ def export_report(
     if mark_list:
         md += ["| id | kind | root | entry path | VA range | note |", "|---|---|---|---|---|---|"]
         for m in mark_list:
-            path = " → ".join(f"L{lvl}[{idx}]" for lvl, idx in m.path) if m.path else ""
+            path = " → ".join(f"{_level(level_names, m.root, lvl)}[{idx}]" for lvl, idx in m.path) if m.path else ""
             va = _range_text(_h(m.va_start), _h(m.va_end))
             md.append(f"| {m.id} | {m.kind} | {m.root:#x} | {path} | {va} | {_md(m.note)} |")
     else:
         md.append("No marks.")
     return ExportedReport("\n".join(md) + "\n", data)
+
+
+def _level(names: Callable[[int, int], str] | None, root: int, level: int) -> str:
+    return names(root, level) if names is not None else f"L{level}"
 
 
 def _md(text: str) -> str:

@@ -211,3 +211,38 @@ def options_from_args(args: object) -> RootOptions:
         cpu=get("cpu"),
         symbols=symbols,
     )
+
+
+class ImpossibleRoot(Exception):
+    """A root the options name cannot be a page table in this dump (the CLI exits 2)."""
+
+
+EXPLICIT_SOURCES = ("--cr3", "--ttbr0", "--ttbr1")
+
+
+def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
+    """For a root given on the command line: raise ImpossibleRoot when its table is not in the dump;
+    return a warning when the page does not look like a top table (no valid entry, or valid entries
+    that point outside the dump), None when it does. A wrong --cr3 must not read as an empty space."""
+    option = root.source
+    page = mem.read_page(root.table & ~0xFFF)
+    if page is None:
+        raise ImpossibleRoot(
+            f"{option} {root.table:#x}: the table at PA {root.table:#x} is not in the dump {mem.path} "
+            f"(pmoview info lists the physical ranges it holds)"
+        )
+    entries = np.frombuffer(page, dtype="<u8")
+    valid = entries[(entries & np.uint64(1)) == 1]
+    if valid.size == 0:
+        return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
+    mask = _pa_mask(min(root.maxphyaddr, 52))
+    # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
+    odd = [int(v) for v in valid.tolist() if root.arch == "x86_64" and int(v) & 0x80]
+    outside = [int(v) for v in valid.tolist() if not mem.is_present(int(v) & mask)]
+    bad = len(set(odd) | set(outside))
+    if bad * 2 > valid.size:
+        return (
+            f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "
+            f"reserved bits set; is it a page table?"
+        )
+    return None

@@ -234,7 +234,7 @@ async def test_export_writes_markdown_and_json(tmp_path: Path) -> None:
         await settle(app, pilot)
     md = (tmp_path / "report.md").read_text()
     data = json.loads((tmp_path / "report.json").read_text())
-    assert "## Marks" in md and "PML4" not in md or "L4[511]" in md
+    assert "## Marks" in md and "PML4[511] → PDPT[510] → PD[0] → PT[257]" in md and "| L4[" not in md
     assert data["summary"]["ok"] == 1 and data["roots"][0]["mode"] == "x86_64-4level"
 
 

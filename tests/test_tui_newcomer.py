@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from snapshot_apps.helpers import run_async, settle
@@ -60,3 +59,50 @@ async def test_goto_an_unmapped_va_inside_an_empty_run_lands_on_its_entry(tmp_pa
         row = node.data.row
         assert row.kind == "none" and (row.first, row.count) == (288, 1)
         assert os.environ.get("LANG")  # the autouse fixture ran
+
+
+@run_async
+async def test_arm64_coverage_names_the_pmo_start_check_names(tmp_path: Path) -> None:
+    from pmoview.checks import run_checks
+
+    app = app_for("linux-arm64", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        coverage = app.main.coverage
+        report = run_checks(app.session.spaces[0], app.session.mem)
+        (region,) = report.profile.regions_of("pmo")
+        assert coverage.va_start == region.va_start == 0xFFFF_0000_0000_0000
+        assert coverage.pa_base == region.pa_base == 0x4000_0000
+        await pilot.press("3")
+        await settle(app, pilot)
+        head = str(app.main.query_one("#coverage-bar").render())
+        assert "PMO VA 0xffff000000000000 maps PA 0x40000000" in head
+        assert "0xfffeffffc0000000" not in head
+
+
+@run_async
+async def test_export_names_the_profile_used_and_is_written_like_any_user_file(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from textual.widgets import Input
+
+    old = os.umask(0o022)
+    try:
+        app = app_for("seed-no-extension", tmp_path)  # no --profile: the profile is picked from the dump
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("e")
+            await pilot.pause()
+            app.screen.query_one(Input).value = str(tmp_path / "report")
+            await pilot.press("enter")
+            await settle(app, pilot)
+    finally:
+        os.umask(old)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["profile"] == "seed"
+    assert "- profile: seed" in (tmp_path / "report.md").read_text()
+    for name in ("report.md", "report.json", "marks.json"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, name

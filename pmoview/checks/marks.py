@@ -97,6 +97,7 @@ def apply_marks(ctx: CheckContext, findings: list[Finding], marks: Any) -> tuple
                 root=ctx.root,
                 expected=None,
                 found=m.kind,
+                roots=() if ctx.root is None else (ctx.root,),
             )
         )
     return kept, suppressed

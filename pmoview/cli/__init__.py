@@ -6,6 +6,7 @@ The headless commands never import Textual. Unusable input exits 2 with one line
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -32,10 +33,25 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mistyped_command(word: str) -> str | None:
+    """``pmoview infoo dump`` must not open the TUI on a file named ``infoo``: a first word that is no
+    file and looks like a command is reported as the unknown command it is."""
+    if os.path.exists(word):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {word!r} (did you mean {close[0]!r}?); commands: {', '.join(COMMANDS)}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # ``pmoview DUMP ...`` is the TUI: the common case needs no subcommand.
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        mistyped = _mistyped_command(args_list[0])
+        if mistyped:
+            print(f"pmoview: {mistyped}", file=sys.stderr)
+            return 2
         args_list.insert(0, "tui")
     parser = _build_parser()
     args = parser.parse_args(args_list)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root, WalkLimits
+from pmoview.cli.options import OptionError
 from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory, open_dump
-from pmoview.roots import find_roots, options_from_args
+from pmoview.roots import EXPLICIT_SOURCES, ImpossibleRoot, find_roots, judge_explicit_root, options_from_args
 
 
 @dataclass
@@ -19,8 +21,33 @@ class Opened:
     kernel: KernelImage | None
 
 
+class UnpackReport:
+    """Decompression progress on stderr: one line when it starts, a percentage kept up to date on a terminal."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if self.shown < 0:
+            print(f"pmoview: decompressing {self.path} into the cache (once)…", file=sys.stderr, flush=True)
+            self.shown = 0
+        if sys.stderr.isatty() and percent != self.shown:
+            self.shown = percent
+            print(f"\rpmoview: {percent:3d}% of {total:,} compressed bytes", end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.shown >= 0 and sys.stderr.isatty():
+            print(file=sys.stderr)
+
+
 def open_inputs(args: argparse.Namespace) -> Opened:
-    mem = open_dump(args.dump, fmt=args.dump_format, base=args.base)
+    report = UnpackReport(args.dump)
+    try:
+        mem = open_dump(args.dump, fmt=args.dump_format, base=args.base, progress=report)
+    finally:
+        report.finish()
     kernel = None
     if getattr(args, "kernel", None):
         kernel = KernelImage.open(args.kernel, getattr(args, "system_map", None))
@@ -31,9 +58,18 @@ def open_inputs(args: argparse.Namespace) -> Opened:
     return Opened(mem, kernel)
 
 
-def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
-    """Every root candidate, best first; unusable input when there is none."""
+def all_roots(opened: Opened, args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> list[Root]:
+    """Every root candidate, best first; unusable input when there is none or when a root the options
+    name is not in the dump; ``warn`` (default: a note on stderr) hears about implausible ones."""
     roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
+    for root in roots:
+        if root.source in EXPLICIT_SOURCES:
+            try:
+                warning = judge_explicit_root(opened.mem, root)
+            except ImpossibleRoot as exc:
+                raise OptionError(str(exc)) from None
+            if warning:
+                (warn or note)(warning)
     if not roots:
         raise DumpFormatError(
             opened.mem.path,

@@ -23,6 +23,14 @@ def parse_positive(text: str) -> int:
     return n
 
 
+def parse_register(text: str) -> int:
+    """A 64-bit register value (CR3, TTBRn_EL1, TCR_EL1, MAIR_EL1)."""
+    n = parse_int(text)
+    if not 0 <= n < 1 << 64:
+        raise argparse.ArgumentTypeError(f"a 64-bit register value is 0 .. 0xffffffffffffffff, got {text!r}")
+    return n
+
+
 def parse_va_range(text: str) -> tuple[int, int]:
     start, sep, end = text.partition("-")
     if not sep:
@@ -56,7 +64,7 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     """``kernel_option``: ``mappings`` keeps ``--kernel`` for its filter and takes the ELF as ``--kernel-elf``."""
     g = p.add_argument_group("page-table root (default: best candidate found in the dump)")
     g.add_argument("--arch", choices=("x86_64", "aarch64"), help="architecture when the dump does not say")
-    g.add_argument("--cr3", type=parse_int, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
+    g.add_argument("--cr3", type=parse_register, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
     g.add_argument("--la57", action="store_true", default=None, help="x86_64: 5-level paging (CR4.LA57)")
     g.add_argument(
         "--nxe",
@@ -67,10 +75,10 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument(
         "--maxphyaddr", type=parse_int, default=52, help="physical address bits for reserved-bit checks (default 52)"
     )
-    g.add_argument("--ttbr0", type=parse_int, help="aarch64: TTBR0_EL1")
-    g.add_argument("--ttbr1", type=parse_int, help="aarch64: TTBR1_EL1")
-    g.add_argument("--tcr", type=parse_int, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
-    g.add_argument("--mair", type=parse_int, help="aarch64: MAIR_EL1 to resolve AttrIndx")
+    g.add_argument("--ttbr0", type=parse_register, help="aarch64: TTBR0_EL1")
+    g.add_argument("--ttbr1", type=parse_register, help="aarch64: TTBR1_EL1")
+    g.add_argument("--tcr", type=parse_register, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
+    g.add_argument("--mair", type=parse_register, help="aarch64: MAIR_EL1 to resolve AttrIndx")
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
     g.add_argument(
         kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"

@@ -41,9 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmoview.tui.app import make_app
+    # The dump, kernel and roots are opened before the screen starts: input that cannot be used is one
+    # line on stderr and exit 2, as for every other command, not an empty screen with a toast.
+    from pmoview.tui.session import open_session, options_namespace
 
     options = {k: getattr(args, k) for k in APP_OPTIONS if getattr(args, k, None) is not None}
-    app = make_app(args.dump, **options)
+    session = open_session(options_namespace(args.dump, **options))
+    assert session is not None  # nothing cancels it here
+    from pmoview.tui.app import make_app
+
+    app = make_app(args.dump, session=session, **options)
     result = app.run()
     return int(result or 0)

@@ -13,7 +13,7 @@ import lzma
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from parsers.errors import DumpFormatError
 
@@ -34,11 +34,12 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
+def _opener(kind: str, raw: IO[bytes], path: str) -> IO[bytes]:
+    """A decompressing reader over ``raw`` (the compressed file, whose position tells the progress)."""
     if kind == "xz":
-        return lambda: lzma.open(path)
+        return lzma.open(raw)
     if kind == "gzip":
-        return lambda: gzip.open(path)
+        return cast(IO[bytes], gzip.open(raw))
     try:
         import zstandard
     except ImportError:
@@ -48,7 +49,11 @@ def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
             "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
             "module zstandard not installed",
         ) from None
-    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # type: ignore[return-value]
+    return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw))
+
+
+# ``progress(done, total)``: compressed bytes read so far and the compressed file's size.
+UnpackProgress = Callable[[int, int], None]
 
 
 def cache_dir() -> Path:
@@ -58,8 +63,8 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def decompressed_path(path: str, kind: str) -> str:
-    """The cached decompressed copy of ``path``, made on first use."""
+def decompressed_path(path: str, kind: str, progress: UnpackProgress | None = None) -> str:
+    """The cached decompressed copy of ``path``, made on first use (``progress`` hears about each MiB)."""
     st = os.stat(path)
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()
@@ -72,9 +77,11 @@ def decompressed_path(path: str, kind: str) -> str:
     zero = bytes(CHUNK)
     total = 0
     try:
-        with _opener(kind, path)() as fin, open(tmp, "wb") as fout:
+        with open(path, "rb") as raw, _opener(kind, raw, path) as fin, open(tmp, "wb") as fout:
             while chunk := fin.read(CHUNK):
                 total += len(chunk)
+                if progress is not None:
+                    progress(raw.tell(), st.st_size)
                 if total > limit:
                     raise DumpFormatError(
                         path,

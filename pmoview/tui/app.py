@@ -89,11 +89,12 @@ class PmoviewApp(App[int]):
             super().__init__()
             self.paths = paths
 
-    def __init__(self, dump_path: str, **options: Any) -> None:
+    def __init__(self, dump_path: str, session: Session | None = None, **options: Any) -> None:
         super().__init__()
         self.started = time.monotonic()
         self.args = options_namespace(dump_path, **options)
         self.session: Session | None = None
+        self._opened = session  # the CLI opened (and so validated) the input before the screen started
         self.main = MainScreen()
         self.sub_title = os.path.basename(dump_path)
         self._save_lock = threading.Lock()
@@ -111,7 +112,7 @@ class PmoviewApp(App[int]):
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
 
-        session = open_session(self.args, progress, lambda: worker.is_cancelled)
+        session = self._opened or open_session(self.args, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
 
@@ -162,7 +163,16 @@ class PmoviewApp(App[int]):
     def export(self, base: str) -> None:
         s = self.session
         assert s is not None
-        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.args.profile)
+        modes = {root.table: space.mode for root, space in zip(s.roots, s.spaces, strict=True)}
+
+        def level_name(root: int, level: int) -> str:
+            mode = modes.get(root) or s.spaces[0].mode
+            return str(mode.level_row(level).name)
+
+        profile = getattr(getattr(s.report, "profile", None), "name", None) or s.args.profile
+        report = export_report(
+            s.marks, s.findings, dump=s.identity, roots=s.roots, profile=profile, level_names=level_name
+        )
         self.post_message(self.Exported(write_report(report, base)))
 
     def save_marks(self) -> None:
@@ -204,6 +214,8 @@ class PmoviewApp(App[int]):
             self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
         elif s.marks_warning:
             self.notify(s.marks_warning, title="marks", severity="warning", timeout=10)
+        for text in s.root_warnings:
+            self.notify(text, title="root", severity="warning", timeout=20)
         self.analyse(s)
 
     def on_pmoview_app_walked(self, message: Walked) -> None:
@@ -266,6 +278,7 @@ class PmoviewApp(App[int]):
         self.push_screen(HelpScreen())
 
 
-def make_app(dump_path: str, **options: Any) -> PmoviewApp:
-    """The app for ``dump_path``; ``options`` are the CLI's (kernel, profile, spec, marks, cr3, ...)."""
-    return PmoviewApp(dump_path, **options)
+def make_app(dump_path: str, session: Session | None = None, **options: Any) -> PmoviewApp:
+    """The app for ``dump_path``; ``options`` are the CLI's (kernel, profile, spec, marks, cr3, ...);
+    ``session``, when given, is the input already opened (``open_session``) and is used as it is."""
+    return PmoviewApp(dump_path, session, **options)

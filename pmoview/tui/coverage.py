@@ -35,11 +35,13 @@ class Segment:
 
 @dataclass
 class Coverage:
-    base: int | None
+    base: int | None  # VA - PA of the PMO: VA = PA + base (mod 2**64)
     base_source: str
     ram: list[tuple[int, int]]
     ram_source: str
     segments: list[Segment]
+    va_start: int | None = None  # where the PMO starts, as ``check`` reports it ...
+    pa_base: int = 0  # ... and the PA it maps there (arm64: PHYS_OFFSET, the start of RAM)
 
     def va_of(self, pa: int) -> int | None:
         return None if self.base is None else (self.base + pa) & MASK64
@@ -97,16 +99,17 @@ def ram_ranges(session: Any) -> tuple[list[tuple[int, int]], str]:
     return [(r.start, r.end) for r in session.mem.ranges()], "ranges present in the dump (not known to be RAM)"
 
 
-def candidates(session: Any, space: Any) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
+def candidates(session: Any, space: Any) -> list[tuple[int, int, str]]:
+    """(VA start, PA it maps, source) of each PMO the layout may have, most trusted first."""
+    out: list[tuple[int, int, str]] = []
     report = session.report
     profile = getattr(report, "profile", None) if report is not None else None
     if profile is not None and hasattr(profile, "regions_of"):
         for r in profile.regions_of("pmo"):
-            out.append(((r.va_start - r.pa_base) & MASK64, f"profile {profile.name}: {r.name} ({r.rule_text})"))
+            out.append((r.va_start, r.pa_base, f"profile {profile.name}: {r.name} ({r.rule_text})"))
     base = _report_attr(report, "pmo_base", "layout.pmo_base") if report is not None else None
     if isinstance(base, int):
-        out.append((base, "checks report"))
+        out.append((base, 0, "checks report"))
     info = session.mem.vmcoreinfo
     if space.mode.arch == "x86_64":
         sym = vmci.symbol(info, "page_offset_base")
@@ -115,13 +118,13 @@ def candidates(session: Any, space: Any) -> list[tuple[int, str]]:
             if t.pa is not None:
                 try:
                     v = int.from_bytes(session.mem.read(t.pa, 8), "little")
-                    out.append((v, "page_offset_base (VMCOREINFO)"))
+                    out.append((v, 0, "page_offset_base (VMCOREINFO)"))
                 except LookupError:
                     pass
         out += [
-            (SEED_PMO, "seed design"),
-            (LINUX_X86_4L, "Linux 4-level default"),
-            (LINUX_X86_5L, "Linux 5-level default"),
+            (SEED_PMO, 0, "seed design"),
+            (LINUX_X86_4L, 0, "Linux 4-level default"),
+            (LINUX_X86_5L, 0, "Linux 5-level default"),
         ]
     else:
         va_bits = vmci.number(info, "VA_BITS") or space.mode.va_bits
@@ -129,8 +132,8 @@ def candidates(session: Any, space: Any) -> list[tuple[int, str]]:
         phys = vmci.number(info, "PHYS_OFFSET")
         if phys is None and session.mem.ranges():
             phys = session.mem.ranges()[0].start
-        out.append(((page_offset - (phys or 0)) & MASK64, "arm64 PAGE_OFFSET - PHYS_OFFSET"))
-    out += dominant_offsets(space)
+        out.append((page_offset, phys or 0, "arm64 PAGE_OFFSET maps PHYS_OFFSET"))
+    out += [(off, 0, why) for off, why in dominant_offsets(space)]
     return out
 
 
@@ -150,8 +153,9 @@ def pmo_coverage(session: Any, index: int = 0) -> Coverage:
     """Call from a worker holding ``session.lock``."""
     space = session.spaces[index]
     ram, ram_source = ram_ranges(session)
-    chosen: tuple[int, str] | None = None
-    for base, source in candidates(session, space):
+    chosen: tuple[int, int, str] | None = None
+    for va_start, pa_base, source in candidates(session, space):
+        base = (va_start - pa_base) & MASK64
         hits = 0
         for start, end in ram[:8]:
             probe = (start + 0xFFF) & ~0xFFF
@@ -161,12 +165,13 @@ def pmo_coverage(session: Any, index: int = 0) -> Coverage:
             if t.pa == probe:
                 hits += 1
         if hits:
-            chosen = (base, source)
+            chosen = (va_start, pa_base, source)
             break
     if chosen is None:
         segs = [Segment(a, b, "missing", "no PMO base found") for a, b in ram]
         return Coverage(None, "none of the known PMO bases maps RAM", ram, ram_source, segs)
-    base, source = chosen
+    va_start, pa_base, source = chosen
+    base = (va_start - pa_base) & MASK64
     segments: list[Segment] = []
 
     def add(a: int, b: int, status: str, detail: str = "") -> None:
@@ -179,7 +184,7 @@ def pmo_coverage(session: Any, index: int = 0) -> Coverage:
             segments.append(Segment(a, b, status, detail))
 
     for start, end in ram:
-        va0, va1 = base + start, base + end
+        va0, va1 = (base + start) & MASK64, ((base + start) & MASK64) + (end - start)
         if va1 > MASK64 + 1:
             add(start, end, "missing", "PMO window past the top of the VA space")
             continue
@@ -197,4 +202,4 @@ def pmo_coverage(session: Any, index: int = 0) -> Coverage:
                 add(a, b, "wrong", f"maps PA {m.pa_start + (a + base - m.va_start):#x}")
             pos = b
         add(pos, end, "missing")
-    return Coverage(base, source, ram, ram_source, segments)
+    return Coverage(base, source, ram, ram_source, segments, va_start, pa_base)

@@ -79,6 +79,7 @@ class Session:
     findings: list[Any] = field(default_factory=list)
     report: Any = None
     checks_note: str | None = None
+    root_warnings: list[str] = field(default_factory=list)  # a --cr3/--ttbr that looks like no page table
 
     def __repr__(self) -> str:
         return f"Session({self.dump_path!r}, roots={len(self.roots)}, marks={len(self.marks)})"
@@ -146,9 +147,8 @@ def open_session(
     args: argparse.Namespace, progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False
 ) -> Session | None:
     """Open everything the command line names. Returns None when cancelled. Raises DumpFormatError
-    for unusable input and ValueError when no root is found."""
-    from pmoview.cli.common import open_inputs
-    from pmoview.roots import find_roots, options_from_args
+    for unusable input, also when no root is found."""
+    from pmoview.cli.common import all_roots, open_inputs
     from pmoview.space import AddressSpace, WalkLimits
 
     say = progress or (lambda text, frac: None)
@@ -157,11 +157,8 @@ def open_session(
     if cancelled():
         return None
     say("finding page-table roots", 0.5)
-    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
-    if not roots:
-        raise ValueError(
-            "no page-table root found (CPU state, VMCOREINFO, kernel symbol or scan); give --cr3 or --ttbr1"
-        )
+    root_warnings: list[str] = []
+    roots = all_roots(opened, args, root_warnings.append)
     limits = WalkLimits(max_tables=args.max_tables) if args.max_tables else WalkLimits()
     spaces = [AddressSpace(opened.mem, r, limits=limits) for r in roots]
     if cancelled():
@@ -176,4 +173,6 @@ def open_session(
     except MarksError as exc:
         error = str(exc)
         marks = MarkSet(marks_path, ident, [])
-    return Session(args, opened.mem, opened.kernel, roots, spaces, marks, error, warning, ident)
+    session = Session(args, opened.mem, opened.kernel, roots, spaces, marks, error, warning, ident)
+    session.root_warnings = root_warnings
+    return session

@@ -58,6 +58,10 @@ def _finding_detail(f: Any) -> Text:
         if v:
             out.append(f"{label}: ", "bold")
             out.append(f"{v}\n")
+    roots = getattr(f, "roots", None) or ()
+    if len(roots) > 1:
+        out.append("holds for roots: ", "bold")
+        out.append(", ".join(f"{r:#x}" for r in roots) + "\n")
     for p in (getattr(f, "paths", None) or ())[:4]:
         out.append("evidence: ", "bold")
         out.append(

@@ -85,8 +85,9 @@ class CoverageView(Vertical):
         totals = c.totals()
         top = max((e for _, e in c.ram), default=0)
         head = Text.assemble(
-            ("PMO base ", "bold"),
-            (f"{c.base:#x}" if c.base is not None else "unknown", "cyan"),
+            ("PMO ", "bold"),
+            (f"VA {c.va_start:#x}" if c.va_start is not None else "unknown", "cyan"),
+            (f" maps PA {c.pa_base:#x}" if c.va_start is not None and c.pa_base else ""),
             f" ({c.base_source}); RAM: {c.ram_source}\n",
             ("covered ", "green"),
             human(totals["covered"]),
