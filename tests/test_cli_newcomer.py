@@ -3,7 +3,9 @@ options name, compressed dumps, the field's habits (bare hex, vtop-style levels,
 
 from __future__ import annotations
 
+import io
 import lzma
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,18 +101,32 @@ def test_the_real_cr3_draws_no_warning(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0 and "page table?" not in err and "no valid entry" not in err
 
 
-def test_compressed_dump_errors_name_the_users_file_and_progress_is_shown(
+class Terminal(io.StringIO):
+    """A stderr that is a terminal (progress is for people, not for logs)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_compressed_dump_errors_name_the_users_file_and_progress_shows_on_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PMOVIEW_CACHE", str(tmp_path / "cache"))
     bad = tmp_path / "guest.kdump.xz"
     bad.write_bytes(lzma.compress(b"not a dump at all" * 100_000))
-    code, _, err = run(capsys, "info", str(bad))
-    lines = err.strip().splitlines()
-    assert code == 2
-    assert lines[0] == f"pmoview: decompressing {bad} into the cache (once)…"
-    assert lines[-1].startswith(f"pmoview: {bad} (decompressed) at offset 0x0: expected")
+    code, _, err = run(capsys, "info", str(bad))  # not a terminal: the error alone
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"pmoview: {bad} (decompressed) at offset 0x0: expected")
     assert str(tmp_path / "cache") not in err
+    other = tmp_path / "again.kdump.xz"  # a new file: decompressed again, now on a "terminal"
+    other.write_bytes(bad.read_bytes())
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["info", str(other)]) == 2
+    shown = term.getvalue()
+    assert f"\rpmoview: decompressing {other} into the cache (once): 100%" in shown
+    assert "\r\033[K" in shown  # the progress line is erased before the error is printed
+    assert shown.rstrip("\n").endswith("found b'not a du'")
 
 
 LINUX_KASLR = SAMPLES / "linux-x86_64-4l-kaslr" / "dump.kdump"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from snapshot_apps.helpers import run_async, settle
@@ -106,3 +107,124 @@ async def test_export_names_the_profile_used_and_is_written_like_any_user_file(t
         path = tmp_path / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o644, name
+
+
+# -- 80x24 ------------------------------------------------------------------------------------------------
+
+
+def footer_keys(app: Any) -> dict[str, Any]:
+    from textual.widgets._footer import FooterKey
+
+    return {k.key: k for k in app.main.query(FooterKey)}
+
+
+def tree_lines(app: Any) -> list[str]:
+    t = tree(app)
+    return [t.render_line(y).text for y in range(t.size.height)]
+
+
+@run_async
+async def test_at_80x24_the_footer_keeps_help_quit_export_and_goto(tmp_path: Path) -> None:
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        keys = footer_keys(app)
+        for key in ("question_mark", "q", "e", "g", "p", "slash", "m", "i"):
+            assert key in keys, key
+            region = keys[key].region
+            assert region.width > 0 and region.right <= SMALL[0], (key, region)
+
+
+@run_async
+async def test_at_80x24_the_inspector_yields_the_width_and_i_brings_it_back(tmp_path: Path) -> None:
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        inspector = app.main.query_one("#inspector")
+        assert not inspector.display and tree(app).size.width >= SMALL[0] - 2
+        await pilot.press("i")
+        await pilot.pause()
+        assert inspector.display and inspector.region.width >= SMALL[0] - 2  # under the tree, full width
+        await pilot.press("i")
+        await pilot.pause()
+        assert not inspector.display
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        inspector = app.main.query_one("#inspector")
+        assert inspector.display and inspector.region.x > tree(app).region.x  # beside the tree
+
+
+@run_async
+async def test_at_80x24_goto_shows_the_inspector_and_no_address_is_cut(tmp_path: Path) -> None:
+    import re
+
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        assert tree_lines(app)[0].startswith("▼ PML4 @ 0x102000")  # the root's address before its source
+        node = await goto(app, pilot, 0xFFFF_FFFF_8010_1000)
+        await settle(app, pilot)
+        assert app.main.query_one("#inspector").display
+        assert "PT[257]" in inspector_text(app, node)
+        for _ in range(40):  # the tree scrolls to the cursor after the next refresh
+            lines = tree_lines(app)
+            if any("ffffffff80101000" in line for line in lines):
+                break
+            await pilot.pause(0.05)
+        vas = [va for line in lines for va in re.findall(r"\] ([0-9a-f]+)", line)]
+        assert vas and all(len(va) == 16 for va in vas), lines
+        assert any("ffffffff80101000" in line for line in lines), "\n".join(lines)
+
+
+@run_async
+async def test_at_80x24_the_mappings_keep_their_permissions(tmp_path: Path) -> None:
+    from pmoview.tui.widgets.mappings_view import MappingsView
+
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        view = app.main.query_one(MappingsView)
+        assert view.size.width <= SMALL[0]
+        header = view.render_line(0).text
+        assert "flags" in header
+        for y in range(1, min(view.size.height, len(view.model) + 1)):
+            m = view.model.mapping(y - 1)
+            line = view.render_line(y).text
+            assert f"{m.va_start:#018x}-{m.va_end:#018x}" in line  # end exclusive, never cut
+            assert (" NX" if m.flags.nx else " x") in line and ("RW" if m.flags.writable else "ro") in line
+
+
+# -- the first screen ---------------------------------------------------------------------------------------
+
+
+@run_async
+async def test_first_screen_says_what_is_wrong_and_which_key_shows_it(tmp_path: Path) -> None:
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        verdict = app.main.query_one("#verdict")
+        text = str(verdict.render())
+        assert text.startswith("✗ 1 error") and "pmo-missing PA 0x40000000-0x5ffe0000" in text
+        assert "press 4 for the findings" in text and "511.9M of RAM not in the PMO" in text
+        assert verdict.region.height == 2 and all(len(line) <= SMALL[0] - 2 for line in text.splitlines())
+        tabs = [str(t.label) for t in app.main.query("Tab")]
+        assert tabs == ["1 Tree", "2 Mappings", "3 Coverage", "4 Findings (2)", "5 Marks"]
+
+
+@run_async
+async def test_first_screen_of_the_reference_kernel_has_no_error(tmp_path: Path) -> None:
+    app = app_for("seed-correct", tmp_path)  # only the ROM/hole below 3 GiB is mapped as RAM: a warning
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        text = str(app.main.query_one("#verdict").render())
+        assert text.startswith("! 1 warning") and "✗" not in text and "press 4 for the findings" in text
+
+
+def test_verdict_with_no_findings_says_the_tables_match() -> None:
+    from pmoview.tui.screens.main import verdict_text
+
+    assert str(verdict_text([], None, True)).startswith("✓ no findings: the page tables match the profile")
+    assert "checking" in str(verdict_text([], None, False))

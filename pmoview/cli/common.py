@@ -22,24 +22,29 @@ class Opened:
 
 
 class UnpackReport:
-    """Decompression progress on stderr: one line when it starts, a percentage kept up to date on a terminal."""
+    """Decompression progress on a terminal's stderr, kept on one line and erased when done: a script
+    or CI log (stderr not a terminal) sees nothing, so unusable input stays one line there."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.shown = -1
 
     def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
         percent = 100 * done // max(total, 1)
-        if self.shown < 0:
-            print(f"pmoview: decompressing {self.path} into the cache (once)…", file=sys.stderr, flush=True)
-            self.shown = 0
-        if sys.stderr.isatty() and percent != self.shown:
+        if percent != self.shown:
             self.shown = percent
-            print(f"\rpmoview: {percent:3d}% of {total:,} compressed bytes", end="", file=sys.stderr, flush=True)
+            print(
+                f"\rpmoview: decompressing {self.path} into the cache (once): {percent:3d}%",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def finish(self) -> None:
-        if self.shown >= 0 and sys.stderr.isatty():
-            print(file=sys.stderr)
+        if self.shown >= 0:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def open_inputs(args: argparse.Namespace) -> Opened:

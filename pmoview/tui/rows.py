@@ -230,3 +230,11 @@ def split_run(space: Any, row: Row, index: int) -> list[Row]:
             Row(first, count, row.kind, va0, va1, target, row.span, row.flags, backed, row.recursive, row.reason)
         )
     return parts
+
+
+def flags_short(flags: Any, page_size: int | None = None) -> str:
+    """Flags in as few columns as ptdump's, the two a reader looks for first (``RW``/``ro``, ``x``/``NX``),
+    then the rest without padding: a narrow terminal cuts the tail, never the permissions."""
+    head = ["RW" if flags.writable else "ro", "NX" if flags.nx else "x"]
+    rest = [w for w in flags.text(page_size).split() if w not in ("RW", "ro", "NX", "x")]
+    return " ".join(head + rest)

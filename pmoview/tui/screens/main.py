@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError
+from pmoview.tui.rows import human
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
 from pmoview.tui.widgets.coverage_view import CoverageView
@@ -24,6 +25,16 @@ from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.marks_table import MarksTable
 from pmoview.tui.widgets.pagetable_tree import NodeData, PageTableTree
 
+# The views, in key order: (tab id, key, title). The tab shows its key: a newcomer sees "4 Findings".
+VIEWS = (
+    ("tab-tree", "1", "Tree"),
+    ("tab-mappings", "2", "Mappings"),
+    ("tab-coverage", "3", "Coverage"),
+    ("tab-findings", "4", "Findings"),
+    ("tab-marks", "5", "Marks"),
+)
+MARK_GROUP = Binding.Group("Mark", compact=True)
+NARROW = 120  # below this many columns the inspector does not fit beside the tree
 MARK_ACTIONS = {"mark_wrong", "mark_ok", "mark_missing", "note"}
 SESSION_ACTIONS = {"goto", "find_pa", "filter", "export", *MARK_ACTIONS}
 
@@ -73,6 +84,51 @@ def _finding_detail(f: Any) -> Text:
     return out
 
 
+def view_label(tab: str, extra: str = "") -> str:
+    """A tab's title with its key first (content markup)."""
+    key, title = next((k, t) for i, k, t in VIEWS if i == tab)
+    return f"[b u]{key}[/] {title}" + (f" {extra}" if extra else "")
+
+
+def verdict_text(findings: list[Any], coverage: Any, checked: bool) -> Text:
+    """One or two lines: how bad, the worst finding in a few words, and the keys that show more."""
+    from pmoview.checks.report import RULES
+
+    if not checked:
+        return Text("checking the page tables against the profile…", "dim")
+    counts = {sev: sum(1 for f in findings if str(getattr(f, "severity", "")) == sev) for sev in SEVERITY_ORDER}
+    missing = coverage.totals().get("missing", 0) if coverage is not None else 0
+    if not findings:
+        out = Text("✓ no findings: the page tables match the profile", "bold green")
+        out.append("\npress 3 for coverage" + (f" ({human(missing)} of RAM not in the PMO)" if missing else ""), "dim")
+        out.append(", 2 for the mappings, g to go to a VA", "dim")
+        return out
+    worst = min(findings, key=lambda f: SEVERITY_ORDER.index(str(getattr(f, "severity", "info"))))
+    sev = str(getattr(worst, "severity", "info"))
+    glyph, style = {"error": ("✗", "bold red"), "warning": ("!", "bold yellow")}.get(sev, ("i", "bold blue"))
+    tally = ", ".join(f"{n} {s}{'s' if n > 1 and s != 'info' else ''}" for s, n in counts.items() if n)
+    out = Text.assemble((f"{glyph} {tally}", style), f" — {getattr(worst, 'kind', '?')} ")
+    out.append(_where(worst) or RULES.get(str(getattr(worst, "kind", "")), ""))
+    out.append("\npress ", "dim")
+    out.append("4", "bold")
+    out.append(" for the findings, ", "dim")
+    out.append("3", "bold")
+    out.append(f" for coverage ({human(missing)} of RAM not in the PMO)" if missing else " for coverage", "dim")
+    return out
+
+
+SEVERITY_ORDER = ("error", "warning", "info")
+
+
+def _where(f: Any) -> str:
+    """A finding's place in a few columns: its PA range (what a PMO finding is about) or VA range."""
+    for lo, hi, what in (("pa_start", "pa_end", "PA"), ("va_start", "va_end", "VA")):
+        a, b = getattr(f, lo, None), getattr(f, hi, None)
+        if a is not None and b is not None:
+            return f"{what} {a:#x}-{b:#x} ({human(b - a)})"
+    return ""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a mark made now would be about: an entry (path) and/or a VA range of one root."""
@@ -92,9 +148,14 @@ class MainScreen(Screen[None]):
     | `g` | go to a VA | `p` | find a PA | `/` | filter mappings |
     | `m` / `M` / `o` / `n` | mark wrong / missing / ok, note |
     | `e` | export report | `1`-`5` | switch view |
+    | `i` | show / hide the inspector | `?` / `q` | help / quit |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Footer order is this order: at 80 columns the last ones fall off, so help, quit and the keys
+        # that find things come first, the mark keys share one group.
+        Binding("question_mark", "app.help", "Help", key_display="?", id="main.help", tooltip="Keys and symbols"),
+        Binding("q", "app.quit", "Quit", id="main.quit", tooltip="Quit (marks are already saved)"),
         Binding("g", "goto", "Go to VA", id="main.goto", tooltip="Expand the tree to the leaf mapping a VA"),
         Binding("p", "find_pa", "Find PA", id="main.find_pa", tooltip="List every VA that maps a PA"),
         Binding(
@@ -105,17 +166,39 @@ class MainScreen(Screen[None]):
             id="main.filter",
             tooltip="Filter the mappings by attributes and VA range",
         ),
-        Binding("m", "mark_wrong", "Wrong", id="main.mark_wrong", tooltip="Mark this entry or mapping as wrong"),
+        Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
+        Binding(
+            "m",
+            "mark_wrong",
+            "Wrong",
+            id="main.mark_wrong",
+            tooltip="Mark this entry or mapping as wrong",
+            group=MARK_GROUP,
+        ),
         Binding(
             "M",
             "mark_missing",
             "Missing",
             id="main.mark_missing",
             tooltip="Mark this VA range (with no mapping) as missing",
+            group=MARK_GROUP,
         ),
-        Binding("o", "mark_ok", "OK", id="main.mark_ok", tooltip="Mark this entry as expected as it is"),
-        Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range"),
-        Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
+        Binding(
+            "o",
+            "mark_ok",
+            "OK",
+            id="main.mark_ok",
+            tooltip="Mark this entry as expected as it is",
+            group=MARK_GROUP,
+        ),
+        Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range", group=MARK_GROUP),
+        Binding(
+            "i",
+            "toggle_inspector",
+            "Inspector",
+            id="main.inspector",
+            tooltip="Show or hide the entry inspector (hidden at first on a narrow terminal)",
+        ),
         Binding("1", "view('tab-tree')", "Tree", show=False, id="main.view_tree"),
         Binding("2", "view('tab-mappings')", "Mappings", show=False, id="main.view_mappings"),
         Binding("3", "view('tab-coverage')", "Coverage", show=False, id="main.view_coverage"),
@@ -130,6 +213,8 @@ class MainScreen(Screen[None]):
         self.coverage: Any = None
         self.findings: list[Any] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
+        self.checked = False  # the checks have reported (findings may still be none)
+        self.inspector_wanted: bool | None = None  # None: shown when it fits (see ``_layout``)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._painted)
@@ -140,24 +225,45 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("opening the dump…", id="verdict")
         with TabbedContent(id="tabs", initial="tab-tree"):
-            with TabPane("Tree", id="tab-tree"), Horizontal(id="tree-split"):
+            with TabPane(view_label("tab-tree"), id="tab-tree"), Horizontal(id="tree-split"):
                 yield PageTableTree(id="pt-tree")
                 yield EntryInspector(id="inspector")
-            with TabPane("Mappings", id="tab-mappings"), Vertical():
+            with TabPane(view_label("tab-mappings"), id="tab-mappings"), Vertical():
                 yield Static("mappings appear when the walk is done", id="mappings-info")
                 yield MappingsView(id="mappings")
-            with TabPane("Coverage", id="tab-coverage"):
+            with TabPane(view_label("tab-coverage"), id="tab-coverage"):
                 yield Lazy(CoverageView(id="coverage"))
-            with TabPane("Findings", id="tab-findings"), Vertical():
+            with TabPane(view_label("tab-findings"), id="tab-findings"), Vertical():
                 yield Lazy(FindingsTable(id="findings"))
                 yield Static("", id="finding-detail")
-            with TabPane("Marks", id="tab-marks"):
+            with TabPane(view_label("tab-marks"), id="tab-marks"):
                 yield Lazy(MarksTable(id="marks"))
         with Horizontal(id="status-bar"):
             yield Static("starting…", id="status")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
+
+    # -- layout: the inspector beside the tree when there is room, toggled with i ----------------------
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        narrow = self.size.width < NARROW
+        shown = self.inspector_wanted if self.inspector_wanted is not None else not narrow
+        self.set_class(narrow, "-narrow")
+        self.set_class(not shown, "-no-inspector")
+        # Narrow, the inspector goes below the tree (full width); wide, it takes 2/5 beside it.
+        tree_width = self.size.width * 3 // 5 if shown and not narrow else self.size.width
+        self.query_one(PageTableTree).set_narrow(tree_width < 100)
+
+    def inspector_shown(self) -> bool:
+        return not self.has_class("-no-inspector")
+
+    def action_toggle_inspector(self) -> None:
+        self.inspector_wanted = not self.inspector_shown()
+        self._layout()
 
     # -- state from the app's workers ----------------------------------------------------------------
     def set_status(self, text: str, fraction: float | None) -> None:
@@ -189,17 +295,24 @@ class MainScreen(Screen[None]):
 
     def set_findings(self, findings: list[Any], suppressed: int = 0) -> None:
         self.findings = findings
+        self.checked = True
         for t in self.query(FindingsTable):
             t.set_findings(findings)
         self.query_one(PageTableTree).refresh_labels()
         n = len(findings)
-        label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
-        self.query_one(TabbedContent).get_tab("tab-findings").label = label
+        count = f"({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else ""
+        self.query_one(TabbedContent).get_tab("tab-findings").label = view_label("tab-findings", count)
+        self.show_verdict()
 
     def set_coverage(self, coverage: Any) -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
             c.set_coverage(coverage)
+        self.show_verdict()
+
+    def show_verdict(self) -> None:
+        """The first thing read: what is wrong, and which key shows it."""
+        self.query_one("#verdict", Static).update(verdict_text(self.findings, self.coverage, self.checked))
 
     def sync_marks(self) -> None:
         s = self.session
@@ -211,7 +324,7 @@ class MainScreen(Screen[None]):
         self.query_one(PageTableTree).refresh_labels()
         self.query_one(EntryInspector).show(s, self._tree_data())
         n = len(s.marks)
-        self.query_one(TabbedContent).get_tab("tab-marks").label = f"Marks ({n})" if n else "Marks"
+        self.query_one(TabbedContent).get_tab("tab-marks").label = view_label("tab-marks", f"({n})" if n else "")
 
     def on_descendant_mount(self, event: Any) -> None:
         w = event.control if hasattr(event, "control") else None
@@ -463,6 +576,9 @@ class MainScreen(Screen[None]):
             self.refresh_bindings()
 
     def on_page_table_tree_revealed(self, event: PageTableTree.Revealed) -> None:
+        if self.inspector_wanted is None and not self.inspector_shown():
+            self.inspector_wanted = True  # a go-to asks about one entry: show it (i hides it again)
+            self._layout()
         if event.node is not None:
             self.query_one(EntryInspector).show(self.session, event.node.data)
             self.query_one(PageTableTree).focus()

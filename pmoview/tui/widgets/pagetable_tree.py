@@ -97,6 +97,7 @@ class PageTableTree(Tree[NodeData]):
         self.show_root = False
         self.guide_depth = 3
         self.session: Any = None
+        self.narrow = False  # labels for a tree as wide as a small terminal (see ``set_narrow``)
         self._queue: asyncio.Queue[TreeNode[NodeData]] = asyncio.Queue()
 
     # -- content ---------------------------------------------------------------------------------
@@ -106,7 +107,8 @@ class PageTableTree(Tree[NodeData]):
         for i, (root, space) in enumerate(zip(session.roots, session.spaces, strict=False)):
             top = space.mode.levels[0].name
             source = re.sub(r"\S*/([^/\s]+)", r"\1", root.source)  # file names, not whole paths
-            label = Text.assemble((source, "bold"), f"  {root.mode}  {top} @ {root.table:#x}")
+            # The table address first: a long source (a kernel path) may be cut, the address never.
+            label = Text.assemble((f"{top} @ {root.table:#x}", "bold"), f"  {root.mode}  {source}")
             node = self.root.add(label, NodeData(i), allow_expand=True)
             if i == 0:
                 node.expand()
@@ -126,7 +128,9 @@ class PageTableTree(Tree[NodeData]):
             style = "yellow"
         text.append(f"{row.index_text():>9} ", style or "bold")
         if row.va_start is not None and row.va_end is not None:
-            text.append(f"{row.va_start:016x}-{row.va_end - 1:016x} ", style or "cyan")
+            # Narrow: the start only (the size follows); an address is never cut, a range end can go.
+            va = f"{row.va_start:016x}" if self.narrow else f"{row.va_start:016x}-{row.va_end:016x}"
+            text.append(va + " ", style or "cyan")
         if row.kind == "none":
             size = human(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
             text.append(f"not present ({size})", "dim")
@@ -140,7 +144,7 @@ class PageTableTree(Tree[NodeData]):
         elif row.kind == "leaf":
             assert row.target is not None
             end = row.target + row.count * row.span
-            text.append(f"→ {row.target:#x}" + (f"-{end - 1:#x}" if row.count > 1 else ""))
+            text.append(f"→ {row.target:#x}" + (f"-{end:#x}" if row.count > 1 and not self.narrow else ""))
             text.append(f"  {human(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
@@ -182,6 +186,11 @@ class PageTableTree(Tree[NodeData]):
             if hit:
                 best = rank
         return best
+
+    def set_narrow(self, narrow: bool) -> None:
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.refresh_labels()
 
     def refresh_labels(self) -> None:
         """Redraw every loaded label (after marks or findings change)."""
