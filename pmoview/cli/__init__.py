@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from parsers.errors import DumpFormatError
 from pmoview.cli import common, options
 
-COMMANDS = ("info", "translate", "mappings", "check", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "snapshot", "tui")
 
 
 class UsageError(Exception):
@@ -25,9 +25,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, info_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import check_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
 
-    for module in (info_cmd, translate_cmd, check_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, snapshot_cmd, tui_cmd):
         module.register(sub)
     return parser
 
@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    finally:
+        common.close_opened()
 
 
 if __name__ == "__main__":

@@ -19,8 +19,26 @@ class Opened:
     kernel: KernelImage | None
 
 
+OPENED: list[PhysicalMemory] = []
+
+
+def close_opened() -> None:
+    """Close what the command opened: a live target gets its connection back to how it was, at once."""
+    while OPENED:
+        OPENED.pop().close()
+
+
 def open_inputs(args: argparse.Namespace) -> Opened:
-    mem = open_dump(args.dump, fmt=args.dump_format, base=args.base)
+    mem = open_dump(
+        args.dump,
+        fmt=args.dump_format,
+        base=args.base,
+        stop=getattr(args, "stop", False),
+        live_timeout=getattr(args, "live_timeout", None),
+    )
+    OPENED.append(mem)
+    if mem.info.details.get("stopped_by_pmoview"):
+        note(f"{args.dump}: the guest was running; pmoview stopped it (--stop) and leaves it stopped")
     kernel = None
     if getattr(args, "kernel", None):
         kernel = KernelImage.open(args.kernel, getattr(args, "system_map", None))
