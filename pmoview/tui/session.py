@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmoview.arch.records import Mapping
+from pmoview.arch.columns import MappingColumns
 from pmoview.marks import MarksError, MarkSet, dump_identity, identity_mismatch, load_marks, sidecar_path
 
 Progress = Callable[[str, float | None], None]
@@ -75,7 +75,7 @@ class Session:
     marks_warning: str | None = None
     identity: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    mappings: dict[int, list[Mapping]] = field(default_factory=dict)
+    mappings: dict[int, MappingColumns] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
     report: Any = None
     checks_note: str | None = None
@@ -91,12 +91,12 @@ class Session:
     def marks_writable(self) -> bool:
         return self.marks_error is None
 
-    def walk(self, i: int) -> list[Mapping]:
-        """Every mapping of root ``i`` (cached by the space); call from a worker."""
+    def walk(self, i: int) -> MappingColumns:
+        """Every mapping of root ``i`` as columns (cached by the space); call from a worker."""
         with self.lock:
-            maps: list[Mapping] = self.spaces[i].walk()
-        self.mappings[i] = maps
-        return maps
+            cols: MappingColumns = self.spaces[i].columns()
+        self.mappings[i] = cols
+        return cols
 
     def check(self) -> list[Any]:
         """Run ``pmoview.checks`` (when installed) or turn the walk's anomalies into findings."""
