@@ -257,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cwd", type=Path, help="working directory for QEMU (relative paths in --qemu-args)")
     ap.add_argument("--meta", type=Path, help="write the capture metadata as JSON here")
     a = ap.parse_args(argv)
-    split = lambda s: tuple(x for x in s.split(",") if x)
+
+    def split(s):
+        return tuple(x for x in s.split(",") if x)
+
     meta = capture(
         a.name,
         a.out,
