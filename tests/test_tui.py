@@ -405,9 +405,7 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("command", [[], ["tui"]], ids=["bare", "tui"])
-def test_pmoview_dump_runs_the_tui_with_the_parsed_options(
-    monkeypatch: pytest.MonkeyPatch, command: list[str]
-) -> None:
+def test_pmoview_dump_runs_the_tui_with_the_parsed_options(monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
     """``pmoview DUMP ...`` (no subcommand) and ``pmoview tui DUMP ...`` reach the TUI runner with the
     options the flags say, and its exit status is the command's."""
     from pmoview import main as entry
