@@ -19,7 +19,7 @@ from qemu_guest import Guest, free_port, seed_iso
 from pmoview.cli import main
 from pmoview.live.errors import LiveError
 from pmoview.live.rsp import RspClient
-from pmoview.memory import open_dump
+from pmoview.live.target import open_live
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLE = ROOT / "sample_dumps" / "seed-hole"
@@ -154,7 +154,7 @@ def test_running_guest_is_refused_left_running_and_stopped_only_with_stop(
 def test_guest_resumed_mid_read_is_one_line_error(hole: Guest) -> None:
     assert hole.qmp is not None
     for target in (hole.gdb, hole.qmp_target):
-        mem = open_dump(target)
+        mem = open_live(target)
         try:
             assert mem.read_page(0x102000) is not None
             hole.qmp.execute("cont")
@@ -172,7 +172,7 @@ def test_guest_resumed_mid_read_is_one_line_error(hole: Guest) -> None:
 def test_disconnected_qemu_is_one_line_error(tmp_path: Path) -> None:
     guest = Guest(["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-m", "64M", "-S"], tmp_path, None)
     try:
-        mem = open_dump(guest.gdb, live_timeout=5)
+        mem = open_live(guest.gdb, timeout=5)
         assert mem.read_page(0x1000) == bytes(4096)  # a fresh machine's RAM
     finally:
         guest.kill()

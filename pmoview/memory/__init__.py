@@ -36,19 +36,10 @@ PROBES: list[tuple[str, Callable[[bytes], bool], Callable[[MappedFile], Physical
 FORMATS = ("auto", "raw", "kdump", "elf", "lime")
 
 
-def open_dump(
-    path: str, fmt: str = "auto", base: int | None = None, stop: bool = False, live_timeout: float | None = None
-) -> PhysicalMemory:
+def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> PhysicalMemory:
     """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``.
     A compressed file (xz, gzip, zstd) is decompressed once into the cache and that copy is opened.
-    ``gdb://HOST:PORT``, ``qmp:PATH`` and ``qmp://HOST:PORT`` name a live QEMU guest instead; it is read
-    only while stopped, and stopped by pmoview only when ``stop`` is true."""
-    from pmoview.live.target import is_live, open_live
-
-    if is_live(path):
-        if fmt not in ("auto", "live") or base is not None:
-            raise DumpFormatError(path, None, "no --dump-format or --base with a live target", fmt)
-        return open_live(path, stop=stop, timeout=live_timeout)
+    Live QEMU targets (``gdb://``, ``qmp:``) are opened by ``pmoview.inputs`` through ``pmoview.live``."""
     file = MappedFile(path)
     kind = compression_of(file.map[:8])
     if kind is not None:
