@@ -4,10 +4,11 @@ Each candidate says where it came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from parsers.errors import DumpFormatError
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.root import Root
 from pmoview.kernel import KernelImage
@@ -21,8 +22,11 @@ DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_lev
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
-@dataclass
+@dataclass(frozen=True)
 class RootOptions:
+    """Where roots may come from. Explicit registers (``cr3``, ``ttbr0``/``ttbr1``) come first; the
+    others override what the dump says (``la57``, ``nxe``) or narrow the search (``cpu``, ``symbols``)."""
+
     arch: str | None = None
     cr3: int | None = None
     la57: bool | None = None
@@ -33,7 +37,7 @@ class RootOptions:
     tcr: int | None = None
     mair: int | None = None
     cpu: int | None = None
-    symbols: tuple[str, ...] = field(default_factory=lambda: DEFAULT_ROOT_SYMBOLS)
+    symbols: tuple[str, ...] = DEFAULT_ROOT_SYMBOLS
     scan: bool = True
 
 
@@ -194,42 +198,22 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
 
 
-def options_from_args(args: object) -> RootOptions:
-    get = lambda name, default=None: getattr(args, name, default)
-    nxe = {"on": True, "off": False}.get(get("nxe", "auto") or "auto")
-    symbols = tuple(get("root_symbol", None) or ()) or DEFAULT_ROOT_SYMBOLS
-    return RootOptions(
-        arch=get("arch"),
-        cr3=get("cr3"),
-        la57=get("la57"),
-        nxe=nxe,
-        maxphyaddr=get("maxphyaddr", 52) or 52,
-        ttbr0=get("ttbr0"),
-        ttbr1=get("ttbr1"),
-        tcr=get("tcr"),
-        mair=get("mair"),
-        cpu=get("cpu"),
-        symbols=symbols,
-    )
-
-
-class ImpossibleRoot(Exception):
-    """A root the options name cannot be a page table in this dump (the CLI exits 2)."""
-
-
 EXPLICIT_SOURCES = ("--cr3", "--ttbr0", "--ttbr1")
 
 
 def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
-    """For a root given on the command line: raise ImpossibleRoot when its table is not in the dump;
-    return a warning when the page does not look like a top table (no valid entry, or valid entries
-    that point outside the dump), None when it does. A wrong --cr3 must not read as an empty space."""
+    """For a root the user named (``--cr3``, ``--ttbr0/1``): None when its page looks like a top table,
+    else why not (no valid entry; most valid entries point outside the dump or set a reserved bit).
+    A root whose table is not in the dump at all raises ``DumpFormatError``: it cannot be walked.
+    A wrong --cr3 must not read as an empty address space."""
     option = root.source
     page = mem.read_page(root.table & ~0xFFF)
     if page is None:
-        raise ImpossibleRoot(
-            f"{option} {root.table:#x}: the table at PA {root.table:#x} is not in the dump {mem.path} "
-            f"(pmoview info lists the physical ranges it holds)"
+        raise DumpFormatError(
+            mem.path,
+            None,
+            f"a page table at {option} {root.table:#x}",
+            f"PA {root.table:#x} is not in the dump (pmoview info lists the ranges it holds)",
         )
     entries = np.frombuffer(page, dtype="<u8")
     valid = entries[(entries & np.uint64(1)) == 1]
@@ -237,9 +221,9 @@ def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
         return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
     mask = _pa_mask(min(root.maxphyaddr, 52))
     # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
-    odd = [int(v) for v in valid.tolist() if root.arch == "x86_64" and int(v) & 0x80]
-    outside = [int(v) for v in valid.tolist() if not mem.is_present(int(v) & mask)]
-    bad = len(set(odd) | set(outside))
+    bad = sum(
+        1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask)
+    )
     if bad * 2 > valid.size:
         return (
             f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "

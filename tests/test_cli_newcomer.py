@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from pmoview.cli import main
+from pmoview.main import main as pmoview_main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_dumps"
 SEED = SAMPLES / "seed-correct" / "dump.kdump.xz"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    code = pmoview_main(list(argv))  # the ``pmoview`` command: the CLI with the TUI behind ``pmoview DUMP``
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -89,7 +89,9 @@ class Finding:
     roots: tuple[int, ...] = ()  # every root the finding holds for (``root`` is the first)
 
     def to_json(self) -> dict[str, Any]:
-        h = lambda v: None if v is None else hex(v)
+        def h(v: int | None) -> str | None:
+            return None if v is None else hex(v)
+
         out: dict[str, Any] = {
             "kind": self.kind,
             "severity": self.severity,

@@ -41,7 +41,8 @@ def open_dump(
 ) -> PhysicalMemory:
     """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``.
     A compressed file (xz, gzip, zstd) is decompressed once into the cache (``progress`` hears how far)
-    and that copy is opened; errors about the copy name ``path``, the file the user gave."""
+    and that copy is opened; errors about the copy name ``path``, the file the user gave.
+    Live QEMU targets (``gdb://``, ``qmp:``) are opened by ``pmoview.inputs`` through ``pmoview.live``."""
     file = MappedFile(path)
     kind = compression_of(file.map[:8])
     if kind is not None:

@@ -12,8 +12,9 @@ import hashlib
 import lzma
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, cast
+from typing import BinaryIO, Protocol
 
 from parsers.errors import DumpFormatError
 
@@ -34,12 +35,18 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def _opener(kind: str, raw: IO[bytes], path: str) -> IO[bytes]:
-    """A decompressing reader over ``raw`` (the compressed file, whose position tells the progress)."""
+class _Stream(Protocol):
+    """What decompression needs of a stream: lzma, gzip and zstandard readers all have it."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _opener(kind: str, raw: BinaryIO, path: str) -> AbstractContextManager[_Stream]:
+    """A decompressing reader over ``raw``, the compressed file (its position tells the progress)."""
     if kind == "xz":
         return lzma.open(raw)
     if kind == "gzip":
-        return cast(IO[bytes], gzip.open(raw))
+        return gzip.open(raw)
     try:
         import zstandard
     except ImportError:
@@ -49,7 +56,7 @@ def _opener(kind: str, raw: IO[bytes], path: str) -> IO[bytes]:
             "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
             "module zstandard not installed",
         ) from None
-    return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw))
+    return zstandard.ZstdDecompressor().stream_reader(raw)
 
 
 # ``progress(done, total)``: compressed bytes read so far and the compressed file's size.
@@ -64,7 +71,7 @@ def cache_dir() -> Path:
 
 
 def decompressed_path(path: str, kind: str, progress: UnpackProgress | None = None) -> str:
-    """The cached decompressed copy of ``path``, made on first use (``progress`` hears about each MiB)."""
+    """The cached decompressed copy of ``path``, made on first use (``progress`` hears after each MiB)."""
     st = os.stat(path)
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()

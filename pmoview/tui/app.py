@@ -19,12 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from pmoview.inputs import InputOptions
 from pmoview.marks import atomic_write, export_report, write_report
 from pmoview.tui.commands import PmoviewProvider
 from pmoview.tui.coverage import pmo_coverage
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
-from pmoview.tui.session import Session, open_session, options_namespace
+from pmoview.tui.session import Session, SessionOptions, open_session
 
 
 class PmoviewApp(App[int]):
@@ -89,14 +90,14 @@ class PmoviewApp(App[int]):
             super().__init__()
             self.paths = paths
 
-    def __init__(self, dump_path: str, session: Session | None = None, **options: Any) -> None:
+    def __init__(self, options: SessionOptions, session: Session | None = None) -> None:
         super().__init__()
         self.started = time.monotonic()
-        self.args = options_namespace(dump_path, **options)
+        self.options = options
         self.session: Session | None = None
-        self._opened = session  # the CLI opened (and so validated) the input before the screen started
+        self._opened = session  # opened (so validated) before the screen started: ``pmoview.main``
         self.main = MainScreen()
-        self.sub_title = os.path.basename(dump_path)
+        self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
         self._save_generation = 0
 
@@ -112,7 +113,7 @@ class PmoviewApp(App[int]):
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
 
-        session = self._opened or open_session(self.args, progress, lambda: worker.is_cancelled)
+        session = self._opened or open_session(self.options, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
 
@@ -120,8 +121,8 @@ class PmoviewApp(App[int]):
     def analyse(self, session: Session) -> None:
         worker = get_current_worker()
         self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
-        maps = session.walk(0)
-        self.post_message(self.Walked(0, MappingModel.build(maps)))
+        cols = session.walk(0)
+        self.post_message(self.Walked(0, MappingModel.build(cols)))
         if worker.is_cancelled:
             return
         self.post_message(self.Progress("running checks…", 0.5))
@@ -169,7 +170,8 @@ class PmoviewApp(App[int]):
             mode = modes.get(root) or s.spaces[0].mode
             return str(mode.level_row(level).name)
 
-        profile = getattr(getattr(s.report, "profile", None), "name", None) or s.args.profile
+        # The profile the checks used (picked from the dump unless --profile named one).
+        profile = s.report.profile.name if s.report is not None else s.options.profile
         report = export_report(
             s.marks, s.findings, dump=s.identity, roots=s.roots, profile=profile, level_names=level_name
         )
@@ -194,7 +196,10 @@ class PmoviewApp(App[int]):
     def _summary(self, s: Session) -> str:
         maps = sum(len(m) for m in s.mappings.values())
         root = s.roots[0]
-        return f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · {len(s.marks)} marks"
+        return (
+            f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
+            f"{len(s.findings)} findings · {len(s.marks)} marks"
+        )
 
     def on_pmoview_app_progress(self, message: Progress) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
@@ -211,7 +216,7 @@ class PmoviewApp(App[int]):
             self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
         elif s.marks_warning:
             self.notify(s.marks_warning, title="marks", severity="warning", timeout=10)
-        for text in s.root_warnings:
+        for text in s.inputs.warnings:  # a --cr3/--ttbr that looks like no page table
             self.notify(text, title="root", severity="warning", timeout=20)
         self.analyse(s)
 
@@ -275,7 +280,15 @@ class PmoviewApp(App[int]):
         self.push_screen(HelpScreen())
 
 
-def make_app(dump_path: str, session: Session | None = None, **options: Any) -> PmoviewApp:
-    """The app for ``dump_path``; ``options`` are the CLI's (kernel, profile, spec, marks, cr3, ...);
-    ``session``, when given, is the input already opened (``open_session``) and is used as it is."""
-    return PmoviewApp(dump_path, session, **options)
+def make_app(
+    inputs: InputOptions,
+    *,
+    profile: str | None = None,
+    spec: str | None = None,
+    marks: str | None = None,
+    session: Session | None = None,
+) -> PmoviewApp:
+    """The app for ``inputs`` (dump, kernel, roots, limits), checked against ``profile``/``spec``, with
+    marks in the sidecar ``marks`` (default: beside the dump). ``session``: the same already opened
+    (``open_session``), so that unusable input is refused before the screen starts."""
+    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks), session)
