@@ -221,9 +221,7 @@ def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
         return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
     mask = _pa_mask(min(root.maxphyaddr, 52))
     # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
-    bad = sum(
-        1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask)
-    )
+    bad = sum(1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask))
     if bad * 2 > valid.size:
         return (
             f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "

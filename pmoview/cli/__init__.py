@@ -25,10 +25,38 @@ class UsageError(Exception):
     """A command-line value that cannot be used (exit 2)."""
 
 
+DESCRIPTION = """\
+pmoview shows what the page tables in a kernel memory dump really say, and checks the
+direct map (PMO) and the kernel image mapping against the layout the kernel meant.
+
+  pmoview DUMP                     the terminal UI (the same as: pmoview tui DUMP)
+  pmoview COMMAND DUMP ...         headless: info, translate, mappings, check, explain, snapshot
+  pmoview COMMAND --help           one command's options
+"""
+
+EPILOG = """\
+examples:
+  pmoview sample_dumps/seed-no-extension/dump.kdump.xz --kernel sample_dumps/seed-no-extension/kernel.elf
+  pmoview info vmcore
+  pmoview translate vmcore ffffffff81000000 0xffff888000100000
+  pmoview mappings vmcore --supervisor --writable --exec
+  pmoview check dump.kdump --kernel kernel.elf --format junit -o report.xml
+
+exit status: 0 done (check: no error finding), 1 check found an error, 2 unusable input
+(one line on stderr), 3 internal error (PMOVIEW_DEBUG=1 shows the traceback).
+"""
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    from pmoview import __version__
+
     parser = argparse.ArgumentParser(
-        prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="pmoview",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"pmoview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from pmoview.cli import check_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
 

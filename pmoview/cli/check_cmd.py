@@ -16,13 +16,23 @@ from pmoview.cli.options import add_dump_options, add_root_options, parse_int, p
 from pmoview.marks import MarksError, MarkSet, load_marks
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
+DESCRIPTION = """\
+Judge the page tables against a profile: exit 0 clean, 1 on an error finding, 2 on unusable input.
+Output as text (a review), JSON, SARIF 2.1.0 or JUnit XML. --format is the report format; the dump
+format is --dump-format, as for every command.
+
+examples:
+  pmoview check dump.kdump --kernel kernel.elf
+  pmoview check vmcore --all-roots --format json -o findings.json
+  pmoview check dump.kdump --kernel kernel.elf --cpu-features nx --format junit > report.xml
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "check",
         help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dump_options(p)

@@ -81,8 +81,8 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:
-    """``kernel_option``: ``mappings`` keeps ``--kernel`` for its filter and takes the ELF as ``--kernel-elf``."""
+def add_root_options(p: argparse.ArgumentParser) -> None:
+    """The roots' options, and ``--kernel ELF``: the kernel ELF on every command."""
     g = p.add_argument_group("page-table root (default: best candidate found in the dump)")
     g.add_argument("--arch", choices=("x86_64", "aarch64"), help="architecture when the dump does not say")
     g.add_argument("--cr3", type=parse_register, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
@@ -102,7 +102,7 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument("--mair", type=parse_register, help="aarch64: MAIR_EL1 to resolve AttrIndx")
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
     g.add_argument(
-        kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
+        "--kernel", dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
     )
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
     g.add_argument(
