@@ -133,6 +133,8 @@ async def test_at_80x24_the_footer_keeps_help_quit_export_and_goto(tmp_path: Pat
             assert key in keys, key
             region = keys[key].region
             assert region.width > 0 and region.right <= SMALL[0], (key, region)
+        status = str(app.main.query_one("#status").render())
+        assert status.endswith("0 marks") and len(status) <= SMALL[0] - 2, status
 
 
 @run_async
