@@ -17,7 +17,7 @@ from pmoview.memory.base import present_pages
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
 CR4_LA57 = 1 << 12
-DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt")
+DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt", "kernel_pagetable")
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
@@ -35,6 +35,10 @@ class RootOptions:
     cpu: int | None = None
     symbols: tuple[str, ...] = field(default_factory=lambda: DEFAULT_ROOT_SYMBOLS)
     scan: bool = True
+    satp: int | None = None  # riscv64: the whole CSR (MODE, ASID, PPN)
+    riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
+    sum: bool | None = None  # riscv64: sstatus.SUM
+    mxr: bool | None = None  # riscv64: sstatus.MXR
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -48,11 +52,14 @@ def find_roots(
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
     found: list[Root] = []
-    if arch == "x86_64":
+    if arch == "riscv64":
+        found += _riscv(mem, kernel, opt)
+    elif arch == "x86_64":
         found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
     else:
         found += _explicit_arm(opt) + _vmcoreinfo_arm(mem, opt)
-    found += _symbols(mem, kernel, arch, opt)
+    if arch != "riscv64":
+        found += _symbols(mem, kernel, arch, opt)
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
     # One candidate per table; when several sources agree, say so (agreement is evidence).
@@ -65,6 +72,19 @@ def find_roots(
         else:
             unique[key] = root
     return list(unique.values())
+
+
+def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) -> list[Root]:
+    from pmoview import roots_riscv as rv
+
+    found: list[Root] = []
+    if opt.satp is not None:
+        found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
+    if kernel is not None:
+        found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
+    if not found and opt.scan:
+        found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
+    return [replace(r, mxr=opt.mxr) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
@@ -210,4 +230,8 @@ def options_from_args(args: object) -> RootOptions:
         mair=get("mair"),
         cpu=get("cpu"),
         symbols=symbols,
+        satp=get("satp"),
+        riscv_mode=get("riscv_mode"),
+        sum={"on": True, "off": False}.get(get("sum", None) or "auto"),
+        mxr={"on": True, "off": False}.get(get("mxr", None) or "auto"),
     )

@@ -18,7 +18,12 @@ X86_ADDR = 0x000F_FFFF_FFFF_F000  # bits 51:12, whatever MAXPHYADDR is
 ARM_ADDR = 0x0000_FFFF_FFFF_F000  # bits 47:12
 
 
+RISCV_PPN = 0x003F_FFFF_FFFF_FC00  # bits 53:10, the PPN: PA = PPN << 12
+
+
 def entry_address(arch: str, entry: int) -> int:
+    if arch == "riscv64":
+        return (entry & RISCV_PPN) << 2
     return entry & (X86_ADDR if arch == "x86_64" else ARM_ADDR)
 
 
@@ -211,7 +216,7 @@ def _faulting_pointers(ctx: CheckContext, a: Any, diag: VirtToPhysDiagnosis) -> 
         if view.kind_of(i) != "fault":
             continue
         e = int(view.raw[i])
-        if row.leaf_mask and (e & row.leaf_mask) == row.leaf_value:
+        if row.leaf_mask and row.is_leaf(e):
             continue  # a leaf, not a pointer
         addr = entry_address(ctx.arch, e)
         if ctx.mem.is_present(addr):

@@ -39,7 +39,7 @@ def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
             opened.mem.path,
             None,
             "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
-            "or a table found by scanning); give --cr3 or --ttbr1",
+            "or a table found by scanning); give --cr3, --ttbr1 or --satp",
             "none",
         )
     return roots
