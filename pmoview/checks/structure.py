@@ -66,6 +66,7 @@ def check(ctx: CheckContext) -> list[Pending]:
                     _render_reserved,
                     [path],
                     detail=a.detail,
+                    fault=FAULT_WORDS.get(ctx.arch, FAULT_WORDS["x86_64"]),
                 )
             )
             if not res0:
@@ -242,6 +243,14 @@ def _faulting_pointers(ctx: CheckContext, a: Any, diag: VirtToPhysDiagnosis) -> 
     return out
 
 
+# What the MMU raises on an access through a reserved encoding, in each manual's words.
+FAULT_WORDS = {
+    "x86_64": "#PF with RSVD",
+    "aarch64": "a translation fault",
+    "riscv64": "a page fault (scause 12, 13 or 15: fetch, load, store)",
+}
+
+
 def _render_reserved(p: Pending) -> tuple[str, str | None, str | None]:
     first = p.paths[0] if p.paths else ()
     where = f"{path_text(first, values=False)} = {first[-1].entry:#x}" if first else "an entry"
@@ -250,7 +259,7 @@ def _render_reserved(p: Pending) -> tuple[str, str | None, str | None]:
         msg = f"{where}: {p.data['detail']} (VA {p.va_start:#x}-{p.va_end:#x})."
     else:
         msg = (
-            f"{where} has reserved bits set: {p.data['detail']}. The MMU raises #PF with RSVD for any access to VA "
+            f"{where} has reserved bits set: {p.data['detail']}. The MMU raises {p.data['fault']} for any access to VA "
             f"{p.va_start:#x}-{p.va_end:#x} ({size_text(n)})."
         )
     return msg, "reserved bits clear", p.data["detail"]

@@ -155,8 +155,13 @@ def capture(a: argparse.Namespace) -> dict[str, Any]:
             proc.wait()
         err.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        if (out / "qemu-stderr.log").stat().st_size == 0:
-            (out / "qemu-stderr.log").unlink()
+        # QEMU says it waits for the console's client: expected, not worth keeping.
+        log = out / "qemu-stderr.log"
+        lines = [ln for ln in log.read_text().splitlines() if "QEMU waiting for connection" not in ln]
+        if lines:
+            log.write_text("\n".join(lines) + "\n")
+        else:
+            log.unlink()
     xz_file(out / "dump.elf")
     meta = {
         "name": a.name,
