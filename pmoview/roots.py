@@ -18,7 +18,7 @@ from pmoview.memory.base import present_pages
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
 CR4_LA57 = 1 << 12
-DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt")
+DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt", "kernel_pagetable")
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
@@ -39,6 +39,10 @@ class RootOptions:
     cpu: int | None = None
     symbols: tuple[str, ...] = DEFAULT_ROOT_SYMBOLS
     scan: bool = True
+    satp: int | None = None  # riscv64: the whole CSR (MODE, ASID, PPN)
+    riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
+    sum: bool | None = None  # riscv64: sstatus.SUM
+    mxr: bool | None = None  # riscv64: sstatus.MXR
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -52,11 +56,14 @@ def find_roots(
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
     found: list[Root] = []
-    if arch == "x86_64":
+    if arch == "riscv64":
+        found += _riscv(mem, kernel, opt)
+    elif arch == "x86_64":
         found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
     else:
         found += _explicit_arm(opt) + _cpu_arm(mem, opt) + _vmcoreinfo_arm(mem, opt)
-    found += _symbols(mem, kernel, arch, opt)
+    if arch != "riscv64":
+        found += _symbols(mem, kernel, arch, opt)
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
     # One candidate per table; when several sources agree, say so (agreement is evidence).
@@ -69,6 +76,29 @@ def find_roots(
         else:
             unique[key] = root
     return list(unique.values())
+
+
+def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) -> list[Root]:
+    from pmoview import roots_riscv as rv
+
+    found: list[Root] = []
+    if opt.satp is not None:
+        found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
+    for cpu in mem.cpus:  # a live target (the gdbstub) gives satp and sstatus; a dump does not
+        satp = cpu.regs.get("satp")
+        if satp is None or (opt.cpu is not None and cpu.index != opt.cpu) or not satp >> 60:
+            continue  # Bare mode: no translation
+        sstatus = cpu.regs.get("sstatus")
+        sum_ = opt.sum if opt.sum is not None or sstatus is None else bool(sstatus >> 18 & 1)
+        try:
+            found.append(replace(rv.root_from_satp(satp, f"CPU {cpu.index} satp", sum_, opt.mxr), cpu=cpu.index))
+        except ValueError:
+            continue  # a mode pmoview does not walk; the other sources may still find the tables
+    if kernel is not None:
+        found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
+    if not found and opt.scan:
+        found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
+    return [replace(r, mxr=opt.mxr) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:

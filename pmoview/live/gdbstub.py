@@ -41,6 +41,7 @@ from pmoview.memory.base import PAGE_SIZE, CpuState, DumpInfo, PhysicalMemory, R
 # lowercased). Whatever of these the stub lacks is simply absent from the CPU state.
 WANTED = {
     "x86_64": ("rip", "rsp", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"),
+    "riscv64": ("pc", "sp", "satp", "sstatus", "priv"),
     "aarch64": (
         "pc",
         "sp",
@@ -132,7 +133,7 @@ class GdbStubMemory(PhysicalMemory):
         self.info.arch = self.tdesc.arch
         if self.info.arch is None:
             raise LiveError(
-                self.path, f"a target pmoview can walk (x86_64, aarch64), found {self.tdesc.architecture!r}"
+                self.path, f"a target pmoview can walk (x86_64, aarch64, riscv64), found {self.tdesc.architecture!r}"
             )
         mode = c.request("qqemu.PhyMemMode").decode("ascii", "replace")
         if mode not in ("0", "1"):
