@@ -83,6 +83,7 @@ def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) ->
     found: list[Root] = []
     if opt.satp is not None:
         found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
+    found += rv.cpu_roots(mem, opt.cpu, opt.sum, opt.mxr)
     if kernel is not None:
         found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
     if not found and opt.scan:

@@ -53,6 +53,8 @@ WANTED = {
         "id_aa64mmfr0_el1",
         "currentel",
     ),
+    # QEMU's generated riscv-64bit-csr.xml and its "virtual" priv register (0 U, 1 S, 3 M)
+    "riscv64": ("pc", "sp", "satp", "sstatus", "mstatus", "priv"),
 }
 BATCH_PAGES = 64  # pages asked for in one pipelined round trip
 
@@ -131,7 +133,7 @@ class GdbStubMemory(PhysicalMemory):
         self.info.arch = self.tdesc.arch
         if self.info.arch is None:
             raise LiveError(
-                self.path, f"a target pmoview can walk (x86_64, aarch64), found {self.tdesc.architecture!r}"
+                self.path, f"a target pmoview can walk (x86_64, aarch64, riscv64), found {self.tdesc.architecture!r}"
             )
         mode = c.request("qqemu.PhyMemMode").decode("ascii", "replace")
         if mode not in ("0", "1"):
