@@ -49,6 +49,7 @@ WANTED = {
         "ttbr1_el1",
         "tcr_el1",
         "sctlr_el1",
+        "sctlr",  # QEMU 7.2 names SCTLR_EL1 so (one register with the AArch32 SCTLR)
         "mair_el1",
         "id_aa64mmfr0_el1",
         "currentel",
