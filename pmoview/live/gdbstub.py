@@ -37,7 +37,6 @@ from pmoview.memory.base import PAGE_SIZE, CpuState
 # lowercased). Whatever of these the stub lacks is simply absent from the CPU state.
 WANTED = {
     "x86_64": ("rip", "rsp", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"),
-    "riscv64": ("pc", "sp", "satp", "sstatus", "priv"),
     "aarch64": (
         "pc",
         "sp",
@@ -51,6 +50,8 @@ WANTED = {
         "id_aa64mmfr0_el1",
         "currentel",
     ),
+    # QEMU's generated riscv-64bit-csr.xml and its "virtual" priv register (0 U, 1 S, 3 M)
+    "riscv64": ("pc", "sp", "satp", "sstatus", "mstatus", "priv"),
 }
 
 
