@@ -1,5 +1,5 @@
-"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``
-are headless.
+"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``,
+``cpus`` are headless.
 
 The headless commands never import Textual. Unusable input exits 2 with one line on stderr.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from parsers.errors import DumpFormatError
 from pmoview.cli import common, options
 
-COMMANDS = ("info", "translate", "mappings", "check", "explain", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "explain", "cpus", "tui")
 
 
 class UsageError(Exception):
@@ -26,9 +26,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, explain_cmd, info_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import check_cmd, cpus_cmd, explain_cmd, info_cmd, translate_cmd, tui_cmd
 
-    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, cpus_cmd, tui_cmd):
         module.register(sub)
     return parser
 
