@@ -6,8 +6,9 @@ import argparse
 import json
 
 from pmoview.access import ACCESSES, PRIVILEGES, Explanation, control_for, explain, rules_for
-from pmoview.cli.common import all_roots, note, open_inputs, walk_limits, warn_damage
-from pmoview.cli.options import OptionError, add_dump_options, add_root_options, parse_int
+from pmoview.cli.common import note, warn_damage
+from pmoview.cli.options import OptionError, add_dump_options, add_root_options, input_options, parse_int
+from pmoview.inputs import open_inputs
 from pmoview.memory import CpuState, PhysicalMemory
 from pmoview.space import AddressSpace
 
@@ -61,9 +62,9 @@ def pick_cpu(mem: PhysicalMemory, wanted: int | None, root_cpu: int | None) -> C
 
 
 def run(args: argparse.Namespace) -> int:
-    opened = open_inputs(args)
-    root = all_roots(opened, args)[0]
-    space = AddressSpace(opened.mem, root, limits=walk_limits(args))
+    opened = open_inputs(input_options(args))
+    root = opened.roots[0]
+    space = opened.space(root)
     cpu = pick_cpu(opened.mem, args.cpu, root.cpu)
     try:
         state = control_for(root, cpu, dict(args.control))

@@ -6,8 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from pmoview.cli.common import all_roots, hexs, note, open_inputs, walk_limits, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
+from pmoview.cli.common import hexs, note, warn_damage
+from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
+from pmoview.inputs import open_inputs
+from pmoview.space import AddressSpace
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 
@@ -37,18 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     m.set_defaults(run=run_mappings)
 
 
-def open_space(args: argparse.Namespace) -> Any:
+def open_space(args: argparse.Namespace) -> AddressSpace:
     """Open the dump, pick the best root (or the one the options name) and say which on stderr."""
-    from pmoview.space import AddressSpace
-
-    opened = open_inputs(args)
-    roots = all_roots(opened, args)
+    inputs = open_inputs(input_options(args))
+    roots = inputs.roots
     root = roots[0]
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
     )
-    return AddressSpace(opened.mem, root, limits=walk_limits(args))
+    return inputs.space(root)
 
 
 def flags_json(flags: Any) -> dict[str, Any] | None:
@@ -69,9 +69,9 @@ def path_json(path: Any) -> list[dict[str, Any]]:
 
 def run_translate(args: argparse.Namespace) -> int:
     space = open_space(args)
+    translations = [space.translate(va) for va in args.vas]
     results = []
-    for va in args.vas:
-        t = space.translate(va)
+    for va, t in zip(args.vas, translations, strict=True):
         results.append(
             {
                 "va": hex(va),
@@ -86,8 +86,7 @@ def run_translate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    for r, va in zip(results, args.vas, strict=False):
-        t = space.translate(va)
+    for va, t in zip(args.vas, translations, strict=True):
         if t.pa is None:
             print(f"{va:#018x} -> unmapped: {t.reason}")
         else:

@@ -306,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--int-log", action="store_true", help="run with -d int and keep the last exception sequence")
     a = ap.parse_args(argv)
-    split = lambda s: tuple(x for x in s.split(",") if x)
+
+    def split(s):
+        return tuple(x for x in s.split(",") if x)
+
     meta = capture(
         a.name,
         a.out,

@@ -22,8 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent
 SRC = HERE / "src"
-sys.path.insert(0, str(HERE))
-import capture
+sys.path.insert(0, str(HERE))  # capture.py sits beside this script
+import capture  # noqa: E402
 
 PHYS_OFFSET = 0xFFFF800000000000
 KERNEL_VIRT_BASE = 0xFFFFFFFF80000000
@@ -390,7 +390,10 @@ def run_variant(v: dict) -> str:
         qemu_args += f" -action {v['action']}"
     keep = v["keep"]
     formats = tuple(f for f in ("elf", "kdump") if f in keep)
-    log = lambda m: print(m, file=sys.stderr, flush=True)
+
+    def log(m):
+        print(m, file=sys.stderr, flush=True)
+
     # QEMU runs in sample_dumps/ so the recorded command line has a short relative ISO path
     meta = capture.capture(
         v["name"],
