@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from pmoview.cli.common import hexs, open_inputs, walk_limits, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options
+from pmoview.cli.common import hexs, warn_damage
+from pmoview.cli.options import add_dump_options, add_root_options, input_options
 from pmoview.cli.translate_cmd import flags_json, path_json
 from pmoview.cpus import CpuView, cpu_views
-from pmoview.roots import find_roots, options_from_args
+from pmoview.inputs import open_inputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,10 +47,8 @@ def view_json(v: CpuView) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    opened = open_inputs(args)
-    options = options_from_args(args)
-    roots = find_roots(opened.mem, opened.kernel, options)
-    views = cpu_views(opened.mem, roots, walk_limits(args))
+    opened = open_inputs(input_options(args), require_root=False)
+    views = cpu_views(opened.mem, opened.roots, opened.options.limits)
     if args.cpu is not None:
         views = [v for v in views if v.index == args.cpu]
     warn_damage(opened.mem)

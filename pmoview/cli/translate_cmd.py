@@ -9,7 +9,7 @@ from typing import Any
 from pmoview.cli.common import hexs, note, warn_damage
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
 from pmoview.inputs import open_inputs
-from pmoview.space import AddressSpace
+from pmoview.space import AddressSpace, Mapping
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 
@@ -125,27 +125,33 @@ def run_mappings(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [
-                    {
-                        "va_start": hex(m.va_start),
-                        "va_end": hex(m.va_end),
-                        "pa_start": hex(m.pa_start),
-                        "page_size": m.page_size,
-                        "flags": flags_json(m.flags),
-                    }
-                    for m in maps
-                ],
+                [mapping_json(m) for m in maps],
                 indent=2,
             )
         )
         return 0
     for m in maps:
-        size = m.va_end - m.va_start
-        print(
-            f"{m.va_start:#018x}-{m.va_end:#018x} {_human(size):>7} -> {m.pa_start:#014x}  "
-            f"{_size(m.page_size):>3}  {m.flags.text()}"
-        )
+        print(mapping_line(m))
     return 0
+
+
+def mapping_json(m: Mapping) -> dict[str, Any]:
+    """One mapping as ``mappings --json`` prints it (``diff`` uses the same objects)."""
+    return {
+        "va_start": hex(m.va_start),
+        "va_end": hex(m.va_end),
+        "pa_start": hex(m.pa_start),
+        "page_size": m.page_size,
+        "flags": flags_json(m.flags),
+    }
+
+
+def mapping_line(m: Mapping) -> str:
+    """One mapping as a ptdump-style line, as ``mappings`` prints it."""
+    return (
+        f"{m.va_start:#018x}-{m.va_end:#018x} {_human(m.va_end - m.va_start):>7} -> {m.pa_start:#014x}  "
+        f"{_size(m.page_size):>3}  {m.flags.text()}"
+    )
 
 
 def _warn_limits(space: Any) -> None:
