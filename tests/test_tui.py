@@ -265,7 +265,7 @@ async def test_filter_keeps_matching_mappings(tmp_path: Path) -> None:
         await settle(app, pilot)
         view = app.main.query_one(MappingsView)
         assert app.main.active_tab() == "tab-mappings"
-        assert view.model is not None and 0 < len(view.model) < len(view.model.maps)
+        assert view.model is not None and 0 < len(view.model) < len(view.model.cols)
         assert all(not view.model.mapping(i).flags.nx for i in range(len(view.model)))
 
 
@@ -395,8 +395,8 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
     app = app_for(name, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        maps = app.session.mappings[0]
-        biggest = max(maps, key=lambda m: m.count)
+        cols = app.session.mappings[0]
+        biggest = cols.mapping(int(cols.count.argmax()))
         start = time.monotonic()
         node = await goto(app, pilot, biggest.va_start)
         assert node.data.row.va_start <= biggest.va_start < node.data.row.va_end

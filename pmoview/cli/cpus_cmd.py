@@ -6,8 +6,9 @@ import argparse
 import json
 
 from pmoview.cli.common import hexs, warn_damage
+from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options
-from pmoview.cli.translate_cmd import flags_json, path_json
+from pmoview.cli.translate_cmd import path_json
 from pmoview.cpus import CpuView, cpu_views
 from pmoview.inputs import open_inputs
 

@@ -45,7 +45,8 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "dump",
         metavar="DUMP",
-        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF",
+        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF; "
+        "or a live QEMU: gdb://HOST:PORT (gdbstub), qmp:PATH or qmp://HOST:PORT (QMP)",
     )
     g = p.add_argument_group("dump")
     g.add_argument(
@@ -57,6 +58,18 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)"
+    )
+    g.add_argument(
+        "--stop",
+        action="store_true",
+        help="live target: stop a running guest to read it (default: refuse, and leave it running)",
+    )
+    g.add_argument(
+        "--live-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="live target: longest wait for any answer from QEMU (default 5 for gdb://, 10 for qmp)",
     )
 
 
@@ -126,4 +139,6 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         system_map=args.system_map,
         roots=roots,
         limits=limits,
+        stop=getattr(args, "stop", False),
+        live_timeout=getattr(args, "live_timeout", None),
     )

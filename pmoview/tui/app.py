@@ -120,8 +120,8 @@ class PmoviewApp(App[int]):
     def analyse(self, session: Session) -> None:
         worker = get_current_worker()
         self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
-        maps = session.walk(0)
-        self.post_message(self.Walked(0, MappingModel.build(maps)))
+        cols = session.walk(0)
+        self.post_message(self.Walked(0, MappingModel.build(cols)))
         if worker.is_cancelled:
             return
         self.post_message(self.Progress("running checks…", 0.5))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmoview.arch import Root
-from pmoview.arch.records import Mapping
+from pmoview.arch.columns import MappingColumns
 from pmoview.checks import Finding, Report, run_checks
 from pmoview.inputs import InputOptions, Inputs, open_inputs
 from pmoview.kernel import KernelImage
@@ -45,7 +45,7 @@ class Session:
     marks_warning: str | None = None
     identity: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    mappings: dict[int, list[Mapping]] = field(default_factory=dict)
+    mappings: dict[int, MappingColumns] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     report: Report | None = None
     checks_note: str | None = None
@@ -73,12 +73,12 @@ class Session:
     def marks_writable(self) -> bool:
         return self.marks_error is None
 
-    def walk(self, i: int) -> list[Mapping]:
-        """Every mapping of root ``i`` (cached by the space); call from a worker."""
+    def walk(self, i: int) -> MappingColumns:
+        """Every mapping of root ``i`` as columns (cached by the space); call from a worker."""
         with self.lock:
-            maps = self.spaces[i].walk()
-        self.mappings[i] = maps
-        return maps
+            cols: MappingColumns = self.spaces[i].columns()
+        self.mappings[i] = cols
+        return cols
 
     def check(self) -> list[Finding]:
         """Run the checks on root 0 ("ok" marks suppress findings, wrong/missing marks add some); a
