@@ -23,6 +23,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("view: coverage", "view('tab-coverage')", "PMO coverage of physical memory"),
     ("view: findings", "view('tab-findings')", "Findings of the checks"),
     ("view: marks", "view('tab-marks')", "Your marks on this dump"),
+    ("view: cpus", "view('tab-cpus')", "Each CPU: mode, PC, root and its last fault explained"),
+    ("view: diff", "view('tab-diff')", "What the --diff dump maps differently"),
     ("help: keys", "app.help", "Keys and symbols"),
 )
 

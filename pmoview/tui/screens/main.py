@@ -18,6 +18,8 @@ from pmoview.tui.mapping_model import FILTER_HELP, FilterError
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
 from pmoview.tui.widgets.coverage_view import CoverageView
+from pmoview.tui.widgets.cpus_table import CpusTable, cpu_detail
+from pmoview.tui.widgets.diff_table import DiffTable
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
 from pmoview.tui.widgets.mappings_view import MappingsView
@@ -87,7 +89,7 @@ class MainScreen(Screen[None]):
     | :- | :- |
     | `g` | go to a VA | `p` | find a PA | `/` | filter mappings |
     | `m` / `M` / `o` / `n` | mark wrong / missing / ok, note |
-    | `e` | export report | `1`-`5` | switch view |
+    | `e` | export report | `1`-`7` | switch view (7: Diff, with `--diff B`) |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -117,6 +119,8 @@ class MainScreen(Screen[None]):
         Binding("3", "view('tab-coverage')", "Coverage", show=False, id="main.view_coverage"),
         Binding("4", "view('tab-findings')", "Findings", show=False, id="main.view_findings"),
         Binding("5", "view('tab-marks')", "Marks", show=False, id="main.view_marks"),
+        Binding("6", "view('tab-cpus')", "CPUs", show=False, id="main.view_cpus"),
+        Binding("7", "view('tab-diff')", "Diff", show=False, id="main.view_diff"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -125,6 +129,7 @@ class MainScreen(Screen[None]):
         self.mapping_model: Any = None
         self.coverage: Any = None
         self.findings: list[Any] = []
+        self.cpus: list[Any] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
 
     def on_mount(self) -> None:
@@ -150,6 +155,9 @@ class MainScreen(Screen[None]):
                 yield Static("", id="finding-detail")
             with TabPane("Marks", id="tab-marks"):
                 yield Lazy(MarksTable(id="marks"))
+            with TabPane("CPUs", id="tab-cpus"), Vertical():
+                yield CpusTable(id="cpus")
+                yield Static("CPU records appear when the dump is open", id="cpu-detail")
         with Horizontal(id="status-bar"):
             yield Static("starting…", id="status")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
@@ -191,6 +199,25 @@ class MainScreen(Screen[None]):
         n = len(findings)
         label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
         self.query_one(TabbedContent).get_tab("tab-findings").label = label
+
+    def set_cpus(self, views: list[Any]) -> None:
+        self.cpus = views
+        table = self.query_one(CpusTable)
+        table.set_views(views)
+        first = table.current()
+        self.query_one("#cpu-detail", Static).update(cpu_detail(first) if first else "the dump records no CPU state")
+        faults = sum(1 for v in views if v.fault is not None and not v.fault.explanation.allowed)
+        label = f"CPUs ({len(views)}" + (f", {faults} fault" if faults else "") + ")" if views else "CPUs"
+        self.query_one(TabbedContent).get_tab("tab-cpus").label = label
+
+    def set_diff(self, result: Any, title: str) -> None:
+        """Add the Diff view (only opened with ``--diff B``)."""
+        table = DiffTable(id="diff")
+        n = len(result.removed) + len(result.added) + len(result.changed)
+        info = Static(f"{title} · {n} difference(s): - only in A, + only in B, ~ changed", id="diff-info")
+        tabs = self.query_one(TabbedContent)
+        tabs.add_pane(TabPane(f"Diff ({n})", Vertical(info, table), id="tab-diff"))
+        table.call_after_refresh(table.set_diff, result)
 
     def set_coverage(self, coverage: Any) -> None:
         self.coverage = coverage
@@ -288,10 +315,16 @@ class MainScreen(Screen[None]):
         if isinstance(event.control, FindingsTable):
             f = event.control.current()
             self.query_one("#finding-detail", Static).update(_finding_detail(f) if f is not None else "")
+        elif isinstance(event.control, CpusTable):
+            v = event.control.current()
+            self.query_one("#cpu-detail", Static).update(cpu_detail(v) if v is not None else "")
         self.refresh_bindings()
 
     # -- actions -------------------------------------------------------------------------------------
     def action_view(self, tab: str) -> None:
+        if not self.query(f"#{tab}"):
+            self.notify("no such view here (the Diff view needs --diff B)", severity="warning", timeout=3)
+            return
         self.query_one(TabbedContent).active = tab
         pane = self.query_one(f"#{tab}", TabPane)
         focusable = [w for w in pane.query("*") if w.can_focus]
@@ -434,6 +467,25 @@ class MainScreen(Screen[None]):
             self.reveal_path(space, _key(paths[0]))
         elif getattr(f, "va_start", None) is not None:
             self.app.goto_va(space, f.va_start)  # type: ignore[attr-defined]
+
+    def on_cpus_table_cpu_chosen(self, event: CpusTable.CpuChosen) -> None:
+        """The fault's walk in the tree (the entry that denies it), else the PC's."""
+        v = event.view
+        if v.root is None or self.session is None:
+            self.notify(f"CPU {v.index} has no page-table root", severity="warning")
+            return
+        space = next((i for i, r in enumerate(self.session.roots) if r.table == v.root.table), None)
+        if space is None:
+            self.notify(f"root {v.root.table:#x} of CPU {v.index} is not among the open roots", severity="warning")
+            return
+        f = v.fault
+        if f is not None and f.explanation.path:
+            self.reveal_path(space, _key(f.explanation.path))
+        elif v.pc is not None:
+            self.app.goto_va(space, v.pc)  # type: ignore[attr-defined]
+
+    def on_diff_table_va_chosen(self, event: DiffTable.VaChosen) -> None:
+        self.app.goto_va(0, event.va)  # type: ignore[attr-defined]
 
     def on_marks_table_mark_chosen(self, event: MarksTable.MarkChosen) -> None:
         m = event.mark
