@@ -76,9 +76,9 @@ async def test_diff_view_lists_what_the_second_dump_maps_differently(tmp_path: P
     app = make_app(InputOptions(str(a[0])), marks=str(tmp_path / "m.json"), diff=InputOptions(str(b[0])))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        for _ in range(50):
+        for _ in range(100):
             await pilot.pause(0.02)
-            if app.main.query("#diff"):
+            if app.main.query_one(DiffTable).rows_va:
                 break
         await pilot.press("7")
         await settle(app, pilot)

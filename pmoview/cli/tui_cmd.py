@@ -39,9 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--profile", metavar="P", help="expected layout: seed, linux-x86_64, linux-arm64 (default: guessed)")
     p.add_argument("--spec", metavar="FILE", help="layout spec (TOML) for the checks")
     p.add_argument("--marks", metavar="FILE", help="marks sidecar (default: DUMP.pmoview-marks.json beside the dump)")
-    p.add_argument(
-        "--diff", metavar="B", help="a second dump: the Diff view shows what it maps differently"
-    )
+    p.add_argument("--diff", metavar="B", help="a second dump: the Diff view shows what it maps differently")
     p.set_defaults(run=run)
 
 

@@ -108,7 +108,7 @@ class PmoviewApp(App[int]):
         self.started = time.monotonic()
         self.options = options
         self.session: Session | None = None
-        self.main = MainScreen()
+        self.main = MainScreen(self)
         self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
         self._save_generation = 0
