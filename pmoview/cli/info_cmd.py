@@ -12,7 +12,10 @@ from pmoview.cli.common import hexs, open_for_command
 from pmoview.cli.options import add_dump_options, add_root_options
 from pmoview.memory import PhysicalMemory
 
-CPU_TEXT_REGS = ("cr0", "cr3", "cr4", "efer", "rip", "rsp", "pc", "sp", "pstate", "ttbr0_el1", "ttbr1_el1", "tcr_el1")
+CPU_TEXT_REGS = (
+    *("cr0", "cr3", "cr4", "efer", "rip", "rsp", "pc", "sp", "pstate", "ttbr0_el1", "ttbr1_el1", "tcr_el1"),
+    *("satp", "sstatus", "priv"),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

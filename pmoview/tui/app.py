@@ -19,7 +19,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from pmoview.inputs import InputOptions
+from pmoview.cpus import cpu_views
+from pmoview.diff import diff_spaces
+from pmoview.inputs import InputOptions, open_inputs
 from pmoview.marks import atomic_write, export_report, write_report
 from pmoview.tui.commands import PmoviewProvider
 from pmoview.tui.coverage import pmo_coverage
@@ -37,6 +39,13 @@ class PmoviewApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (marks are already saved)"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help", tooltip="Keys and symbols"),
+        Binding(
+            "r",
+            "reread",
+            "Re-read",
+            id="app.reread",
+            tooltip="Read the dump again; for a live guest, a new snapshot after it moved",
+        ),
     ]
 
     class Progress(Message):
@@ -72,6 +81,17 @@ class PmoviewApp(App[int]):
             super().__init__()
             self.coverage = coverage
 
+    class CpusRead(Message):
+        def __init__(self, views: list[Any]) -> None:
+            super().__init__()
+            self.views = views
+
+    class Diffed(Message):
+        def __init__(self, result: Any, title: str) -> None:
+            super().__init__()
+            self.result = result
+            self.title = title
+
     class Translated(Message):
         def __init__(self, space: int, translation: Any) -> None:
             super().__init__()
@@ -96,7 +116,7 @@ class PmoviewApp(App[int]):
         self.options = options
         self.session: Session | None = None
         self._opened = session  # opened (so validated) before the screen started: ``pmoview.main``
-        self.main = MainScreen()
+        self.main = MainScreen(self)
         self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
         self._save_generation = 0
@@ -107,13 +127,18 @@ class PmoviewApp(App[int]):
 
     # -- workers -----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
+    def load(self, previous: Session | None = None) -> None:
         worker = get_current_worker()
+        if previous is not None:  # wait for the workers reading it, then let go of it (a live connection)
+            with previous.lock:
+                previous.inputs.close()
 
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
 
-        session = self._opened or open_session(self.options, progress, lambda: worker.is_cancelled)
+        session, self._opened = self._opened, None  # the first load only: a re-read (r) opens anew
+        if session is None:
+            session = open_session(self.options, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
 
@@ -132,6 +157,19 @@ class PmoviewApp(App[int]):
         with session.lock:
             coverage = pmo_coverage(session, 0)
         self.post_message(self.Covered(coverage))
+        with session.lock:
+            views = cpu_views(session.mem, session.roots, session.options.inputs.limits)
+        self.post_message(self.CpusRead(views))
+        if session.options.diff is not None:
+            self.post_message(self.Progress(f"comparing with {session.options.diff.dump}…", 0.9))
+            other = open_inputs(session.options.diff)
+            try:
+                with session.lock:
+                    result = diff_spaces(session.spaces[0], other.space(other.roots[0]))
+            finally:
+                other.close()
+            title = f"A {session.roots[0].table:#x} ({session.dump_path}) · B {other.roots[0].table:#x} ({other.path})"
+            self.post_message(self.Diffed(result, title))
         self.post_message(self.Progress(self._summary(session), 1.0))
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
@@ -196,8 +234,10 @@ class PmoviewApp(App[int]):
     def _summary(self, s: Session) -> str:
         maps = sum(len(m) for m in s.mappings.values())
         root = s.roots[0]
+        taken = s.mem.info.details.get("snapshot_time")
+        live = f" · snapshot {taken} (r re-reads)" if taken else ""
         # The findings are the verdict line's; this line stays within 80 columns.
-        return f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · {len(s.marks)} marks"
+        return f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · {len(s.marks)} marks{live}"
 
     def on_pmoview_app_progress(self, message: Progress) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
@@ -209,7 +249,9 @@ class PmoviewApp(App[int]):
             return
         self.session = s = message.session
         self.main.set_session(s)
-        self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s) · walking…", 0.1)
+        taken = s.mem.info.details.get("snapshot_time")
+        live = f" · snapshot {taken}" if taken else ""
+        self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s){live} · walking…", 0.1)
         if s.marks_error:
             self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
         elif s.marks_warning:
@@ -239,6 +281,16 @@ class PmoviewApp(App[int]):
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
         self.main.set_coverage(message.coverage)
+
+    def on_pmoview_app_cpus_read(self, message: CpusRead) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_cpus(message.views)
+
+    def on_pmoview_app_diffed(self, message: Diffed) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_diff(message.result, message.title)
 
     def on_pmoview_app_translated(self, message: Translated) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
@@ -272,6 +324,14 @@ class PmoviewApp(App[int]):
             self.main.set_status(f"[b red]cannot open:[/] {text}", None)
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=15)
 
+    def action_reread(self) -> None:
+        """Open everything again: a live guest is read anew (registers, roots, tables), a file re-opened."""
+        if any(w.group == "load" and not w.is_finished for w in self.workers):
+            return
+        previous, self.session = self.session, None
+        self.main.set_status(f"re-reading {self.options.inputs.dump}…", 0.05)
+        self.load(previous)
+
     def action_help(self) -> None:
         from pmoview.tui.screens.help import HelpScreen  # Markdown is slow to import: not before it is needed
 
@@ -284,9 +344,11 @@ def make_app(
     profile: str | None = None,
     spec: str | None = None,
     marks: str | None = None,
+    diff: InputOptions | None = None,
     session: Session | None = None,
 ) -> PmoviewApp:
     """The app for ``inputs`` (dump, kernel, roots, limits), checked against ``profile``/``spec``, with
-    marks in the sidecar ``marks`` (default: beside the dump). ``session``: the same already opened
-    (``open_session``), so that unusable input is refused before the screen starts."""
-    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks), session)
+    marks in the sidecar ``marks`` (default: beside the dump); ``diff``: a second dump for the Diff view;
+    ``session``: the same already opened (``open_session``), so unusable input is refused before the
+    screen starts."""
+    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks, diff=diff), session)

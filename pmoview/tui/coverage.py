@@ -126,6 +126,8 @@ def candidates(session: Any, space: Any) -> list[tuple[int, int, str]]:
             (LINUX_X86_4L, 0, "Linux 4-level default"),
             (LINUX_X86_5L, 0, "Linux 5-level default"),
         ]
+    elif space.mode.arch == "riscv64":
+        out.append((0, 0, "identity (xv6: VA = PA from KERNBASE to PHYSTOP)"))
     else:
         va_bits = vmci.number(info, "VA_BITS") or space.mode.va_bits
         page_offset = (-(1 << va_bits)) & MASK64
