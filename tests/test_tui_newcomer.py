@@ -212,8 +212,11 @@ async def test_first_screen_says_what_is_wrong_and_which_key_shows_it(tmp_path: 
         assert text.startswith("✗ 1 error") and "pmo-missing PA 0x40000000-0x5ffe0000" in text
         assert "press 4 for the findings" in text and "511.9M of RAM not in the PMO" in text
         assert verdict.region.height == 2 and all(len(line) <= SMALL[0] - 2 for line in text.splitlines())
-        tabs = [str(t.label) for t in app.main.query("Tab")]
-        assert tabs == ["1 Tree", "2 Mappings", "3 Coverage", "4 Findings (2)", "5 Marks"]
+        tabs = [t for t in app.main.query("Tab") if t.display]
+        labels = [str(t.label) for t in tabs]
+        assert labels[:5] == ["1 Tree", "2 Mappings", "3 Coverage", "4 Findings (2)", "5 Marks"]
+        assert all(label[0].isdigit() for label in labels) and "7 Diff" not in labels  # no --diff here
+        assert all(t.region.right <= SMALL[0] for t in tabs), [(str(t.label), t.region) for t in tabs]
 
 
 @run_async

@@ -243,7 +243,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="status-bar"):
             yield Static("starting…", id="status")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # 80 columns: every key that matters
 
     # -- layout: the inspector beside the tree when there is room, toggled with i ----------------------
     def on_resize(self) -> None:
@@ -275,6 +275,8 @@ class MainScreen(Screen[None]):
 
     def set_session(self, session: Session) -> None:
         self.session = session
+        if session.options.diff is None:  # no second dump: its tab would only take room at 80 columns
+            self.query_one(TabbedContent).hide_tab(DIFF)
         self.query_one(PageTableTree).set_session(session)
         self.query_one(PageTableTree).focus()
         for widget in self.query(Widget):
@@ -423,7 +425,11 @@ class MainScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------------------------
     def action_view(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        if tabs.get_tab(tab).display is False:  # the Diff view without --diff
+            self.notify("start with pmoview A --diff B to compare A with a second dump B", timeout=4)
+            return
+        tabs.active = tab
         pane = self.query_one(f"#{tab}", TabPane)
         focusable = [w for w in pane.query("*") if w.can_focus]
         if focusable:
