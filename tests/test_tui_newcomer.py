@@ -233,3 +233,23 @@ def test_verdict_with_no_findings_says_the_tables_match() -> None:
 
     assert str(verdict_text([], None, True)).startswith("✓ no findings: the page tables match the profile")
     assert "checking" in str(verdict_text([], None, False))
+
+
+@run_async
+async def test_linux_findings_appear_once_with_the_roots_they_hold_for(tmp_path: Path) -> None:
+    from pmoview.checks import run_checks
+    from pmoview.tui.screens.main import _finding_detail
+
+    app = app_for("linux-x86_64-4l-kaslr", tmp_path)  # three roots (two CPUs' CR3 and init_top_pgt)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        s = app.session
+        assert len(s.roots) == 3
+        findings = app.main.findings
+        assert len(findings) == 2  # 0.1 listed each of them once per root: 6
+        assert all(f.roots == (s.roots[0].table,) for f in findings)  # the TUI checks root 0
+        every = run_checks(s.spaces, s.mem).findings  # every root: still one finding each, with its roots
+        assert [(f.kind, f.va_start) for f in every] == [(f.kind, f.va_start) for f in findings]
+        assert all(f.roots == tuple(r.table for r in s.roots) for f in every)
+        detail = str(_finding_detail(every[0]))
+        assert "holds for roots: " + ", ".join(f"{r.table:#x}" for r in s.roots) in detail

@@ -90,7 +90,9 @@ def layout_regions(
         return _from_profile(profile, {"pmo": "PMO (direct map)", "image": "Kernel image"})
     if arch == "x86_64":
         return _linux_x86(mode, profile, mapped)
-    return _linux_arm64(profile)
+    if arch == "aarch64":
+        return _linux_arm64(profile)
+    return _from_profile(profile, {"pmo": "Direct map", "image": "Kernel image"})
 
 
 def _from_profile(profile: ResolvedProfile | None, names: dict[str, str]) -> list[Region]:
