@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+import zstandard
+
 from parsers.errors import DumpFormatError
 
 CHUNK = 1 << 20
@@ -39,16 +41,7 @@ def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
         return lambda: lzma.open(path)
     if kind == "gzip":
         return lambda: gzip.open(path)
-    try:
-        import zstandard
-    except ImportError:
-        raise DumpFormatError(
-            path,
-            0,
-            "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
-            "module zstandard not installed",
-        ) from None
-    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # type: ignore[return-value]
+    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
 
 
 def cache_dir() -> Path:
