@@ -125,6 +125,7 @@ class PhysicalMemory(ABC):
     def arch(self) -> str | None:
         return self.info.arch
 
+    @abstractmethod
     def close(self) -> None:
         """Release the file; reads after close are an error."""
 

@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from capture_linux import QMP, elf_notes, parse_vmcoreinfo, parse_x86_regs, qemu_version, ram_map_x86  # noqa: E402
@@ -219,12 +220,9 @@ def main() -> None:
         "vmcoreinfo_expect": vmci,
         "boot_seconds": round(boot_s),
     }
-    json.dump(
-        {"cpus": parse_x86_regs(regs), "user_mode_stops": attempt + 1, **common},
-        open(os.path.join(work, "truth-pti.json"), "w"),
-        indent=2,
-    )
-    json.dump(common, open(os.path.join(work, "truth-panic.json"), "w"), indent=2)
+    pti = {"cpus": parse_x86_regs(regs), "user_mode_stops": attempt + 1, **common}
+    Path(work, "truth-pti.json").write_text(json.dumps(pti, indent=2) + "\n")
+    Path(work, "truth-panic.json").write_text(json.dumps(common, indent=2) + "\n")
     with open(os.path.join(a.out_pti, "serial.log"), "w") as f:
         f.write(first_kernel)
     with open(os.path.join(a.out_panic, "serial.log"), "w") as f:

@@ -40,6 +40,9 @@ class Recording(PhysicalMemory):
         self.seen.add(pa)
         return self.inner.read_page(pa)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def main(path: str) -> None:
     mem = open_dump(path)
