@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.root import Root
 from pmoview.kernel import KernelImage
@@ -47,7 +48,9 @@ def _pa_mask(maxphyaddr: int) -> int:
 def find_roots(
     mem: PhysicalMemory, kernel: KernelImage | None = None, options: RootOptions | None = None
 ) -> list[Root]:
-    """All candidates, best first, without duplicates (same arch, mode and table)."""
+    """All candidates, best first, without duplicates (same arch, mode and table), each with its
+    kind (``pmoview.rootkind``): explicit options first, then kernel roots (a PTI user CR3's kernel
+    twin among them), then user roots."""
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
     found: list[Root] = []
@@ -67,7 +70,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return list(unique.values())
+    return rootkind.classify(mem, list(unique.values()))
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:

@@ -20,6 +20,8 @@ class Root:
     aarch64: ``va_bits`` = 64 - TnSZ (default 48), ``start_level`` (checked against ``va_bits``),
     ``half`` "ttbr0" or "ttbr1" (default "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd``
     TCR_EL1.HPDn; ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 for 4 KiB descriptors.
+    ``kind`` says what the root is for (``kernel``, ``pti-user``, ``user``: ``pmoview.rootkind``) and
+    ``twin`` is a PTI user root's kernel PGD.
     """
 
     arch: str
@@ -36,6 +38,8 @@ class Root:
     pat: int | None = None
     page_1g: bool = True
     hpd: bool = False
+    kind: str | None = None  # "kernel", "pti-user", "user" (pmoview.rootkind); None: not classified
+    twin: int | None = None  # a PTI user root's kernel PGD (PA)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
@@ -45,6 +49,10 @@ class Root:
                 out[name] = value
         if self.mair is not None:
             out["mair"] = hex(self.mair)
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.twin is not None:
+            out["kernel_twin"] = hex(self.twin)
         return out
 
 

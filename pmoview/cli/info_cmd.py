@@ -79,5 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"roots: {len(roots)}")
     for root in roots:
         j = root.to_json()
-        print(f"  {j['arch']} {j['mode']} table {j['table']}  ({j['source']})")
+        kind = f" {root.kind}" if root.kind else ""
+        twin = f" (kernel twin {root.twin:#x})" if root.twin is not None else ""
+        print(f"  {j['arch']} {j['mode']}{kind} table {j['table']}{twin}  ({j['source']})")
     return 0

@@ -144,6 +144,7 @@ class KdumpMemory(PhysicalMemory):
                 "release": h.release,
                 "machine": h.machine,
                 "phys_base": h.phys_base,
+                "dump_level": h.dump_level,
                 "max_mapnr": h.max_mapnr,
                 "nr_cpus": h.nr_cpus,
             },
@@ -162,6 +163,7 @@ class KdumpMemory(PhysicalMemory):
                 f.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "the VMCOREINFO named by the sub-header")
             )
         self._bitmap: np.ndarray | None = None
+        self._valid: np.ndarray | None = None
         self._rank: np.ndarray | None = None
         self._ranges: list[Range] | None = None
         self._cache: OrderedDict[int, bytes | None] = OrderedDict()
@@ -208,6 +210,28 @@ class KdumpMemory(PhysicalMemory):
         nbytes = (self.max_pfn + 7) // 8
         raw = self.file.read(self.bitmap_offset, nbytes, "the first (valid pages) bitmap")
         return self._runs(np.frombuffer(raw, dtype=np.uint8))
+
+    def _valid_bits(self) -> np.ndarray:
+        if self._valid is None:
+            nbytes = (self.max_pfn + 7) // 8
+            raw = self.file.read(self.bitmap_offset, nbytes, "the first (valid pages) bitmap")
+            self._valid = np.frombuffer(raw, dtype=np.uint8)
+        return self._valid
+
+    def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
+        bs = self.block_size
+        first = min(pa_start // bs, self.max_pfn)
+        last = min(max(first + 1, -(-(pa_end if pa_end is not None else pa_start + 1) // bs)), self.max_pfn)
+        b0, b1 = first // 8, (last + 7) // 8  # numpy over the bitmaps' bytes: cost is the range's bitmap
+        valid = np.unpackbits(self._valid_bits()[b0:b1], bitorder="little")[first - b0 * 8 : last - b0 * 8]
+        dumped = np.unpackbits(self._index()[0][b0:b1], bitorder="little")[first - b0 * 8 : last - b0 * 8]
+        excluded = bool((valid & ~dumped).any())
+        level = self.header.dump_level
+        if excluded and level > 0:
+            return f"excluded by dump level {level}"
+        if excluded:
+            return "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
+        return "not in the dump" if valid.any() else "not memory the machine had (not in the dump's bitmap)"
 
     # -- pages ------------------------------------------------------------------------------
     def read_block(self, pfn: int) -> bytes | None:

@@ -42,6 +42,9 @@ class Recording(PhysicalMemory):
         self.seen.add(pa & ~0xFFF)
         return self.inner.read_page(pa)
 
+    def close(self) -> None:
+        pass  # the inner dump is closed by its owner
+
 
 def pages_read(mem: KdumpMemory, with_log: bool) -> set[int]:
     rec = Recording(mem)
