@@ -1,6 +1,6 @@
 """What each page-table root is for: ``kernel`` (a top table whose kernel half is the kernel's own
-view), ``pti-user`` (an x86_64 page-table-isolation user PGD: what user code runs on), ``user`` (a
-root with no kernel half, or an AArch64 TTBR0 root).
+view), ``pti-user`` (an x86_64 page-table-isolation user PGD: what user code runs on), ``user`` (an
+AArch64 TTBR0 root: the user half only).
 
 Linux with PTI allocates each PGD as two pages (order 1): the kernel PGD, and 4 KiB above it the
 user PGD (``kernel_to_user_pgdp``: PA | 0x1000). Their user halves hold the same entries; the user
@@ -52,16 +52,6 @@ def pti_twin(mem: PhysicalMemory, table: int) -> int | None:
     return twin
 
 
-def _x86_kind(mem: PhysicalMemory, root: Root) -> Root:
-    twin = pti_twin(mem, root.table)
-    if twin is not None:
-        return replace(root, kind=PTI_USER, twin=twin)
-    present = _present(mem, root.table)
-    if present is not None and not present[_HALF:].any() and present[:_HALF].any():
-        return replace(root, kind=USER)
-    return replace(root, kind=KERNEL)
-
-
 def classify(mem: PhysicalMemory, roots: list[Root]) -> list[Root]:
     """Each root with its kind; a PTI user root's kernel twin added (same CPU) when no other root
     has that table; kernel roots before the others (stable, so explicit options stay first among
@@ -73,8 +63,13 @@ def classify(mem: PhysicalMemory, roots: list[Root]) -> list[Root]:
             out.append(root)
         elif root.arch == "aarch64":
             out.append(replace(root, kind=USER if root.half == "ttbr0" else KERNEL))
+        elif root.arch == "x86_64" and (twin := pti_twin(mem, root.table)) is not None:
+            out.append(replace(root, kind=PTI_USER, twin=twin))
         else:
-            out.append(_x86_kind(mem, root))
+            # Any other x86_64 root, and a RISC-V satp root, is the kernel's view: with PTI off a
+            # process PGD holds the kernel half too, and a kernel whose tables lack their kernel half
+            # must be judged as a kernel (pmo-root-missing), not excused as "user".
+            out.append(replace(root, kind=KERNEL))
     with_twins: list[Root] = []
     for root in out:
         if root.kind == PTI_USER and root.twin is not None and root.twin not in tables:
