@@ -280,6 +280,13 @@ _PF_ADDR = re.compile(
 )
 _PF_ACCESS = re.compile(r"#PF: (supervisor|user) (read|write|instruction fetch) access in (kernel|user) mode")
 _PF_CODE = re.compile(r"#PF: error_code\(0x([0-9a-fA-F]+)\)")
+# arm64 (arch/arm64/mm/fault.c die_kernel_fault, mem_abort_decode, data_abort_decode)
+_ARM_ADDR = re.compile(
+    r"Unable to handle kernel (?:paging request|NULL pointer dereference|execute from non-executable memory|"
+    r"write to read-only memory|read from unreadable memory) at virtual address ([0-9a-fA-F]+)"
+)
+_ARM_EC = re.compile(r"EC = 0x([0-9a-fA-F]+): (\S+)")
+_ARM_WNR = re.compile(r"\bWnR = ([01])\b")
 _CPU = re.compile(r"CPU: (\d+) PID: (\d+) Comm: (\S+)")
 _PANIC = re.compile(r"Kernel panic - not syncing: (.*)")
 _BUG = re.compile(r"^(BUG: .*|Oops: .*|general protection fault.*|kernel BUG at .*)$")
@@ -295,15 +302,22 @@ def access_of(error_code: int) -> str:
 
 def find_oops(log: KernelLog) -> Oops | None:
     """The first oops or panic in the log, or None. The CPU is the one the first ``CPU: N PID:`` line
-    after the first BUG/Oops/panic line names (the reporting CPU)."""
+    after the first BUG/Oops/panic line names (the reporting CPU). x86_64: ``BUG: unable to handle
+    page fault for address``, ``#PF: error_code(...)``; arm64: ``Unable to handle kernel ... at
+    virtual address``, ``EC = 0x25: DABT``/``IABT``, ``WnR``."""
     found: dict[str, object] = {}
     started = False
     for rec in log.records:
         for line in rec.text.splitlines():
             line = line.strip()
-            if m := _PF_ADDR.search(line):
+            if m := (_PF_ADDR.search(line) or _ARM_ADDR.search(line)):
                 found.setdefault("fault_address", int(m.group(1), 16))
                 started = True
+            if started and (m := _ARM_EC.search(line)) and m.group(2).startswith("IABT"):
+                found.setdefault("access", "instruction fetch")
+                found.setdefault("mode", "kernel" if m.group(2).endswith("(current EL)") else "user")
+            if started and (m := _ARM_WNR.search(line)):
+                found.setdefault("access", "write" if m.group(1) == "1" else "read")
             if (m := _BUG.match(line)) and "bug" not in found:
                 found["bug"] = m.group(1)
                 started = True

@@ -261,3 +261,22 @@ def test_missing_frames_say_why() -> None:
     assert any(x.get("absent") for x in rows)
     r = pmoview("translate", str(PTI / t["dumps"]["kdump"]), "--cr3", hex(user.table), hex(leaf.va_start))
     assert "excluded by dump level 31" in r.stdout
+
+
+def test_arm64_oops_lines_give_address_and_access() -> None:
+    """The lines arch/arm64/mm/fault.c prints (die_kernel_fault, mem_abort_decode, data_abort_decode)."""
+    from pmoview.kernel_log import KernelLog, LogRecord
+
+    text = [
+        "Unable to handle kernel paging request at virtual address ffff000002a01000",
+        "Mem abort info:",
+        "  ESR = 0x0000000096000047",
+        "  EC = 0x25: DABT (current EL), IL = 32 bits",
+        "Data abort info:",
+        "  CM = 0, WnR = 1",
+        "Internal error: Oops: 0000000096000047 [#1] SMP",
+        "CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-56-arm64 #1  Debian 6.1.192-2",
+    ]
+    oops = find_oops(KernelLog("test", [LogRecord(i, i, 1, None, s) for i, s in enumerate(text)]))
+    assert oops is not None
+    assert (oops.fault_address, oops.access, oops.cpu, oops.comm) == (0xFFFF000002A01000, "write", 0, "sh")

@@ -21,6 +21,7 @@ from textual.widgets import Static
 from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
+from pmoview.tui.widgets.log_view import LogView
 from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.marks_table import MarksTable
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
@@ -74,12 +75,17 @@ def _marks() -> ComposeResult:
     yield Lazy(MarksTable(id="marks"))
 
 
+def _log() -> ComposeResult:
+    yield LogView(id="kernel-log")
+
+
 VIEWS: tuple[View, ...] = (
     View("tree", "Tree", "Page-table tree and entry inspector", _tree),
     View("mappings", "Mappings", "ptdump-style mappings", _mappings),
     View("coverage", "Coverage", "PMO coverage of physical memory", _coverage),
     View("findings", "Findings", "Findings of the checks", _findings),
     View("marks", "Marks", "Your marks on this dump", _marks),
+    View("log", "Log", "The kernel log (printk ring buffer) and the oops or panic in it", _log),
 )
 if len(VIEWS) > 9:
     raise RuntimeError("views are switched with the keys 1-9")
