@@ -11,7 +11,9 @@ How a row is used, for an entry ``e`` of a table at that level:
             ``table_ok`` is False (AArch64 0b01 at level 3), or any bit of ``*_fault_mask`` set: the MMU
             stops with a fault (x86 #PF with RSVD, AArch64 translation / address size fault)
   res0      bits the manuals call RES0 but that do not make the MMU fault: reported, walk continues
-  address   ``e & table_addr_mask`` (next table) or ``e & leaf_addr_mask`` (output address)
+  address   ``e & table_addr_mask`` (next table) or ``e & leaf_addr_mask`` (output address), plus, where a
+            52-bit format moves the top address bits elsewhere (``addr_hi``: descriptor lsb, width,
+            PA lsb), those bits put back in place
   key       ``e & leaf_key_mask``: the bits that make a leaf's flags; two leaves with equal key and equal
             accumulated table bits have equal flags (the merge key)
 
@@ -30,6 +32,11 @@ from typing import Literal
 NONE, TABLE, LEAF, FAULT = 0, 1, 2, 3
 
 Op = Literal["all", "any", "value"]
+
+
+class UnsupportedPaging(ValueError):
+    """A paging mode or parameter combination the walker has no rows for (say, a granule no AArch64
+    has, or TnSZ out of range): unusable input, not a bug. The message names what is missing."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,15 @@ class LevelRow:
     leaf_key_mask: int
     attr_bits: tuple[int, ...]  # bits of the memory-type index, lsb first (x86 PWT, PCD, PAT; AArch64 AttrIndx)
     fault_text: str = "reserved bits set"  # why a leaf here (not leaf_ok) or a table here (not table_ok) faults
+    addr_hi: tuple[int, int, int] = (0, 0, 0)  # (descriptor lsb, width, PA lsb) of moved top address bits
+
+    def address(self, entry: int, leaf: bool) -> int:
+        """The next table's (``leaf`` False) or the output address (``leaf`` True) in ``entry``."""
+        addr = entry & (self.leaf_addr_mask if leaf else self.table_addr_mask)
+        src, width, dst = self.addr_hi
+        if width:
+            addr |= ((entry >> src) & ((1 << width) - 1)) << dst
+        return addr
 
     @property
     def entries(self) -> int:
@@ -99,6 +115,7 @@ class PagingMode:
     el0_writable_implies_pxn: bool = False  # AArch64: a region writable at EL0 never executes at EL1
     entry_size: int = 8
     notes: tuple[str, ...] = field(default=())  # assumptions made when building the mode
+    oa_bits: int = 52  # effective output (physical) address size: larger addresses fault
 
     def level_row(self, level: int) -> LevelRow:
         for row in self.levels:
@@ -135,3 +152,8 @@ class PagingMode:
     @property
     def va_limit(self) -> int:
         return 1 << self.va_bits
+
+    @property
+    def top_table_bytes(self) -> int:
+        """Size of the top table: the alignment its base register's address must have."""
+        return self.levels[0].entries * self.entry_size

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from parsers.errors import DumpFormatError
+from pmoview.arch.mode import UnsupportedPaging
 from pmoview.cli import common, options
 
 COMMANDS = ("info", "translate", "mappings", "check", "tui")
@@ -54,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, options.OptionError) as exc:
         common.PENDING_NOTES.clear()
         print(f"pmoview: {exc}", file=sys.stderr)
+        return 2
+    except UnsupportedPaging as exc:  # a paging mode or parameter the walker has no rows for
+        common.PENDING_NOTES.clear()
+        print(f"pmoview: {getattr(args, 'dump', '')}: unsupported paging: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -32,16 +32,20 @@ def open_inputs(args: argparse.Namespace) -> Opened:
 
 
 def all_roots(opened: Opened, args: argparse.Namespace) -> list[Root]:
-    """Every root candidate, best first; unusable input when there is none."""
-    roots = find_roots(opened.mem, opened.kernel, options_from_args(args))
+    """Every root candidate, best first; unusable input when there is none. Candidates pmoview cannot
+    walk are left out with a note (or named in the error when nothing else is left)."""
+    problems: list[str] = []
+    roots = find_roots(opened.mem, opened.kernel, options_from_args(args), problems)
     if not roots:
         raise DumpFormatError(
             opened.mem.path,
             None,
             "a page-table root (CPU state, VMCOREINFO, a kernel symbol, "
             "or a table found by scanning); give --cr3 or --ttbr1",
-            "none",
+            "none" if not problems else "only roots pmoview cannot walk: " + "; ".join(problems),
         )
+    for problem in problems:
+        note(f"root left out: {problem}")
     return roots
 
 

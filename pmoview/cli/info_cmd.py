@@ -51,8 +51,11 @@ def collect(mem: PhysicalMemory, roots: list[Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     opened = open_inputs(args)
     mem = opened.mem
-    roots = find_roots(mem, opened.kernel, options_from_args(args))
+    problems: list[str] = []
+    roots = find_roots(mem, opened.kernel, options_from_args(args), problems)
     data = collect(mem, roots)
+    if problems:
+        data["roots_left_out"] = problems
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -79,5 +82,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"roots: {len(roots)}")
     for r in roots:
         j = r.to_json()
-        print(f"  {j['arch']} {j['mode']} table {j['table']}  ({j['source']})")
+        geometry = f" {j['va_bits']}-bit VA, start level {j['start_level']}" if "start_level" in j else ""
+        print(f"  {j['arch']} {j['mode']}{geometry} table {j['table']}  ({j['source']})")
+    for problem in problems:
+        print(f"  left out: {problem}")
     return 0
