@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/synth.py builds the trees
 
-from pmoview.arch import Root, WalkLimits
-from pmoview.space import AddressSpace
+from pmoview.arch import Root, WalkLimits  # noqa: E402 - needs the path above
+from pmoview.space import AddressSpace  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -58,9 +58,7 @@ def synthetic(gib: int, batch: int) -> dict[str, Any]:
     rss0 = peak_rss_mib()
     out = timed_walk(AddressSpace(mem, mem.root, WalkLimits(max_batch_tables=batch)))
     t0 = time.perf_counter()
-    n = 0
-    for n, _ in enumerate(AddressSpace(mem, mem.root).leaves(mem.base_va, mem.base_va + (64 << 20)), 1):
-        pass
+    n = sum(1 for _ in AddressSpace(mem, mem.root).leaves(mem.base_va, mem.base_va + (64 << 20)))
     out["leaves_per_s_python_objects"] = round(n / (time.perf_counter() - t0))
     out.update(
         case=f"synthetic {gib} GiB, 4 KiB pages",

@@ -28,7 +28,7 @@ class DumpFormatError(Exception):
 
 
 def parse_at(
-    struct: construct.Construct, data: bytes | memoryview, offset: int, what: str, path: str = "<bytes>"
+    struct: construct.Construct[Any, Any], data: bytes | memoryview, offset: int, what: str, path: str = "<bytes>"
 ) -> Any:
     """Parse ``struct`` from ``data[offset:]``; turn Construct's errors into a located DumpFormatError."""
     if offset < 0 or offset > len(data):
@@ -39,7 +39,7 @@ def parse_at(
         raise DumpFormatError(path, offset, what, _short(exc)) from None
 
 
-def parse_stream_at(struct: construct.Construct, stream: BinaryIO, offset: int, what: str, path: str) -> Any:
+def parse_stream_at(struct: construct.Construct[Any, Any], stream: BinaryIO, offset: int, what: str, path: str) -> Any:
     try:
         stream.seek(offset)
         return struct.parse_stream(stream)
@@ -47,7 +47,7 @@ def parse_stream_at(struct: construct.Construct, stream: BinaryIO, offset: int, 
         raise DumpFormatError(path, offset, what, _short(exc)) from None
 
 
-def _bound(struct: construct.Construct, data: bytes | memoryview, offset: int) -> int:
+def _bound(struct: construct.Construct[Any, Any], data: bytes | memoryview, offset: int) -> int:
     # Fixed-size structs only need their own bytes: avoids copying a whole mmap.
     try:
         return int(struct.sizeof())

@@ -1,5 +1,5 @@
 import sys
 
-from pmoview.cli import main
+from pmoview.main import main
 
 sys.exit(main())

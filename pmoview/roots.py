@@ -5,7 +5,7 @@ Each candidate says where it came from."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,8 +24,11 @@ DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_lev
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
-@dataclass
+@dataclass(frozen=True)
 class RootOptions:
+    """Where roots may come from. Explicit registers (``cr3``, ``ttbr0``/``ttbr1``) come first; the
+    others override what the dump says (``la57``, ``nxe``) or narrow the search (``cpu``, ``symbols``)."""
+
     arch: str | None = None
     cr3: int | None = None
     la57: bool | None = None
@@ -36,7 +39,7 @@ class RootOptions:
     tcr: int | None = None
     mair: int | None = None
     cpu: int | None = None
-    symbols: tuple[str, ...] = field(default_factory=lambda: DEFAULT_ROOT_SYMBOLS)
+    symbols: tuple[str, ...] = DEFAULT_ROOT_SYMBOLS
     scan: bool = True
 
 
@@ -284,22 +287,3 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
                 candidates.append((int(present.sum()), pa))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
-
-
-def options_from_args(args: object) -> RootOptions:
-    get = lambda name, default=None: getattr(args, name, default)
-    nxe = {"on": True, "off": False}.get(get("nxe", "auto") or "auto")
-    symbols = tuple(get("root_symbol", None) or ()) or DEFAULT_ROOT_SYMBOLS
-    return RootOptions(
-        arch=get("arch"),
-        cr3=get("cr3"),
-        la57=get("la57"),
-        nxe=nxe,
-        maxphyaddr=get("maxphyaddr", 52) or 52,
-        ttbr0=get("ttbr0"),
-        ttbr1=get("ttbr1"),
-        tcr=get("tcr"),
-        mair=get("mair"),
-        cpu=get("cpu"),
-        symbols=symbols,
-    )

@@ -8,15 +8,17 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from pmoview.arch import Root, paging_mode
+from pmoview.arch.columns import MappingColumns
 from pmoview.arch.decode import U8, U64, fault_reason
 from pmoview.arch.flags import Flags, FlagsCache
-from pmoview.arch.merge import merge_all
+from pmoview.arch.merge import BATCH_ROWS, merge_all, merge_columns
 from pmoview.arch.mode import FAULT, LEAF, NONE, TABLE, LevelRow, PagingMode
 from pmoview.arch.records import Anomaly, EntryRef, Leaf, Mapping, Translation, WalkLimits, WalkStats, path_key
 from pmoview.arch.walker import LeafChunk, Walker
@@ -30,6 +32,7 @@ __all__ = [
     "Leaf",
     "LeafChunk",
     "Mapping",
+    "MappingColumns",
     "TableView",
     "Translation",
     "WalkLimits",
@@ -101,7 +104,7 @@ class AddressSpace:
         self.walker = Walker(mem, self.mode, root.table, self.limits, self.stats, self._report)
         self.flags = FlagsCache(self.mode)
         self._all: list[Mapping] | None = None
-        self._rev: tuple[U64, U64, U64] | None = None
+        self._columns: MappingColumns | None = None
 
     # -- anomalies ----------------------------------------------------------------------------
     def _report(self, a: Anomaly) -> None:
@@ -191,25 +194,43 @@ class AddressSpace:
             return list(self.walk())
         return merge_all(self.chunks(va_start, va_end), self.flags)
 
+    def mapping_batches(
+        self, va_start: int | None = None, va_end: int | None = None, rows: int = BATCH_ROWS
+    ) -> Iterator[MappingColumns]:
+        """``mappings`` as column batches, streamed from the walk: nothing is kept, so memory follows
+        one batch whatever the number of leaves (the way for output and checks of huge trees)."""
+        return merge_columns(self.chunks(va_start, va_end), self.flags, rows)
+
+    def columns(self) -> MappingColumns:
+        """Every mapping as columns (one full walk, cached; 38 bytes per mapping)."""
+        if self._columns is None:
+            self._columns = MappingColumns.concat(
+                list(merge_columns(self.walker.chunks(), self.flags)), self.flags.table
+            )
+        return self._columns
+
     def walk(self) -> list[Mapping]:
         """Walk the whole tree once (cached): every mapping, and every anomaly in ``anomalies``."""
         if self._all is None:
-            self._all = merge_all(self.walker.chunks(), self.flags)
+            cols = self.columns()
+            was_enabled = gc.isenabled()
+            gc.disable()  # tens of thousands of new tuples would trigger collections rescanning them
+            try:
+                self._all = cols.mappings()
+            finally:
+                if was_enabled:
+                    gc.enable()
         return self._all
 
     def reverse(self, pa: int) -> list[int]:
         """Every VA that maps physical address ``pa``, ascending."""
-        if self._rev is None:
-            maps = self.walk()
-            self._rev = (
-                np.array([m.pa_start for m in maps], dtype=np.uint64),
-                np.array([m.pa_end for m in maps], dtype=np.uint64),
-                np.array([m.va_start for m in maps], dtype=np.uint64),
-            )
-        starts, ends, vas = self._rev
+        cols = self.columns()
+        starts = cols.pa_start
         p = np.uint64(pa)
-        hit = (starts <= p) & (p < ends)
-        return sorted(int(v) + (pa - int(s)) for v, s in zip(vas[hit].tolist(), starts[hit].tolist(), strict=False))
+        hit = (starts <= p) & (p < starts + cols.size)
+        return sorted(
+            int(v) + (pa - int(s)) for v, s in zip(cols.va_start[hit].tolist(), starts[hit].tolist(), strict=True)
+        )
 
     # -- lazy tree ----------------------------------------------------------------------------
     def _view(

@@ -269,6 +269,9 @@ class CountingMemory(PhysicalMemory):
         self.pages.add(pa)
         return self.inner.read_page(pa)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 class SynthDirectMap(PhysicalMemory):
     """``gib`` GiB of RAM at PA 0, mapped at ``base_va`` with 4 KiB pages, tables made on demand.
@@ -306,6 +309,9 @@ class SynthDirectMap(PhysicalMemory):
 
     def ranges(self) -> list[Range]:
         return [Range(0, self.gib << 30)]
+
+    def close(self) -> None:
+        """Nothing to release: pages are made on demand."""
 
     def read_page(self, pa: int) -> bytes | None:
         if pa >= self.gib << 30:

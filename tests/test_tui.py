@@ -17,7 +17,8 @@ pytest.importorskip("textual")
 
 from textual.widgets import Input
 
-from pmoview.tui.app import make_app
+from pmoview.inputs import InputOptions
+from pmoview.tui.app import PmoviewApp, make_app
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
@@ -44,12 +45,10 @@ def need(name: str) -> tuple[Path, Path | None]:
     return found
 
 
-def app_for(name: str, tmp_path: Path, **options: Any) -> Any:
+def app_for(name: str, tmp_path: Path) -> PmoviewApp:
     dump, kernel = need(name)
-    options.setdefault("marks", str(tmp_path / "marks.json"))
-    if kernel is not None:
-        options.setdefault("kernel", str(kernel))
-    return make_app(str(dump), **options)
+    inputs = InputOptions(str(dump), kernel=None if kernel is None else str(kernel))
+    return make_app(inputs, marks=str(tmp_path / "marks.json"))
 
 
 def inspector_text(app: Any, node: Any) -> str:
@@ -266,7 +265,7 @@ async def test_filter_keeps_matching_mappings(tmp_path: Path) -> None:
         await settle(app, pilot)
         view = app.main.query_one(MappingsView)
         assert app.main.active_tab() == "tab-mappings"
-        assert view.model is not None and 0 < len(view.model) < len(view.model.maps)
+        assert view.model is not None and 0 < len(view.model) < len(view.model.cols)
         assert all(not view.model.mapping(i).flags.nx for i in range(len(view.model)))
 
 
@@ -370,14 +369,15 @@ async def test_quit_exits(tmp_path: Path) -> None:
         await settle(app, pilot)
         await pilot.press("q")
         await pilot.pause()
-    assert app.return_code in (0, None)
+        assert not app.is_running
+    assert app.return_code == 0
 
 
 @run_async
 async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\0" * 8192)
-    app = make_app(str(junk), marks=str(tmp_path / "m.json"))
+    app = make_app(InputOptions(str(junk)), marks=str(tmp_path / "m.json"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.session is None
@@ -395,8 +395,8 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
     app = app_for(name, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        maps = app.session.mappings[0]
-        biggest = max(maps, key=lambda m: m.count)
+        cols = app.session.mappings[0]
+        biggest = cols.mapping(int(cols.count.argmax()))
         start = time.monotonic()
         node = await goto(app, pilot, biggest.va_start)
         assert node.data.row.va_start <= biggest.va_start < node.data.row.va_end
@@ -404,29 +404,30 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
         assert len(node.parent.children) <= 512
 
 
-def test_cli_runs_the_tui_for_a_bare_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", [[], ["tui"]], ids=["bare", "tui"])
+def test_pmoview_dump_runs_the_tui_with_the_parsed_options(monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    """``pmoview DUMP ...`` (no subcommand) and ``pmoview tui DUMP ...`` reach the TUI runner with the
+    options the flags say, and its exit status is the command's."""
+    from pmoview import main as entry
+    from pmoview.roots import RootOptions
+
+    seen: list[tuple[InputOptions, str | None, str | None, str | None]] = []
+
+    def fake_run_tui(inputs: InputOptions, *, profile: str | None, spec: str | None, marks: str | None) -> int:
+        seen.append((inputs, profile, spec, marks))
+        return 7
+
+    monkeypatch.setattr(entry, "run_tui", fake_run_tui)
+    argv = [*command, "d.kdump", "--kernel", "k.elf", "--profile", "seed", "--marks", "m.json", "--cr3", "0x1000"]
+    assert entry.main(argv) == 7
+    assert seen == [(InputOptions("d.kdump", kernel="k.elf", roots=RootOptions(cr3=0x1000)), "seed", None, "m.json")]
+
+
+def test_cli_without_a_tui_runner_refuses_the_tui_command(capsys: pytest.CaptureFixture[str]) -> None:
     from pmoview import cli
-    from pmoview.cli import tui_cmd
 
-    seen = {}
-
-    def fake_run(args: Any) -> int:
-        seen.update(vars(args))
-        return 0
-
-    monkeypatch.setattr(tui_cmd, "run", fake_run)
-    parser = cli._build_parser()
-    args = parser.parse_args(
-        ["tui", "d.kdump", "--kernel", "k.elf", "--profile", "seed", "--marks", "m.json", "--cr3", "0x1000"]
-    )
-    assert args.run is tui_cmd.run or args.run.__name__ == "run"
-    assert (args.dump, args.kernel, args.profile, args.marks, args.cr3) == (
-        "d.kdump",
-        "k.elf",
-        "seed",
-        "m.json",
-        0x1000,
-    )
+    assert cli.main(["d.kdump"]) == 2
+    assert "pmoview.main" in capsys.readouterr().err
 
 
 def test_headless_cli_does_not_import_textual() -> None:

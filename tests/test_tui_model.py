@@ -76,7 +76,7 @@ def test_mapping_filter_words_and_ranges() -> None:
     t.map(KERNEL, 0x1000, rw=1, xd=1)
     t.map(KERNEL + 2 * PAGE, 0x5000, rw=0)
     t.map(0x40_0000, 0x9000, us=1, rw=1, table_fields={"us": 1})
-    model = MappingModel.build(AddressSpace(t.mem, t.root_obj()).walk())
+    model = MappingModel.build(AddressSpace(t.mem, t.root_obj()).columns())
     assert len(model) == 3
     model.apply("x kernel")
     assert [model.mapping(i).pa_start for i in range(len(model))] == [0x5000]

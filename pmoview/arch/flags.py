@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from pmoview.arch.mode import FlagRule, LevelRow, PagingMode, Term
 
 SHAREABILITY = ("non-shareable", "reserved", "outer", "inner")  # AArch64 SH[1:0]
@@ -92,12 +95,35 @@ def flags_of(mode: PagingMode, row: LevelRow, leaf: int, acc: int) -> Flags:
     )
 
 
+class FlagTable:
+    """Distinct ``Flags`` of one address space, numbered in the order first seen."""
+
+    def __init__(self) -> None:
+        self.items: list[Flags] = []
+        self._ids: dict[Flags, int] = {}
+
+    def id_of(self, flags: Flags) -> int:
+        i = self._ids.get(flags)
+        if i is None:
+            i = self._ids[flags] = len(self.items)
+            self.items.append(flags)
+        return i
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def attr(self, name: str) -> npt.NDArray[np.bool_]:
+        """``getattr(flags, name)`` for every id, as a lookup array: ``table.attr("writable")[flag_id]``."""
+        return np.array([bool(getattr(f, name)) for f in self.items], dtype=bool)
+
+
 class FlagsCache:
     """Flags per distinct (level, key bits, acc): a walk of millions of leaves has a handful."""
 
     def __init__(self, mode: PagingMode) -> None:
         self.mode = mode
         self._cache: dict[tuple[int, int, int], Flags] = {}
+        self.table = FlagTable()  # ids for columns: stable for the space's lifetime
 
     def get(self, row: LevelRow, leaf: int, acc: int) -> Flags:
         k = (row.level, leaf & row.leaf_key_mask, acc)

@@ -15,7 +15,7 @@ Nothing here imports Textual.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pmoview.checks import kernel_image, pmo, structure, wx
@@ -26,6 +26,7 @@ from pmoview.checks.marks import apply_marks
 from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
 from pmoview.checks.ram import RamMap, RamRange, find_ram
 from pmoview.checks.report import Report
+from pmoview.marks import Mark
 
 __all__ = [
     "BUILTIN",
@@ -80,7 +81,7 @@ def run_checks(
     options: CheckOptions | None = None,
     *,
     spec: str | None = None,
-    marks: Any = None,
+    marks: Iterable[Mark] | None = None,
 ) -> Report:
     spaces = list(space_or_spaces) if isinstance(space_or_spaces, (list, tuple)) else [space_or_spaces]
     if not spaces:

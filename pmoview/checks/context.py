@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pmoview.checks.findings import EntryPath, PathEntry, Pending
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
+from pmoview.marks import Mark
 
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 
@@ -18,14 +19,14 @@ CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 class CheckOptions:
     """``cpu_features``: the CPU's relevant CPUID/HWCAP flags (None: unknown). ``allow_1g``: accept
     1 GiB pages without knowing the features. ``ram``/``mb2_info``/``scan_ram``: where the RAM map
-    comes from. ``marks``: a MarkSet (or anything with ``marks``) from the TUI's sidecar."""
+    comes from. ``marks``: the TUI's sidecar (``pmoview.marks``)."""
 
     cpu_features: frozenset[str] | None = None
     allow_1g: bool = False
     ram: list[tuple[int, int]] | None = None
     mb2_info: int | None = None
     scan_ram: bool = True
-    marks: Any = None
+    marks: Iterable[Mark] | None = None  # a MarkSet or a list of Marks
     kernel_offset: int | None = None  # added to ELF VAs (KASLR); None: from VMCOREINFO KERNELOFFSET
 
 

@@ -88,7 +88,9 @@ class Finding:
     suppressed_by: str | None = None  # id of an ok mark
 
     def to_json(self) -> dict[str, Any]:
-        h = lambda v: None if v is None else hex(v)
+        def h(v: int | None) -> str | None:
+            return None if v is None else hex(v)
+
         out: dict[str, Any] = {
             "kind": self.kind,
             "severity": self.severity,

@@ -8,19 +8,15 @@ become findings of kind ``user-mark`` (error): a reviewer's verdict the checks d
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
+from pmoview.arch import EntryRef
 from pmoview.checks.context import CheckContext
 from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text, size_text
+from pmoview.marks import Mark
 
 
-def _marks(marks: Any) -> list[Any]:
-    if hasattr(marks, "marks"):
-        return list(marks.marks)
-    return list(marks)
-
-
-def _covers(mark: Any, f: Finding) -> bool:
+def _covers(mark: Mark, f: Finding) -> bool:
     if mark.path is not None:
         n = len(mark.path)
         for p in f.paths:
@@ -38,12 +34,12 @@ def entry_at(ctx: CheckContext, key: tuple[tuple[int, int], ...]) -> tuple[Entry
     if not key or [lv for lv, _ in key] != levels[: len(key)]:
         return (), None, None
     view = space.root_table()
-    refs: list[Any] = []
+    refs: list[EntryRef] = []
     offset = 0
-    for depth, (lv, idx) in enumerate(key):
+    for depth, (_level, idx) in enumerate(key):
         row = space.mode.levels[depth]
         if not 0 <= idx < row.entries:
-            return tuple(refs), None, None
+            return ctx.path(refs), None, None
         offset += idx * row.span
         if view is None or not view.backed:
             break
@@ -55,8 +51,10 @@ def entry_at(ctx: CheckContext, key: tuple[tuple[int, int], ...]) -> tuple[Entry
     return ctx.path(refs), va, va + span
 
 
-def apply_marks(ctx: CheckContext, findings: list[Finding], marks: Any) -> tuple[list[Finding], list[Finding]]:
-    mine = [m for m in _marks(marks) if int(m.root) == ctx.root]
+def apply_marks(
+    ctx: CheckContext, findings: list[Finding], marks: Iterable[Mark]
+) -> tuple[list[Finding], list[Finding]]:
+    mine = [m for m in marks if m.root == ctx.root]
     ok = [m for m in mine if m.kind == "ok"]
     kept: list[Finding] = []
     suppressed: list[Finding] = []
@@ -65,7 +63,7 @@ def apply_marks(ctx: CheckContext, findings: list[Finding], marks: Any) -> tuple
         if hit is None:
             kept.append(f)
         else:
-            suppressed.append(Finding(**{**f.__dict__, "suppressed_by": str(hit.id)}))
+            suppressed.append(Finding(**{**f.__dict__, "suppressed_by": hit.id}))
     for m in mine:
         if m.kind not in ("wrong", "missing"):
             continue

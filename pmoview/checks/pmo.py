@@ -584,8 +584,9 @@ def _render_missing(p: Pending) -> tuple[str, str | None, str | None]:
         )
     else:
         msg = (
-            f"The dump holds PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) but the {r.description} does not map it at "
-            f"VA {p.va_start:#x}-{p.va_end:#x}. No RAM map was found (dump ranges used), so this may be ROM or "
+            f"The dump holds PA {p.pa_start:#x}-{p.pa_end:#x} ({size_text(n)}) "
+            f"but the {r.description} does not map it at VA {p.va_start:#x}-{p.va_end:#x}. "
+            "No RAM map was found (dump ranges used), so this may be ROM or "
             "device memory (QEMU: VGA at 0xfd000000, BIOS ROM at 0xfffc0000) rather than RAM; pass --ram to decide"
         )
     path = p.paths[0] if p.paths else ()

@@ -431,7 +431,10 @@ def resolve(profile: Profile, facts: Mapping[str, int], sources: Mapping[str, st
     unresolved: list[str] = []
     for r in profile.regions:
         try:
-            ev = lambda e: evaluate(e, all_facts)
+
+            def ev(e: Expr) -> int:
+                return evaluate(e, all_facts)
+
             regions.append(
                 ResolvedRegion(
                     name=r.name,
@@ -698,7 +701,8 @@ def load_spec(path: str, base: Profile | None = None) -> Profile:
 
 # -- facts from the dump -----------------------------------------------------------------------------
 def vmcoreinfo_facts(info: Mapping[str, str] | None) -> tuple[dict[str, int], dict[str, str]]:
-    """Every SYMBOL(x) as ``SYMBOL(x)`` (an address) and NUMBER(x) as ``x`` (a value), plus KERNELOFFSET, with their sources."""
+    """Every SYMBOL(x) as ``SYMBOL(x)`` (an address) and NUMBER(x) as ``x`` (a value), plus KERNELOFFSET,
+    with their sources."""
     facts: dict[str, int] = {}
     sources: dict[str, str] = {}
     if not info:

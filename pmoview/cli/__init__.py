@@ -1,6 +1,8 @@
-"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check`` are headless.
+"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``
+are headless.
 
-The headless commands never import Textual. Unusable input exits 2 with one line on stderr.
+The headless commands never import Textual. Unusable input exits 2 with one line on stderr. The TUI is
+run by the function ``pmoview.main`` passes in (``tui_runner``): the CLI never imports the TUI.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Callable, Sequence
 from parsers.errors import DumpFormatError
 from pmoview.arch.mode import UnsupportedPaging
 from pmoview.cli import common, options
+from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
+from pmoview.live.target import close_live_targets, live_notes
 
-COMMANDS = ("info", "translate", "mappings", "check", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "explain", "snapshot", "tui")
 
 
 class UsageError(Exception):
@@ -26,33 +30,37 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, info_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import check_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
 
-    for module in (info_cmd, translate_cmd, check_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, snapshot_cmd, tui_cmd):
         module.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None) -> int:
+    """Run one command; the exit status. ``tui_runner`` runs ``pmoview tui`` (see ``pmoview.main``)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     # ``pmoview DUMP ...`` is the TUI: the common case needs no subcommand.
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
         args_list.insert(0, "tui")
     parser = _build_parser()
     args = parser.parse_args(args_list)
+    args.tui_runner = tui_runner
     if not args.command:
         parser.print_help()
         return 2
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         code = run(args)
+        for line in live_notes():
+            common.note(line)
         common.flush_notes()
         return code
     except DumpFormatError as exc:
         common.PENDING_NOTES.clear()
         print(f"pmoview: {exc.one_line()}", file=sys.stderr)
         return 2
-    except (UsageError, options.OptionError) as exc:
+    except (UsageError, options.OptionError, NoTuiError) as exc:
         common.PENDING_NOTES.clear()
         print(f"pmoview: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    finally:
+        close_live_targets()  # the guest's connection back as it was (PhyMemMode), now, not at exit
 
 
 if __name__ == "__main__":

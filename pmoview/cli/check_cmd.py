@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from parsers.errors import DumpFormatError
-from pmoview.cli.common import all_roots, note, open_inputs, walk_limits, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
+from pmoview.cli.common import note, warn_damage
+from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
+from pmoview.inputs import open_inputs
+from pmoview.marks import MarksError, MarkSet, load_marks
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
@@ -74,17 +76,18 @@ def _features(text: str | None) -> frozenset[str] | None:
 def run(args: argparse.Namespace) -> int:
     from pmoview.checks import CheckOptions, run_checks
     from pmoview.checks.report import render
-    from pmoview.space import AddressSpace
 
-    opened = open_inputs(args)
-    roots = all_roots(opened, args)
+    opened = open_inputs(input_options(args))
+    roots = opened.roots
+    for problem in opened.left_out:
+        note(f"root left out: {problem}")
     chosen = roots if args.all_roots else roots[:1]
     if not args.all_roots and len(roots) > 1:
         note(
             f"checking the {chosen[0].mode} root at {chosen[0].table:#x} from {chosen[0].source} "
             f"({len(roots) - 1} other candidate(s): --all-roots checks them too)"
         )
-    spaces = [AddressSpace(opened.mem, r, limits=walk_limits(args)) for r in chosen]
+    spaces = [opened.space(r) for r in chosen]
     marks = None
     if args.marks:
         marks = _load_marks(args.marks)
@@ -110,43 +113,8 @@ def run(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _load_marks(path: str) -> object:
-    try:
-        from pmoview.marks import MarksError, load_marks
-    except ImportError:  # pragma: no cover - the marks module ships with pmoview
-        return _minimal_marks(path)
+def _load_marks(path: str) -> MarkSet:
     try:
         return load_marks(path)
     except MarksError as exc:
         raise DumpFormatError(path, None, "a pmoview marks sidecar (version 1)", exc.problem) from None
-
-
-def _minimal_marks(path: str) -> object:
-    import json
-    from types import SimpleNamespace
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise DumpFormatError(path, None, "a JSON marks sidecar", str(exc)) from None
-    out = []
-    for i, m in enumerate(data.get("marks", []) if isinstance(data, dict) else []):
-        try:
-            h = lambda v: None if v is None else int(v, 0) if isinstance(v, str) else int(v)
-            out.append(
-                SimpleNamespace(
-                    id=str(m.get("id", f"m{i + 1}")),
-                    kind=m["kind"],
-                    root=h(m["root"]),
-                    path=None if m.get("path") is None else tuple((int(a), int(b)) for a, b in m["path"]),
-                    va_start=h(m.get("va_start")),
-                    va_end=h(m.get("va_end")),
-                    note=m.get("note", ""),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DumpFormatError(
-                path, None, f"mark {i} with kind, root and path or va_start/va_end", str(exc)
-            ) from None
-    return out

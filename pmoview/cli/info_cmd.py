@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from pmoview import vmcoreinfo
-from pmoview.cli.common import hexs, open_inputs
-from pmoview.cli.options import add_dump_options, add_root_options
+from pmoview.arch import Root
+from pmoview.cli.common import hexs
+from pmoview.cli.options import add_dump_options, add_root_options, input_options
+from pmoview.inputs import open_inputs
 from pmoview.memory import PhysicalMemory
-from pmoview.roots import find_roots, options_from_args
 
 CPU_TEXT_REGS = ("cr0", "cr3", "cr4", "efer", "rip", "rsp", "pc", "sp", "pstate", "ttbr0_el1", "ttbr1_el1", "tcr_el1")
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=run)
 
 
-def collect(mem: PhysicalMemory, roots: list[Any]) -> dict[str, Any]:
+def collect(mem: PhysicalMemory, roots: list[Root]) -> dict[str, Any]:
     return {
         "path": mem.path,
         "format": mem.format,
@@ -49,10 +50,8 @@ def collect(mem: PhysicalMemory, roots: list[Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    opened = open_inputs(args)
-    mem = opened.mem
-    problems: list[str] = []
-    roots = find_roots(mem, opened.kernel, options_from_args(args), problems)
+    opened = open_inputs(input_options(args), require_root=False)
+    mem, roots, problems = opened.mem, opened.roots, opened.left_out
     data = collect(mem, roots)
     if problems:
         data["roots_left_out"] = problems
@@ -80,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         for k, v in data["vmcoreinfo_highlights"].items():
             print(f"  {k}={v}")
     print(f"roots: {len(roots)}")
-    for r in roots:
-        j = r.to_json()
+    for root in roots:
+        j = root.to_json()
         geometry = f" {j['va_bits']}-bit VA, start level {j['start_level']}" if "start_level" in j else ""
         print(f"  {j['arch']} {j['mode']}{geometry} table {j['table']}  ({j['source']})")
     for problem in problems:

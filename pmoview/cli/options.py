@@ -1,8 +1,16 @@
-"""Options shared by every command: how to open the dump and where the page tables start."""
+"""Options shared by every command: how to open the dump and where the page tables start.
+
+``add_dump_options``/``add_root_options`` declare the flags; ``input_options`` turns them into the
+model's ``InputOptions``, the one place where a flag becomes an input option.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from pmoview.arch import WalkLimits
+from pmoview.inputs import InputOptions
+from pmoview.roots import DEFAULT_ROOT_SYMBOLS, RootOptions
 
 
 class OptionError(Exception):
@@ -37,7 +45,8 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "dump",
         metavar="DUMP",
-        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF",
+        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF; "
+        "or a live QEMU: gdb://HOST:PORT (gdbstub), qmp:PATH or qmp://HOST:PORT (QMP)",
     )
     g = p.add_argument_group("dump")
     g.add_argument(
@@ -49,6 +58,18 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)"
+    )
+    g.add_argument(
+        "--stop",
+        action="store_true",
+        help="live target: stop a running guest to read it (default: refuse, and leave it running)",
+    )
+    g.add_argument(
+        "--live-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="live target: longest wait for any answer from QEMU (default 5 for gdb://, 10 for qmp)",
     )
 
 
@@ -88,4 +109,36 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
         type=parse_positive,
         default=None,
         help="cap on page-table pages visited per walk (default 2097152)",
+    )
+
+
+NXE = {"on": True, "off": False, "auto": None}
+
+
+def input_options(args: argparse.Namespace) -> InputOptions:
+    """The model's options from the flags of ``add_dump_options`` and ``add_root_options``."""
+    roots = RootOptions(
+        arch=args.arch,
+        cr3=args.cr3,
+        la57=args.la57,
+        nxe=NXE[args.nxe],
+        maxphyaddr=args.maxphyaddr,
+        ttbr0=args.ttbr0,
+        ttbr1=args.ttbr1,
+        tcr=args.tcr,
+        mair=args.mair,
+        cpu=args.cpu,
+        symbols=tuple(args.root_symbol) or DEFAULT_ROOT_SYMBOLS,
+    )
+    limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
+    return InputOptions(
+        dump=args.dump,
+        dump_format=args.dump_format,
+        base=args.base,
+        kernel=args.kernel,
+        system_map=args.system_map,
+        roots=roots,
+        limits=limits,
+        stop=getattr(args, "stop", False),
+        live_timeout=getattr(args, "live_timeout", None),
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from pmoview.cli.common import all_roots, hexs, note, open_inputs, walk_limits, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
-
-FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
+from pmoview.cli.common import hexs, note, warn_damage
+from pmoview.cli.mappings_output import flags_json, page_size_text
+from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
+from pmoview.inputs import open_inputs
+from pmoview.space import AddressSpace
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,30 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     m.set_defaults(run=run_mappings)
 
 
-def open_space(args: argparse.Namespace) -> Any:
+def open_space(args: argparse.Namespace) -> AddressSpace:
     """Open the dump, pick the best root (or the one the options name) and say which on stderr."""
-    from pmoview.space import AddressSpace
-
-    opened = open_inputs(args)
-    roots = all_roots(opened, args)
+    inputs = open_inputs(input_options(args))
+    roots = inputs.roots
     root = roots[0]
+    for problem in inputs.left_out:
+        note(f"root left out: {problem}")
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
     )
-    return AddressSpace(opened.mem, root, limits=walk_limits(args))
-
-
-def flags_json(flags: Any) -> dict[str, Any] | None:
-    if flags is None:
-        return None
-    out: dict[str, Any] = {}
-    for name in FLAG_NAMES:
-        if hasattr(flags, name):
-            out[name.rstrip("_")] = bool(getattr(flags, name))
-    if getattr(flags, "cache", None) is not None:
-        out["cache"] = flags.cache
-    return out
+    return inputs.space(root)
 
 
 def path_json(path: Any) -> list[dict[str, Any]]:
@@ -69,9 +59,9 @@ def path_json(path: Any) -> list[dict[str, Any]]:
 
 def run_translate(args: argparse.Namespace) -> int:
     space = open_space(args)
+    translations = [space.translate(va) for va in args.vas]
     results = []
-    for va in args.vas:
-        t = space.translate(va)
+    for va, t in zip(args.vas, translations, strict=True):
         results.append(
             {
                 "va": hex(va),
@@ -86,66 +76,28 @@ def run_translate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    for r, va in zip(results, args.vas, strict=False):
-        t = space.translate(va)
+    for va, t in zip(args.vas, translations, strict=True):
         if t.pa is None:
             print(f"{va:#018x} -> unmapped: {t.reason}")
         else:
-            print(f"{va:#018x} -> {t.pa:#x}  ({_size(t.page_size)} page, {t.flags.text() if t.flags else ''})")
+            print(f"{va:#018x} -> {t.pa:#x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})")
         for e in t.path:
             print(f"    {space.level_name(e.level)}[{e.index}] = {e.entry:#018x}")
     return 0
 
 
-def _size(n: int | None) -> str:
-    if not n:
-        return "?"
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
-
-
 def run_mappings(args: argparse.Namespace) -> int:
+    from pmoview.cli.mappings_output import write_json, write_text
+    from pmoview.mapfilter import filter_words, parse_filter
+
     space = open_space(args)
+    flt = parse_filter(filter_words(args.writable, args.exec, args.user, args.kernel_only, args.range))
     start, end = args.range if args.range else (None, None)
-    maps = []
-    for m in space.mappings(va_start=start, va_end=end):
-        f = m.flags
-        if args.writable and not f.writable:
-            continue
-        if args.exec and f.nx:
-            continue
-        if args.user and not f.user:
-            continue
-        if args.kernel_only and (f.user or m.va_start < (1 << 63)):
-            continue
-        maps.append(m)
+    # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
+    batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
+    (write_json if args.json else write_text)(batches, sys.stdout)
     _warn_limits(space)
     warn_damage(space.mem)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "va_start": hex(m.va_start),
-                        "va_end": hex(m.va_end),
-                        "pa_start": hex(m.pa_start),
-                        "page_size": m.page_size,
-                        "flags": flags_json(m.flags),
-                    }
-                    for m in maps
-                ],
-                indent=2,
-            )
-        )
-        return 0
-    for m in maps:
-        size = m.va_end - m.va_start
-        print(
-            f"{m.va_start:#018x}-{m.va_end:#018x} {_human(size):>7} -> {m.pa_start:#014x}  "
-            f"{_size(m.page_size):>3}  {m.flags.text()}"
-        )
     return 0
 
 
@@ -154,11 +106,3 @@ def _warn_limits(space: Any) -> None:
     limits = [a for a in space.anomalies if a.kind == "limit"]
     if limits:
         note(f"incomplete output: {limits[0].detail} (--max-tables raises it)")
-
-
-def _human(n: int) -> str:
-    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}"

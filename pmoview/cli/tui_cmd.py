@@ -1,33 +1,26 @@
-"""``pmoview tui DUMP`` (and plain ``pmoview DUMP``): the interactive inspector. Textual is imported
-only when the command runs, so the headless commands never load it."""
+"""``pmoview tui DUMP`` (and plain ``pmoview DUMP``): the command line of the interactive inspector.
+
+The CLI never imports the TUI: the ``pmoview`` command (``pmoview.main``) hands ``cli.main`` the function
+that runs it, so ``pmoview.cli`` and ``pmoview.tui`` stay independent and headless commands never
+load Textual."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Protocol
 
-from pmoview.cli.options import add_dump_options, add_root_options
+from pmoview.cli.options import add_dump_options, add_root_options, input_options
+from pmoview.inputs import InputOptions
 
-APP_OPTIONS = (
-    "dump_format",
-    "base",
-    "kernel",
-    "system_map",
-    "profile",
-    "spec",
-    "marks",
-    "arch",
-    "cr3",
-    "la57",
-    "nxe",
-    "maxphyaddr",
-    "ttbr0",
-    "ttbr1",
-    "tcr",
-    "mair",
-    "cpu",
-    "root_symbol",
-    "max_tables",
-)
+
+class TuiRunner(Protocol):
+    """Runs the TUI until it quits; returns the exit status."""
+
+    def __call__(self, inputs: InputOptions, *, profile: str | None, spec: str | None, marks: str | None) -> int: ...
+
+
+class NoTuiError(Exception):
+    """``cli.main`` was called without a TUI runner (a headless embedding) for the ``tui`` command."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,9 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmoview.tui.app import make_app
-
-    options = {k: getattr(args, k) for k in APP_OPTIONS if getattr(args, k, None) is not None}
-    app = make_app(args.dump, **options)
-    result = app.run()
-    return int(result or 0)
+    runner: TuiRunner | None = args.tui_runner
+    if runner is None:
+        raise NoTuiError("the TUI is started by the pmoview command (pmoview.main), not by pmoview.cli.main")
+    return runner(input_options(args), profile=args.profile, spec=args.spec, marks=args.marks)

@@ -12,8 +12,9 @@ import hashlib
 import lzma
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from parsers.errors import DumpFormatError
 
@@ -34,7 +35,13 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
+class _Stream(Protocol):
+    """What decompression needs of a stream: lzma, gzip and zstandard readers all have it."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _opener(kind: str, path: str) -> Callable[[], AbstractContextManager[_Stream]]:
     if kind == "xz":
         return lambda: lzma.open(path)
     if kind == "gzip":
@@ -48,7 +55,7 @@ def _opener(kind: str, path: str) -> Callable[[], IO[bytes]]:
             "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
             "module zstandard not installed",
         ) from None
-    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # type: ignore[return-value]
+    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
 
 
 def cache_dir() -> Path:

@@ -7,6 +7,8 @@ tables initialised in its data can be walked without a dump (``.bss`` reads as z
 
 from __future__ import annotations
 
+from typing import IO, cast
+
 from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
 
@@ -28,7 +30,8 @@ def is_elf(head: bytes) -> bool:
 def open_elf(file: MappedFile) -> SegmentedMemory:
     path = file.path
     try:
-        elf = ELFFile(file.map)
+        # pyelftools needs only read/seek/tell, which the mmap has: no copy of the file.
+        elf = ELFFile(cast(IO[bytes], file.map))
         if elf.elfclass != 64 or not elf.little_endian:
             raise DumpFormatError(path, 4, "a 64-bit little-endian ELF", f"ELFCLASS{elf.elfclass}")
         e_type = elf["e_type"]

@@ -33,3 +33,6 @@ class SparseMemory(PhysicalMemory):
 
     def read_page(self, pa: int) -> bytes | None:
         return self.pages.get(pa)
+
+    def close(self) -> None:
+        """Nothing to release: the pages are Python objects."""

@@ -19,12 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from pmoview.inputs import InputOptions
 from pmoview.marks import atomic_write, export_report, write_report
 from pmoview.tui.commands import PmoviewProvider
 from pmoview.tui.coverage import pmo_coverage
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
-from pmoview.tui.session import Session, open_session, options_namespace
+from pmoview.tui.session import Session, SessionOptions, open_session
 
 
 class PmoviewApp(App[int]):
@@ -89,13 +90,13 @@ class PmoviewApp(App[int]):
             super().__init__()
             self.paths = paths
 
-    def __init__(self, dump_path: str, **options: Any) -> None:
+    def __init__(self, options: SessionOptions) -> None:
         super().__init__()
         self.started = time.monotonic()
-        self.args = options_namespace(dump_path, **options)
+        self.options = options
         self.session: Session | None = None
         self.main = MainScreen()
-        self.sub_title = os.path.basename(dump_path)
+        self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
         self._save_generation = 0
 
@@ -111,7 +112,7 @@ class PmoviewApp(App[int]):
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
 
-        session = open_session(self.args, progress, lambda: worker.is_cancelled)
+        session = open_session(self.options, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
 
@@ -119,8 +120,8 @@ class PmoviewApp(App[int]):
     def analyse(self, session: Session) -> None:
         worker = get_current_worker()
         self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
-        maps = session.walk(0)
-        self.post_message(self.Walked(0, MappingModel.build(maps)))
+        cols = session.walk(0)
+        self.post_message(self.Walked(0, MappingModel.build(cols)))
         if worker.is_cancelled:
             return
         self.post_message(self.Progress("running checks…", 0.5))
@@ -162,7 +163,7 @@ class PmoviewApp(App[int]):
     def export(self, base: str) -> None:
         s = self.session
         assert s is not None
-        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.args.profile)
+        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.options.profile)
         self.post_message(self.Exported(write_report(report, base)))
 
     def save_marks(self) -> None:
@@ -266,6 +267,9 @@ class PmoviewApp(App[int]):
         self.push_screen(HelpScreen())
 
 
-def make_app(dump_path: str, **options: Any) -> PmoviewApp:
-    """The app for ``dump_path``; ``options`` are the CLI's (kernel, profile, spec, marks, cr3, ...)."""
-    return PmoviewApp(dump_path, **options)
+def make_app(
+    inputs: InputOptions, *, profile: str | None = None, spec: str | None = None, marks: str | None = None
+) -> PmoviewApp:
+    """The app for ``inputs`` (dump, kernel, roots, limits), checked against ``profile``/``spec``, with
+    marks in the sidecar ``marks`` (default: beside the dump)."""
+    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks))

@@ -241,7 +241,7 @@ def parse_x86_regs(text):
     cpus = []
     for i, block in enumerate(re.split(r"(?m)^CPU#\d+\s*$", text)[1:]):
 
-        def g(name):
+        def g(name, block=block):
             m = re.search(rf"\b{name}=([0-9a-fA-F]+)", block)
             return f"0x{int(m.group(1), 16):x}" if m else None
 
@@ -560,7 +560,7 @@ def main():
                 if READY in f.read():
                     break
             if time.time() - t0 > a.boot_timeout:
-                raise RuntimeError("no %s within %ds" % (READY, a.boot_timeout))
+                raise RuntimeError(f"no {READY} within {a.boot_timeout}s")
             time.sleep(1)
         boot_s = time.time() - t0
         print(f"[{a.name}] ready after {boot_s:.0f}s", flush=True)
@@ -572,7 +572,7 @@ def main():
         for n in range(a.smp):
             for what in ("tlb", "mem"):
                 txt = q.hmp("info " + what, cpu=n)
-                with open(os.path.join(out, "info-%s-cpu%d.txt" % (what, n)), "w") as f:
+                with open(os.path.join(out, f"info-{what}-cpu{n}.txt"), "w") as f:
                     f.write(txt)
 
         kdump = os.path.join(out, "dump.kdump")
@@ -696,9 +696,9 @@ def main():
         )
     if a.arch == "x86_64":
         for n in range(a.smp):
-            with open(os.path.join(out, "info-tlb-cpu%d.txt" % n)) as f:
+            with open(os.path.join(out, f"info-tlb-cpu{n}.txt")) as f:
                 if not f.read().strip():
-                    print("[%s] WARNING: info tlb for CPU %d is empty" % (a.name, n), file=sys.stderr)
+                    print(f"[{a.name}] WARNING: info tlb for CPU {n} is empty", file=sys.stderr)
         want57 = "-la57" not in a.cpu and a.cpu.startswith("max")
         if want57 != (paging == "5-level"):
             print(f"[{a.name}] WARNING: paging {paging} with -cpu {a.cpu}", file=sys.stderr)

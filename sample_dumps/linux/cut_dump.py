@@ -43,6 +43,9 @@ class Recording(PhysicalMemory):
         self.seen.add(pa)
         return self.inner.read_page(pa)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def truth_roots(mem: PhysicalMemory, truth: dict[str, object]) -> list[Root]:
     """Roots from the CPU registers truth.json recorded (arm64: TTBRn_EL1 with TCR_EL1)."""

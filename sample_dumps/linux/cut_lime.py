@@ -52,7 +52,8 @@ def main(full: str, guest: str) -> None:
     truth["dumps"]["lime"] = "dump.lime.xz"
     truth.setdefault("dumps_not_committed", {}).pop("lime", None)
     truth["lime_cut"] = {
-        "from": f"LiME 1.9.1 (lime-forensics-dkms) format=lime, ranges {[(hex(r.start), hex(r.end)) for r in lime.ranges()]}",
+        "from": "LiME 1.9.1 (lime-forensics-dkms) format=lime, ranges "
+        f"{[(hex(r.start), hex(r.end)) for r in lime.ranges()]}",
         "kept": "pages of the kernel page tables reachable from VMCOREINFO init_top_pgt, and the first 1 MiB",
         "root": hex(roots[0].table),
         "ranges_written": len(runs),

@@ -15,9 +15,14 @@ What ends up in DIR (names as in sample_dumps/SCHEMA.md):
     dump.elf[.xz]           QMP dump-guest-memory, ELF, paging=false
     dump.kdump[.xz]         QMP dump-guest-memory, format kdump-zlib (makedumpfile *flattened* stream)
     dump.raw[.xz]           QMP pmemsave of [BASE, BASE+LEN) when --raw is given
+    int-log.txt             with --int-log: the tail of QEMU's "-d int" log from the last exception
+                            sequence (check_exception lines, vector, error code, IP, CR2, registers)
     qemu-stderr.log         only if QEMU printed anything (removed when empty)
 
 The guest is stopped (QMP "stop") before anything is read, so every file shows the same instant.
+With --wait-shutdown the guest is expected to stop by itself (a triple fault with -no-reboot and
+"-action shutdown=pause" leaves the machine in run state "shutdown", CPU state intact): the capture
+waits for that state after the ready line, so nothing is read before the fault.
 QEMU 7.2 creates dump files with mode 0400; they are made 0644 here.
 
 As a module: capture(...) returns a dict with the QEMU version, the exact command line, the CPUs
@@ -134,6 +139,27 @@ def wait_for_ready(serial: Path, regex: re.Pattern[str], proc: subprocess.Popen[
     raise TimeoutError(f"no line matching {regex.pattern!r} on the serial port within {timeout}s")
 
 
+def wait_for_state(qmp: QMP, state: str, timeout: float) -> str:
+    """Poll query-status until the run state is ``state`` (the guest stopped by itself)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = qmp.execute("query-status")["status"]
+        if status == state:
+            return status
+        time.sleep(0.1)
+    raise TimeoutError(f"run state never became {state!r} within {timeout}s")
+
+
+def last_exception_sequence(text: str) -> str:
+    """From a "-d int" log, the lines from the first check_exception of the last exception sequence
+    (the one that ended the guest): earlier interrupts (BIOS, GRUB) are noise."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.startswith("check_exception old: 0xffffffff")]
+    if not starts:
+        raise RuntimeError("no check_exception line in the -d int log")
+    return "".join(lines[starts[-1] :])
+
+
 def capture(
     name: str,
     out: Path,
@@ -149,6 +175,8 @@ def capture(
     no_reboot: bool = True,
     cwd: Path | None = None,
     log=print,
+    wait_shutdown: bool = False,
+    int_log: bool = False,
 ) -> dict[str, Any]:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -164,9 +192,18 @@ def capture(
         extra += ["-serial", f"file:{serial}"]
     if no_reboot:
         extra += ["-no-reboot"]
+    qemu_log = tmp / "qemu-int.log"
+    if int_log:
+        extra += ["-d", "int", "-D", str(qemu_log)]
     cmd = [qemu] + user_args + extra
     # the recorded command line leaves out the capture plumbing (socket, file paths)
-    recorded = [qemu] + user_args + ["-display", "none"] + (["-no-reboot"] if no_reboot else [])
+    recorded = (
+        [qemu]
+        + user_args
+        + ["-display", "none"]
+        + (["-no-reboot"] if no_reboot else [])
+        + (["-d", "int", "-D", "qemu-int.log"] if int_log else [])
+    )
     log(f"[{name}] starting: {shlex.join(cmd)}")
     stderr_path = out / "qemu-stderr.log"
     t0 = time.monotonic()
@@ -182,6 +219,10 @@ def capture(
         ready = wait_for_ready(serial, re.compile(ready_regex), proc, timeout)
         t_ready = time.monotonic() - t0
         log(f"[{name}] ready after {t_ready:.1f}s: {ready}")
+        run_state = None
+        if wait_shutdown:
+            run_state = wait_for_state(qmp, "shutdown", timeout)
+            log(f"[{name}] stopped by itself: run state {run_state}")
         qmp.execute("stop")
         cpus = qmp.execute("query-cpus-fast")
         (out / "info-registers.txt").write_text(qmp.hmp("info registers -a"))
@@ -210,6 +251,9 @@ def capture(
             qmp.execute("pmemsave", timeout=1800, val=raw[0], size=raw[1], filename=str(path))
             path.chmod(0o644)
             files["raw"] = path.name
+        if int_log:
+            (out / "int-log.txt").write_text(last_exception_sequence(qemu_log.read_text(errors="replace")))
+            files["int_log"] = "int-log.txt"
         qmp.execute("quit")
     finally:
         if qmp is not None:
@@ -237,6 +281,7 @@ def capture(
         "seconds_to_ready": round(t_ready, 1),
         "files": files,
         "raw": {"base": hex(raw[0]), "length": hex(raw[1])} if raw else None,
+        "run_state": run_state,
     }
 
 
@@ -256,8 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow-reboot", action="store_true", help="do not add -no-reboot")
     ap.add_argument("--cwd", type=Path, help="working directory for QEMU (relative paths in --qemu-args)")
     ap.add_argument("--meta", type=Path, help="write the capture metadata as JSON here")
+    ap.add_argument(
+        "--wait-shutdown", action="store_true", help="after the ready line, wait until the guest stops by itself"
+    )
+    ap.add_argument("--int-log", action="store_true", help="run with -d int and keep the last exception sequence")
     a = ap.parse_args(argv)
-    split = lambda s: tuple(x for x in s.split(",") if x)
+
+    def split(s):
+        return tuple(x for x in s.split(",") if x)
+
     meta = capture(
         a.name,
         a.out,
@@ -273,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         no_reboot=not a.allow_reboot,
         cwd=a.cwd,
         log=lambda m: print(m, file=sys.stderr, flush=True),
+        wait_shutdown=a.wait_shutdown,
+        int_log=a.int_log,
     )
     text = json.dumps(meta, indent=2)
     if a.meta:

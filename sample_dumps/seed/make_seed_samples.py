@@ -22,8 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent
 SRC = HERE / "src"
-sys.path.insert(0, str(HERE))
-import capture
+sys.path.insert(0, str(HERE))  # capture.py sits beside this script
+import capture  # noqa: E402
 
 PHYS_OFFSET = 0xFFFF800000000000
 KERNEL_VIRT_BASE = 0xFFFFFFFF80000000
@@ -161,6 +161,73 @@ VARIANTS: list[dict] = [
         "the PMO above 1 GiB afterwards (the self-test is compiled out in this build). Only "
         "the hardware walk is broken; a walk through boot_pmo_pdpt[1] faults with RSVD set.",
     },
+    # Faulting kernels: seed-correct's PMO, then one bad access with an empty IDT, so the #PF escalates
+    # to a triple fault. QEMU runs with -no-reboot and -action shutdown=pause: the machine stops in run
+    # state "shutdown" with the CPU as it was at the fault, and is dumped from there. "fault" is what
+    # the design makes the MMU stop on; the truth's vector, error code, CR2 and RIP come from QEMU.
+    {
+        "name": "seed-fault-unmapped-read",
+        "build": "fault-unmapped-read",
+        "mem": "1536M",
+        "cpu": "qemu64,+nx",
+        "smp": 1,
+        "keep": ("kdump",),
+        "action": "shutdown=pause",
+        "defect": "After boot the kernel reads PMO VA 0xffff800070001238 (PA 0x70001238, above the 1536 MiB "
+        "of RAM): the extension PD (boot_pmo_pdpt[1]) has no entry 384, the read faults (#PF, not "
+        "present) and, with an empty IDT, the CPU triple-faults.",
+        "expected": [],
+        "fault": {
+            "access": "read",
+            "mode": "kernel",
+            "va": "0xffff800070001238",
+            "reason": "not-present",
+            "level": 2,
+            "index": 384,
+        },
+    },
+    {
+        "name": "seed-fault-ro-write",
+        "build": "fault-ro-write",
+        "mem": "1536M",
+        "cpu": "qemu64,+nx",
+        "smp": 1,
+        "keep": ("kdump",),
+        "action": "shutdown=pause",
+        "defect": "After boot the kernel clears R/W in boot_pmo_pd0[32] (the 2 MiB PMO page of PA "
+        "0x4000000) and writes to PMO VA 0xffff800004005670 with CR0.WP=1: #PF (protection, write), "
+        "then a triple fault (empty IDT). The read-only PMO page is itself a PMO flags defect.",
+        "expected": ["pmo-flags"],
+        "fault": {
+            "access": "write",
+            "mode": "kernel",
+            "va": "0xffff800004005670",
+            "reason": "read-only",
+            "level": 2,
+            "index": 32,
+        },
+    },
+    {
+        "name": "seed-fault-nx-fetch",
+        "build": "fault-nx-fetch",
+        "mem": "1536M",
+        "cpu": "qemu64,+nx",
+        "smp": 1,
+        "keep": ("kdump",),
+        "action": "shutdown=pause",
+        "defect": "After boot the kernel calls fault_target through its PMO alias (PMO leaves carry XD): the "
+        "instruction fetch faults (#PF, protection, instruction fetch) in the 2 MiB PMO page "
+        "boot_pmo_pd0[0], then a triple fault (empty IDT).",
+        "expected": [],
+        "fault": {
+            "access": "exec",
+            "mode": "kernel",
+            "va": "phys_to_virt(fault_target)",
+            "reason": "no-execute",
+            "level": 2,
+            "index": 0,
+        },
+    },
 ]
 
 SYMBOLS = [
@@ -215,7 +282,7 @@ def parse_registers(text: str) -> list[dict]:
     parts = re.split(r"^CPU#(\d+)\s*$", text, flags=re.MULTILINE)
     for idx, body in zip(parts[1::2], parts[2::2], strict=False):
         regs = {"index": int(idx)}
-        for reg in ("CR0", "CR3", "CR4", "EFER"):
+        for reg in ("CR0", "CR2", "CR3", "CR4", "EFER", "RIP"):
             m = re.search(rf"\b{reg}=([0-9a-fA-F]+)", body)
             regs[reg.lower()] = hex(int(m.group(1), 16)) if m else None
         cpus.append(regs)
@@ -238,6 +305,69 @@ def parse_serial(text: str) -> dict:
     return {"ram_map": ram_map, "features": feats, "ptes": ptes, "marks": marks}
 
 
+def parse_int_log(text: str) -> dict:
+    """The exception sequence QEMU logged with -d int: each vector with its error code, IP and CR2,
+    and whether it ended in a triple fault."""
+    events = [
+        {
+            "vector": int(v, 16),
+            "error_code": int(e, 16),
+            "cpl": int(c),
+            "ip": hex(int(ip, 16)),
+            "cr2": hex(int(cr2, 16)),
+        }
+        for v, e, c, ip, cr2 in re.findall(
+            r"v=([0-9a-f]+) e=([0-9a-f]+) i=\d+ cpl=(\d+) IP=[0-9a-f]+:([0-9a-f]+) pc=[0-9a-f]+ "
+            r"SP=[0-9a-f]+:[0-9a-f]+ (?:env->regs\[R_EAX\]=[0-9a-f]+ )?CR2=([0-9a-f]+)",
+            text,
+        )
+    ]
+    pairs = [
+        (int(o, 16), int(n, 16)) for o, n in re.findall(r"check_exception old: 0x([0-9a-f]+) new 0x([0-9a-f]+)", text)
+    ]
+    chain = [n for _, n in pairs]
+    # QEMU (target/i386/tcg/excp_helper.c check_exception): a contributory fault or #PF while
+    # delivering #DF (old 0x8) is the triple fault; it resets (here: shuts down) the machine
+    triple = bool(pairs) and pairs[-1][0] == 8 and pairs[-1][1] in (0, 10, 11, 12, 13, 14)
+    return {"exceptions": events, "check_exception_chain": chain, "triple_fault": triple}
+
+
+def fault_truth(v: dict, out: Path, regs: list[dict], symbols: dict) -> dict:
+    """What faulted, from QEMU (int-log.txt, info registers) and the design (the entry that denies)."""
+    design = dict(v["fault"])
+    log = parse_int_log((out / "int-log.txt").read_text())
+    pf = next((e for e in log["exceptions"] if e["vector"] == 14), None)
+    if pf is None:
+        raise RuntimeError(f"{v['name']}: no #PF in int-log.txt")
+    if design["va"].startswith("phys_to_virt("):
+        sym = design["va"][len("phys_to_virt(") : -1]
+        listing = subprocess.run(["nm", str(out / "kernel.elf")], check=True, capture_output=True, text=True).stdout
+        addr = next(
+            int(a, 16)
+            for a, _, n in (line.split() for line in listing.splitlines() if line.count(" ") == 2)
+            if n == sym
+        )
+        design["va"] = hex(addr - KERNEL_VIRT_BASE + PHYS_OFFSET)
+    if int(pf["cr2"], 16) != int(design["va"], 16):
+        raise RuntimeError(f"{v['name']}: QEMU's CR2 {pf['cr2']} is not the designed VA {design['va']}")
+    ec = pf["error_code"]
+    return {
+        **design,
+        "qemu_pf": pf,
+        "error_code_bits": {
+            "P": ec & 1,
+            "W/R": ec >> 1 & 1,
+            "U/S": ec >> 2 & 1,
+            "RSVD": ec >> 3 & 1,
+            "I/D": ec >> 4 & 1,
+        },
+        "check_exception_chain": log["check_exception_chain"],
+        "triple_fault": log["triple_fault"],
+        "cr2_info_registers": regs[0]["cr2"],
+        "rip_info_registers": regs[0]["rip"],
+    }
+
+
 def build(variants: list[str]) -> None:
     subprocess.run(
         ["make", "-C", str(SRC), f"-j{os.cpu_count() or 2}", "VARIANTS=" + " ".join(sorted(set(variants)))],
@@ -256,9 +386,14 @@ def run_variant(v: dict) -> str:
     qemu_args = (
         f"-machine pc -accel tcg -m {v['mem']} -smp {v['smp']} -cpu {v['cpu']} -cdrom {os.path.relpath(iso, SAMPLES)}"
     )
+    if v.get("action"):
+        qemu_args += f" -action {v['action']}"
     keep = v["keep"]
     formats = tuple(f for f in ("elf", "kdump") if f in keep)
-    log = lambda m: print(m, file=sys.stderr, flush=True)
+
+    def log(m):
+        print(m, file=sys.stderr, flush=True)
+
     # QEMU runs in sample_dumps/ so the recorded command line has a short relative ISO path
     meta = capture.capture(
         v["name"],
@@ -272,6 +407,8 @@ def run_variant(v: dict) -> str:
         timeout=120,
         cwd=SAMPLES,
         log=log,
+        wait_shutdown="fault" in v,
+        int_log="fault" in v,
     )
     shutil.copy2(elf, out / "kernel.elf")
     (out / "kernel.elf").chmod(0o644)
@@ -357,6 +494,13 @@ def write_truth(v: dict, out: Path, qemu_version: str, qemu_cmdline: str, dumps:
         "expected_findings": v["expected"],
         "notes": notes,
     }
+    if "fault" in v:
+        truth["fault"] = fault_truth(v, out, regs, symbols)
+        truth["notes"] += (
+            " The guest triple-faulted (-d int log: int-log.txt); QEMU ran with -no-reboot and -action "
+            "shutdown=pause, so it was dumped in run state 'shutdown' with the CPU state of the fault. "
+            "fault.level/index name the entry that denies the access (x86 levels: 4 PML4 .. 1 PT)."
+        )
     (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
 

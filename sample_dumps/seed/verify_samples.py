@@ -232,7 +232,10 @@ def check_dump(name: str, truth: dict, mem, label: str) -> list[str]:
     sym = {k: int(v, 16) for k, v in truth["symbols"].items()}
     cr3 = int(truth["cpus"][0]["cr3"], 16)
     out = []
-    kpa = lambda s: sym[s] - KERNEL_VIRT_BASE
+
+    def kpa(s):
+        return sym[s] - KERNEL_VIRT_BASE
+
     check(cr3 & ADDR == kpa("boot_pml4"), f"CR3 {cr3:#x} is not boot_pml4")
     # kernel image: every page maps VA - KERNEL_VIRT_BASE with per-section rights
     for va in range(sym["__kernel_start"], sym["__kernel_end"], 0x1000):

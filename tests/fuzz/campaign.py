@@ -33,8 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent.parent)]
 
-import realseeds as rs
-from fuzz_target import Hang, exercise_cli, exercise_model, time_limit
+import realseeds as rs  # noqa: E402 - needs the path above
+from fuzz_target import Hang, exercise_cli, exercise_model, time_limit  # noqa: E402
 
 REGRESSIONS = HERE / "regressions"
 SMALL = 1 << 20  # failing inputs up to this size are saved as bytes

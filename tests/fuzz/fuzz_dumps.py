@@ -45,17 +45,17 @@ def main() -> None:
     corpus = [a for a in sys.argv[1:] if not a.startswith("-")]
     if corpus:
         _seed_corpus(Path(corpus[0]))
-    tmp = tempfile.NamedTemporaryFile(prefix="pmoview-fuzz-", delete=False)
-    tmp.close()
+    fd, tmp_name = tempfile.mkstemp(prefix="pmoview-fuzz-")
+    os.close(fd)
 
     def one(data: bytes) -> None:
-        exercise_bytes(data, tmp.name)
+        exercise_bytes(data, tmp_name)
 
     atheris.Setup(sys.argv, one)
     try:
         atheris.Fuzz()
     finally:
-        os.unlink(tmp.name)
+        os.unlink(tmp_name)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent.parent)]
 
-import atheris
+import atheris  # noqa: E402 - after the path, as the imports below it
 
 with atheris.instrument_imports():
     import realseeds as rs

@@ -148,10 +148,8 @@ def exercise_backend_mem(mem: object) -> None:
     ranges = mem.ranges()  # type: ignore[attr-defined]
     _ = [c.regs for c in mem.cpus], mem.vmcoreinfo  # type: ignore[attr-defined]
     for r in ranges[:4]:
-        try:
+        with contextlib.suppress(AbsentMemoryError):
             mem.read(r.start & ~0xFFF, 4096)  # type: ignore[attr-defined]
-        except AbsentMemoryError:
-            pass
 
 
 def has_check() -> bool:

@@ -284,7 +284,7 @@ def elf_layout(path: Path) -> Layout:
     lay = Layout(size)
     lay.fields += struct_fields(elf64_ehdr, 0, "ehdr")
     ph_end = ehdr.e_phoff + ehdr.e_phnum * ehdr.e_phentsize
-    for i, ph in enumerate(phdrs):
+    for i in range(len(phdrs)):
         lay.fields += struct_fields(elf64_phdr, ehdr.e_phoff + i * ehdr.e_phentsize, f"phdr[{i}]")
     for off in notes:
         lay.fields += [

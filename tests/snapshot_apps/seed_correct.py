@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from pmoview.inputs import InputOptions
 from pmoview.tui.app import make_app
 
 try:
@@ -17,7 +18,7 @@ except ImportError:  # run as a file by snap_compare
 
 found = sample("seed-correct")
 MARKS = os.path.join(tempfile.mkdtemp(prefix="pmoview-snap-"), "marks.json")
-app = make_app(str(found[0]), kernel=str(found[1]) if found and found[1] else None, marks=MARKS) if found else None
+app = make_app(InputOptions(str(found[0]), kernel=str(found[1]) if found[1] else None), marks=MARKS) if found else None
 
 if __name__ == "__main__" and app is not None:
     app.run()

@@ -179,7 +179,7 @@ class MainScreen(Screen[None]):
         m = self.mapping_model
         if m is None:
             return
-        shown = f"{len(m):,} of {len(m.maps):,}" if m.filter_text else f"{len(m.maps):,}"
+        shown = f"{len(m):,} of {len(m.cols):,}" if m.filter_text else f"{len(m.cols):,}"
         extra = f"  filter: {m.filter_text}" if m.filter_text else f"  (/ to filter: {FILTER_HELP})"
         self.query_one("#mappings-info", Static).update(f"root 0 · {shown} mappings{extra}")
 

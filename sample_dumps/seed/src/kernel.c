@@ -12,6 +12,11 @@
  *   VARIANT_USER_PMO       PMO entries carry U/S (boot.S and here)
  *   VARIANT_NO_PML4_256    PML4[256] empty: no PMO; physical memory through the identity map
  *   VARIANT_LITERAL_VIRT_TO_PHYS    virt_to_phys exactly as pmo-design.md (PHYS_OFFSET tested first)
+ *   VARIANT_FAULT_UNMAPPED_READ     correct, then reads a PMO address above RAM (not present)
+ *   VARIANT_FAULT_RO_WRITE          correct, then makes one PMO 2 MiB page read-only and writes to it
+ *   VARIANT_FAULT_NX_FETCH          correct, then jumps to kernel code through its NX PMO alias
+ * The FAULT variants load an empty IDT first: the #PF cannot be delivered (#GP, #DF), so the CPU
+ * triple-faults with CR2, RIP and the page tables as they were at the faulting access.
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -234,6 +239,11 @@ static __attribute__((noreturn)) void panic(const char *msg)
     halt_forever();
 }
 
+static __attribute__((unused)) uint64_t *pml4_now(void)
+{
+    return (uint64_t *)phys_to_virt(read_cr3() & PTE_ADDR_MASK);
+}
+
 /* ---- page-table pool ---- */
 static __attribute__((unused)) uint64_t *pt_alloc(void)
 {
@@ -301,6 +311,49 @@ static void pmo_map_range(uint64_t *pmo_pdpt, uint64_t start, uint64_t end)
         pd[(pa >> 21) & 511] = pa | PMO_LEAF;
     }
 #endif
+}
+#endif
+
+
+#if defined(VARIANT_FAULT_UNMAPPED_READ) || defined(VARIANT_FAULT_RO_WRITE) || defined(VARIANT_FAULT_NX_FETCH)
+/* Target of the NX fetch: reached through its PMO alias, never through .text. */
+static __attribute__((noinline, used)) void fault_target(void)
+{
+    __asm__ volatile("nop");
+}
+
+static __attribute__((noreturn)) void fault_now(void)
+{
+    /* an IDT of limit 0: no vector can be delivered, so the #PF escalates to a triple fault */
+    static const struct __attribute__((packed)) { uint16_t limit; uint64_t base; } no_idt = { 0, 0 };
+    __asm__ volatile("lidt %0" : : "m"(no_idt));
+#if defined(VARIANT_FAULT_UNMAPPED_READ)
+    /* PA 0x70000000 is above RAM (1536 MiB): its PMO PD entry (extension PD index 384) is empty */
+    volatile uint64_t *p = (volatile uint64_t *)phys_to_virt(0x70000000ULL + 0x1238);
+    puts_serial("PMOVIEW-FAULTING access=read va=");
+    puthex((uint64_t)p);
+    puts_serial("\n");
+    (void)*p;
+#elif defined(VARIANT_FAULT_RO_WRITE)
+    /* PMO 2 MiB page for PA 0x04000000 (boot_pmo_pd0[32]) made read-only; CR0.WP=1 (boot.S) */
+    uint64_t *pd0 = table_at(table_at(pml4_now()[256])[0]);
+    pd0[32] &= ~PTE_RW;
+    print_entry("boot_pmo_pd0", 32, pd0[32]);
+    flush_tlb();
+    volatile uint64_t *p = (volatile uint64_t *)phys_to_virt(0x04000000ULL + 0x5670);
+    puts_serial("PMOVIEW-FAULTING access=write va=");
+    puthex((uint64_t)p);
+    puts_serial("\n");
+    *p = 0x4641554c54;
+#else
+    /* the PMO maps all RAM with XD=1: executing kernel text through it faults on the fetch */
+    void (*alias)(void) = (void (*)(void))phys_to_virt(virt_to_phys((uint64_t)&fault_target));
+    puts_serial("PMOVIEW-FAULTING access=exec va=");
+    puthex((uint64_t)alias);
+    puts_serial("\n");
+    alias();
+#endif
+    panic("the faulting access did not fault");
 }
 #endif
 
@@ -420,5 +473,8 @@ void kernel_main(uint64_t mb2_info_pa)
 #endif
 
     puts_serial("PMOVIEW-READY variant=" VARIANT_NAME "\n");
+#if defined(VARIANT_FAULT_UNMAPPED_READ) || defined(VARIANT_FAULT_RO_WRITE) || defined(VARIANT_FAULT_NX_FETCH)
+    fault_now();
+#endif
     halt_forever();
 }

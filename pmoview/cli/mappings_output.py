@@ -1,0 +1,119 @@
+"""Writers for ``pmoview mappings``: column batches in, text out, streamed.
+
+JSON keeps the contract (an array of objects with ``va_start``, ``va_end``, ``pa_start``,
+``page_size``, ``flags``) written compactly, one mapping per line, as each batch arrives: a million
+mappings are never a million dicts. Per-row work is one ``%`` format over ints; what depends on the
+flags (their JSON object, their ptdump text) is rendered once per distinct flags.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from pmoview.arch.columns import MappingColumns
+from pmoview.arch.flags import Flags, FlagTable
+
+FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
+JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
+TEXT_ROW = "%#018x-%#018x %7s -> %#014x  %3s  %s"
+
+
+def flags_json(flags: Flags | None) -> dict[str, bool | str] | None:
+    """The ``flags`` object of translate and mappings JSON."""
+    if flags is None:
+        return None
+    out: dict[str, bool | str] = {}
+    for name in FLAG_NAMES:
+        if hasattr(flags, name):
+            out[name.rstrip("_")] = bool(getattr(flags, name))
+    if flags.cache is not None:
+        out["cache"] = flags.cache
+    return out
+
+
+def page_size_text(n: int | None) -> str:
+    """``4K``, ``2M``, ``1G``: a page size in the fewest characters."""
+    if not n:
+        return "?"
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+def human_size(n: int) -> str:
+    """``4K``, ``1.5M``, ``4G``: a mapping's size for the text listing."""
+    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift:
+            v = n / (1 << shift)
+            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
+    return f"{n}"
+
+
+class _PerFlags:
+    """A string per flag id, rendered the first time an id is seen (ids only grow)."""
+
+    def __init__(self, table: FlagTable, render: Callable[[Flags], str]) -> None:
+        self.table = table
+        self.render = render
+        self.cache: list[str] = []
+
+    def strings(self) -> list[str]:
+        items = self.table.items
+        while len(self.cache) < len(items):
+            f = items[len(self.cache)]
+            self.cache.append(self.render(f))
+        return self.cache
+
+
+def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
+    vas, cnts, sizes = cols.va_start.tolist(), cols.count.tolist(), cols.page_size.tolist()
+    return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
+
+
+def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
+    """The JSON array, one object per line; returns the number of mappings written."""
+    per: _PerFlags | None = None
+    n = 0
+    for cols in batches:
+        if not len(cols):
+            continue
+        if per is None:
+            per = _PerFlags(cols.flags, lambda f: json.dumps(flags_json(f), separators=(",", ":")))
+        fj = per.strings()
+        vas, ends, sizes = _ends(cols)
+        rows = [
+            JSON_ROW % t
+            for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
+        ]
+        out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
+        n += len(rows)
+    out.write("\n]\n" if n else "[]\n")
+    return n
+
+
+def write_text(batches: Iterable[MappingColumns], out: TextIO) -> int:
+    """The ptdump-style listing, one mapping per line; returns the number of mappings written."""
+    per: _PerFlags | None = None
+    human: dict[int, str] = {}
+    n = 0
+    for cols in batches:
+        if not len(cols):
+            continue
+        if per is None:
+            per = _PerFlags(cols.flags, lambda f: f.text())
+        ft = per.strings()
+        vas, ends, sizes = _ends(cols)
+        spans = [e - v for v, e in zip(vas, ends, strict=True)]
+        hs = [human.get(s) or human.setdefault(s, human_size(s)) for s in spans]
+        pst = {s: page_size_text(s) for s in set(sizes)}
+        ps = [pst[s] for s in sizes]
+        rows = [
+            TEXT_ROW % t
+            for t in zip(vas, ends, hs, cols.pa_start.tolist(), ps, [ft[i] for i in cols.flag_id.tolist()], strict=True)
+        ]
+        out.write("\n".join(rows) + "\n")
+        n += len(rows)
+    return n

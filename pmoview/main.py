@@ -1,0 +1,27 @@
+"""The ``pmoview`` command: the CLI's commands, and the TUI for ``pmoview DUMP`` / ``pmoview tui DUMP``.
+
+``pmoview.cli`` and ``pmoview.tui`` are independent front ends over the same model; this module is the
+one place that knows both. Textual is imported only when the TUI runs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pmoview import cli
+from pmoview.inputs import InputOptions
+
+
+def run_tui(inputs: InputOptions, *, profile: str | None, spec: str | None, marks: str | None) -> int:
+    from pmoview.tui.app import make_app
+
+    result = make_app(inputs, profile=profile, spec=spec, marks=marks).run()
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.main(argv, tui_runner=run_tui)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
