@@ -32,7 +32,7 @@ def _read(addr: int) -> str | None:
 def _gva2gpa(cpu: int, va: int) -> tuple[int | None, str]:
     gdb.execute(f"monitor cpu {cpu}", to_string=True)
     text = gdb.execute(f"monitor gva2gpa {va:#x}", to_string=True).strip()
-    m = re.search(r"gpa: (0x[0-9a-f]+)", text)
+    m = re.search(r"gpa: (0x[0-9a-f]+|0)\b", text)  # C prints a zero %#x as "0"
     return (int(m.group(1), 16) if m else None), text
 
 
