@@ -177,3 +177,20 @@ def test_reserved_tcr_encodings_are_unsupported_not_crashes(value: int, match: s
 def test_va_bits_beyond_48_without_ds_is_unsupported() -> None:
     with pytest.raises(UnsupportedPaging, match="TCR_EL1.DS = 1"):
         aarch64_mode("aarch64-16k", 52, ds=False)
+
+
+def test_inspector_shows_the_52_bit_descriptor_fields() -> None:
+    from pmoview.tui.rows import aarch64_format, entry_bits
+
+    t = Arm64Tree("aarch64-16k", 52, "ttbr1")
+    va = 0xFFF0_0000_0000_0000
+    t.map(va, 0xE_0000_4000_4000)
+    mode = AddressSpace(t.mem, t.root_obj()).mode
+    assert aarch64_format(mode) == (14, "lpa2")
+    leaf = t.entry(va, 3)
+    name, fields = entry_bits("aarch64", 3, "leaf", 1 << 14, leaf, *aarch64_format(mode))
+    by_name = {f.name: f for f in fields}
+    assert name == "page descriptor, FEAT_LPA2" and "SH" not in by_name
+    assert by_name["OA_hi"].meaning == "address bits 51:50 = 0xc000000000000"
+    assert aarch64_format(aarch64_mode("aarch64-64k", 48, maxphyaddr=52)) == (16, "lpa")
+    assert aarch64_format(aarch64_mode("aarch64-4k", 48)) == (12, "48")
