@@ -20,7 +20,7 @@ from pmoview.memory.base import present_pages
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
 CR4_LA57 = 1 << 12
-DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt")
+DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt", "kernel_pagetable")
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
@@ -41,6 +41,10 @@ class RootOptions:
     cpu: int | None = None
     symbols: tuple[str, ...] = DEFAULT_ROOT_SYMBOLS
     scan: bool = True
+    satp: int | None = None  # riscv64: the whole CSR (MODE, ASID, PPN)
+    riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
+    sum: bool | None = None  # riscv64: sstatus.SUM
+    mxr: bool | None = None  # riscv64: sstatus.MXR
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -70,12 +74,15 @@ def find_roots(
             sink.append(str(exc))
             return []
 
-    if arch == "x86_64":
+    if arch == "riscv64":
+        found += _riscv(mem, kernel, opt)
+    elif arch == "x86_64":
         found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
     else:
         found += [r for r in _explicit_arm(mem, opt) if _walkable(r, None)]
         found += from_dump(lambda: _cpu_arm(mem, opt)) + from_dump(lambda: _vmcoreinfo_arm(mem, opt))
-    found += from_dump(lambda: _symbols(mem, kernel, arch, opt))
+    if arch != "riscv64":
+        found += from_dump(lambda: _symbols(mem, kernel, arch, opt))
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
     # One candidate per table; when several sources agree, say so (agreement is evidence).
@@ -100,6 +107,20 @@ def _walkable(root: Root, problems: list[str] | None) -> bool:
         problems.append(f"{root.source}: {exc}")
         return False
     return True
+
+
+def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) -> list[Root]:
+    from pmoview import roots_riscv as rv
+
+    found: list[Root] = []
+    if opt.satp is not None:
+        found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
+    found += rv.cpu_roots(mem, opt.cpu, opt.sum, opt.mxr)
+    if kernel is not None:
+        found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
+    if not found and opt.scan:
+        found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
+    return [replace(r, mxr=opt.mxr) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
@@ -205,6 +226,9 @@ def _arm(table: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions,
     )
 
 
+SCTLR_M = 1  # SCTLR_EL1.M: the stage 1 MMU is on
+
+
 def _from_ttbr(ttbr: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
     """A root from a TTBR value: the table address as the MMU takes it (ASID, CnP masked; aligned to
     the top table's size, not to a page)."""
@@ -221,17 +245,25 @@ def _explicit_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
 
 
 def _cpu_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
-    """TTBR1_EL1 / TTBR0_EL1 of each CPU whose state the dump (or a live target) records."""
+    """TTBR1_EL1 / TTBR0_EL1 of each CPU whose state the dump (or a live target: the gdbstub) records,
+    with that CPU's TCR_EL1 and MAIR_EL1. A CPU with its MMU off (SCTLR_EL1.M = 0) has no translation
+    to show; a half whose walks TCR_EL1.EPDn disables is left out. A dump's notes carry none of these."""
     out = []
     for cpu in mem.cpus:
         if opt.cpu is not None and cpu.index != opt.cpu:
             continue
         regs = cpu.regs
+        sctlr = regs.get("sctlr_el1", regs.get("sctlr"))
+        if sctlr is not None and not sctlr & SCTLR_M:
+            continue
+        tcr = regs.get("tcr_el1")
         for half in ("ttbr1", "ttbr0"):
             value = regs.get(f"{half}_el1")
             if value is None:
                 continue
-            geo = arm_geometry(mem, opt, half, regs.get("tcr_el1"))
+            geo = arm_geometry(mem, opt, half, tcr)
+            if geo.tcr is not None and decode_tcr(geo.tcr).half(half).epd:
+                continue
             cpu_opt = opt if opt.mair is not None or "mair_el1" not in regs else replace(opt, mair=regs["mair_el1"])
             out.append(
                 _from_ttbr(value, half, geo, f"CPU {cpu.index} {half.upper()}_EL1 {value:#x}", cpu_opt, cpu.index)

@@ -205,3 +205,65 @@ def test_port_without_qemu_gives_one_line_not_a_hang(scheme: str, capsys: pytest
         silent.close()
     code, _, err = run(capsys, "info", f"{scheme}127.0.0.1:{free_port()}")  # nothing listening
     assert code == 2 and "cannot connect" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["seed-correct", "seed-literal-virt-to-phys", "seed-wx", "seed-user-pmo", "seed-no-pml4-256", "seed-1g-nopdpe1gb"],
+)
+def test_every_seed_variant_checks_the_same_live_as_its_dump(
+    variant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = ROOT / "sample_dumps" / variant
+    truth = json.loads((sample / "truth.json").read_text())
+    dump = sample / truth["dumps"]["kdump"]
+    kernel = str(sample / "kernel.elf")
+    guest = Guest(machine_args(truth["qemu_cmdline"], seed_iso(sample / "kernel.elf", tmp_path)), tmp_path, "READY")
+    try:
+        assert guest.qmp is not None
+        guest.qmp.execute("stop")
+        code_d, out_d, _ = run(capsys, "check", str(dump), "--kernel", kernel, "--format", "json")
+        code_l, out_l, err = run(capsys, "check", guest.gdb, "--kernel", kernel, "--format", "json")
+    finally:
+        guest.kill()
+    assert code_l == code_d, err
+    assert json.loads(out_l)["findings"] == json.loads(out_d)["findings"]
+
+
+def test_tui_on_a_live_guest_shows_the_snapshot_time_and_r_reads_it_again(hole: Guest, tmp_path: Path) -> None:
+    pytest.importorskip("textual")
+    import asyncio
+
+    from snapshot_apps.helpers import settle
+
+    from pmoview.inputs import InputOptions
+    from pmoview.marks import sidecar_path
+    from pmoview.tui.app import make_app
+
+    assert sidecar_path(hole.gdb) == str(Path.cwd() / f"gdb-127.0.0.1-{hole.port}.pmoview-marks.json")
+    app = make_app(InputOptions(hole.gdb, kernel=str(HOLE / "kernel.elf")), marks=str(tmp_path / "m.json"))
+
+    async def drive() -> None:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(app, pilot)
+            for _ in range(100):  # walk, checks and coverage run one after the other
+                if app.session is not None and app.session.findings:
+                    break
+                await pilot.pause(0.05)
+            first = app.session
+            assert first is not None
+            status = str(app.main.query_one("#status").render())
+            assert "gdbstub" in status and f"snapshot {first.mem.info.details['snapshot_time']}" in status
+            assert {f.kind for f in first.findings if f.severity == "error"} == {"pmo-missing"}
+            await pilot.press("r")
+            await settle(app, pilot)
+            for _ in range(100):
+                if app.session is not None and app.session is not first and app.session.findings:
+                    break
+                await pilot.pause(0.05)
+            assert app.session is not None and app.session is not first
+            assert [f.kind for f in app.session.findings] == [f.kind for f in first.findings]
+            assert first.mem.client.closed  # the first connection was let go: QEMU serves one client
+
+    asyncio.run(drive())
+    assert hole.qmp is not None and hole.qmp.status() == "paused"

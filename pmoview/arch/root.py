@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pmoview.arch.aarch64 import GRANULES, aarch64_mode
 from pmoview.arch.mode import PagingMode, UnsupportedPaging
+from pmoview.arch.riscv import MODES as RISCV_MODES
+from pmoview.arch.riscv import riscv_mode
 from pmoview.arch.x86_64 import MODES as X86_MODES
 from pmoview.arch.x86_64 import x86_mode
 
@@ -23,6 +25,8 @@ class Root:
     wider than 48 bits implies it); ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 bits
     unless the descriptors have a 52-bit format (LPA2 with DS = 1, LPA with 64 KiB). ``tcr`` is the
     TCR_EL1 value the parameters came from, when one did.
+    riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
+    sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
     """
 
     arch: str
@@ -41,10 +45,14 @@ class Root:
     hpd: bool = False
     ds: bool | None = None
     tcr: int | None = None
+    asid: int | None = None
+    sum: bool | None = None
+    mxr: bool | None = None
+    svpbmt: bool = False
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
-        for name in ("nxe", "va_bits", "half", "cpu"):
+        for name in ("nxe", "va_bits", "half", "cpu", "asid", "sum", "mxr"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -86,4 +94,6 @@ def paging_mode(root: Root) -> PagingMode:
             root.start_level,
             root.ds,
         )
+    if root.arch == "riscv64" and root.mode in RISCV_MODES:
+        return riscv_mode(root.mode, svpbmt=root.svpbmt, mxr=root.mxr)
     raise UnsupportedPaging(f"no paging mode {root.mode!r} for arch {root.arch!r}")
