@@ -12,6 +12,7 @@
 # usage: make_linux_samples.sh [guest ...]     (default: all four)
 #   env: LIME=0 skips the LiME capture (needs linux-headers-$ABI-amd64 and gcc: apt-get install linux-headers-6.1.0-56-amd64)
 #        ABI=6.1.0-56  BUILD=/work/linux-build  OUT=<sample_dumps>
+#        BUILD_ONLY=1  only download the kernels and build the initramfs images (no capture)
 #        KEEP_ALL=1  store dump.elf.xz / dump.raw.xz in the guest folders too; by default they go to
 #                    $BUILD/full/<guest>/ (repository size) and truth.json lists them under dumps_not_committed
 set -euo pipefail
@@ -97,6 +98,8 @@ for g in $GUESTS; do
     linux-arm64)    fetch arm64; [ -n "${done_arm64:-}" ] || { mkinitramfs arm64; done_arm64=1; } ;;
   esac
 done
+# BUILD_ONLY=1: stop here, with the kernels and initramfs images built (the live tests and bench_live.py boot them)
+[ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 for g in $GUESTS; do
   case $g in
     linux-x86_64-4l-nokaslr)  # the benchmark's real 2 GiB guest; ELF not stored (size)
