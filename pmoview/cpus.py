@@ -6,7 +6,8 @@ The instruction at RIP, decoded, tells more: when CR2 lies in it, its fetch faul
 memory operands (or its stack access) covers CR2, that access faulted and the CPU stopped at it, so
 the fault is the CPU's present state (``at_pc``). Otherwise the access is inferred from the walk (the
 first of read, write that the tables deny) and ``at_pc`` is False. AArch64: FAR_EL1 with ESR_EL1's
-exception class and WnR, where the dump has them (QEMU's arm64 notes do not).
+exception class and WnR, where the dump has them (QEMU's arm64 notes do not); RISC-V: stval with scause
+12/13/15 (instruction/load/store page fault).
 """
 
 from __future__ import annotations
@@ -21,8 +22,16 @@ from pmoview.arch.root import Root
 from pmoview.memory.base import AbsentMemoryError, CpuState, PhysicalMemory
 from pmoview.space import AddressSpace
 
-X86_REGISTERS = ("cr0", "cr2", "cr3", "cr4", "efer", "rflags", "cs", "ss")
-ARM_REGISTERS = ("ttbr0_el1", "ttbr1_el1", "tcr_el1", "sctlr_el1", "far_el1", "esr_el1", "pstate")
+REGISTERS = {
+    "x86_64": ("cr0", "cr2", "cr3", "cr4", "efer", "rflags", "cs", "ss"),
+    "aarch64": ("ttbr0_el1", "ttbr1_el1", "tcr_el1", "sctlr_el1", "far_el1", "esr_el1", "pstate"),
+    "riscv64": ("satp", "sstatus", "stval", "scause", "sepc"),
+}
+# The registers that would name the root and the last fault, per architecture (for the notes)
+ROOT_REGISTERS = {"aarch64": "TTBRn_EL1", "riscv64": "satp"}
+FAULT_REGISTERS = {"aarch64": "FAR_EL1/ESR_EL1", "riscv64": "stval/scause"}
+# scause exception codes (RISC-V privileged spec 4.1.9): page faults
+SCAUSE_ACCESS: dict[int, Access] = {12: "exec", 13: "read", 15: "write"}
 # ESR_ELx.EC (Arm ARM D17.2.37): instruction/data abort from a lower EL or the same EL
 ESR_EC_IABT_LOW, ESR_EC_IABT_CUR, ESR_EC_DABT_LOW, ESR_EC_DABT_CUR = 0x20, 0x21, 0x24, 0x25
 ESR_WNR = 1 << 6
@@ -35,7 +44,7 @@ class Fault:
     access: Access
     mode: Privilege
     access_from: str  # how the access was found, in words
-    at_pc: bool | None  # the instruction at PC made this access: the CPU stopped at the fault
+    at_pc: bool | None  # the instruction at PC made this access (the CPU stopped at the fault); None: cannot tell
     explanation: Explanation
 
     def to_json(self) -> dict[str, object]:
@@ -72,7 +81,9 @@ def _root_of(cpu: CpuState, roots: Sequence[Root]) -> tuple[Root | None, str | N
     best = next((r for r in roots if r.arch == cpu.arch), None)
     if best is None:
         return None, "no root for this CPU"
-    return best, f"TTBRn_EL1 are not in the dump: the root is {best.source}"
+    if best.cpu == cpu.index:
+        return best, None
+    return best, f"{ROOT_REGISTERS.get(cpu.arch, 'the root register')} not in the dump: the root is {best.source}"
 
 
 def read_virtual(space: AddressSpace, va: int, size: int) -> bytes:
@@ -121,6 +132,17 @@ def _x86_fault(
     data: tuple[Access, ...] = ("read", "write")
     for access in data:
         e = why(access)
+        if not e.allowed and insn is not None and access in insn.unresolved:
+            return Fault(
+                "CR2",
+                cr2,
+                access,
+                mode,
+                f"the instruction at RIP ({insn.text}) {access}s memory at an address that needs registers "
+                f"the dump does not hold, and the tables deny a {access} at CR2: probably the faulting access",
+                None,
+                e,
+            )
         if not e.allowed:
             return Fault(
                 "CR2",
@@ -144,6 +166,16 @@ def _x86_fault(
     )
 
 
+def _riscv_fault(cpu: CpuState, space: AddressSpace) -> Fault | None:
+    stval, scause = cpu.regs.get("stval"), cpu.regs.get("scause")
+    if stval is None or scause is None or scause >> 63 or scause not in SCAUSE_ACCESS:
+        return None
+    access = SCAUSE_ACCESS[scause]
+    mode = rules_for(cpu.arch).privilege(cpu.regs) or "kernel"
+    e = explain(space, stval, access, mode, control_for(space.root, cpu))
+    return Fault("stval", stval, access, mode, f"scause={scause} (a {access} page fault)", None, e)
+
+
 def _arm_fault(cpu: CpuState, space: AddressSpace) -> Fault | None:
     far, esr = cpu.regs.get("far_el1"), cpu.regs.get("esr_el1")
     if far is None or esr is None:
@@ -165,11 +197,13 @@ def cpu_views(mem: PhysicalMemory, roots: Sequence[Root], limits: WalkLimits | N
     out = []
     for cpu in mem.cpus:
         regs: Mapping[str, int] = cpu.regs
-        rules = rules_for(cpu.arch)
-        mode = rules.privilege(regs)
+        try:
+            mode = rules_for(cpu.arch).privilege(regs)
+        except ValueError:  # an architecture without access rules: registers only
+            mode = None
         pc = regs.get("rip", regs.get("pc"))
         sp = regs.get("rsp", regs.get("sp"))
-        names = X86_REGISTERS if cpu.arch == "x86_64" else ARM_REGISTERS
+        names = REGISTERS.get(cpu.arch, ())
         registers = {n: regs.get(n, regs.get("eflags") if n == "rflags" else None) for n in names}
         root, note = _root_of(cpu, roots)
         notes = [note] if note else []
@@ -185,9 +219,9 @@ def cpu_views(mem: PhysicalMemory, roots: Sequence[Root], limits: WalkLimits | N
                     text = insn.text if insn else None
             if cpu.arch == "x86_64":
                 fault = _x86_fault(cpu, space, mode or "kernel", insn, pc)
-            else:
-                fault = _arm_fault(cpu, space)
+            elif cpu.arch in FAULT_REGISTERS:
+                fault = (_arm_fault if cpu.arch == "aarch64" else _riscv_fault)(cpu, space)
                 if fault is None:
-                    notes.append("FAR_EL1/ESR_EL1 are not in the dump: no fault to explain")
+                    notes.append(f"{FAULT_REGISTERS[cpu.arch]} are not in the dump (or name no page fault)")
         out.append(CpuView(cpu.index, cpu.arch, mode, pc, sp, root, registers, translation, text, fault, tuple(notes)))
     return out

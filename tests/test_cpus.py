@@ -89,6 +89,21 @@ def test_instruction_accesses_compute_addresses_from_registers() -> None:
     assert d is not None and d.accesses[0].address == 0x7000_0028
     d = decode_x86_64(bytes.fromhex("e800000000"), 0, regs)  # call: pushes the return address
     assert d is not None and [(a.address, a.access) for a in d.accesses] == [(0x7FF8, "write")]
+    d = decode_x86_64(bytes.fromhex("49890b"), 0, regs)  # mov [r11], rcx: r11 unknown
+    assert d is not None and d.accesses == () and d.unresolved == ("write",)
     d = decode_x86_64(bytes.fromhex("488d0498"), 0, regs)  # lea touches no memory
     assert d is not None and d.accesses == ()
     assert decode_x86_64(b"", 0, regs) is None
+
+
+def test_riscv_harts_are_listed_with_what_the_dump_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    d = SAMPLES / "rvseed-sv39"
+    dumps = sorted(p for p in d.glob("dump*") if p.is_file())
+    if not dumps:
+        pytest.skip("sample_dumps/rvseed-sv39 is not here")
+    cpus = cpus_json(capsys, dumps[0])
+    assert len(cpus) >= 1 and all(c["arch"] == "riscv64" for c in cpus)
+    for c in cpus:
+        assert c["fault"] is None and set(c["registers"]) == {"satp", "sstatus", "stval", "scause", "sepc"}  # type: ignore[arg-type]
+        assert c["pc_translation"]["pa"] is not None  # type: ignore[index]
+        assert any("stval/scause" in n for n in c["notes"])  # type: ignore[attr-defined]

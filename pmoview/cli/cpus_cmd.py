@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 def view_text(v: CpuView) -> list[str]:
     lines = [
-        f"CPU {v.index} ({v.arch}): {v.mode or 'mode unknown'} mode, pc {hexs(v.pc)}, sp {hexs(v.sp)}"
+        f"CPU {v.index} ({v.arch}): {v.mode + ' mode' if v.mode else 'mode unknown'}, pc {hexs(v.pc)}, sp {hexs(v.sp)}"
         + (f"  [{v.pc_instruction}]" if v.pc_instruction else "")
     ]
     if v.root is not None:

@@ -32,7 +32,7 @@ def fault_cell(v: CpuView) -> Text:
 def cpu_detail(v: CpuView) -> Text:
     """The whole record, as ``pmoview cpus`` prints it."""
     out = Text()
-    out.append(f"CPU {v.index} ({v.arch}) · {v.mode or 'mode unknown'} mode\n", "bold")
+    out.append(f"CPU {v.index} ({v.arch}) · {v.mode + ' mode' if v.mode else 'mode unknown'}\n", "bold")
     out.append(f"pc {_h(v.pc)}  sp {_h(v.sp)}" + (f"  [{v.pc_instruction}]" if v.pc_instruction else "") + "\n")
     if v.root is not None:
         out.append(f"root {v.root.mode} at {v.root.table:#x} ({v.root.source})\n")
