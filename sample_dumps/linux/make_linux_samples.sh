@@ -13,6 +13,7 @@
 #   env: LIME=0 skips the LiME capture (needs linux-headers-$ABI-amd64 and gcc: apt-get install linux-headers-6.1.0-56-amd64)
 #        ABI=6.1.0-56  BUILD=/work/linux-build  OUT=<sample_dumps>
 #        ABI16K=6.12.118+deb12  the arm64-16k kernel (bookworm-security: linux-image-$ABI16K-arm64-16k-unsigned)
+#        BUILD_ONLY=1  only download the kernels and build the initramfs images (no capture)
 #        KEEP_ALL=1  store dump.elf.xz / dump.raw.xz in the guest folders too; by default they go to
 #                    $BUILD/full/<guest>/ (repository size) and truth.json lists them under dumps_not_committed
 set -euo pipefail
@@ -100,6 +101,8 @@ for g in $GUESTS; do
     linux-arm64-16k-52bit) fetch arm64 arm64-16k "$ABI16K" -unsigned; mkinitramfs arm64-16k "$ABI16K" ;;
   esac
 done
+# BUILD_ONLY=1: stop here, with the kernels and initramfs images built (the live tests and bench_live.py boot them)
+[ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 for g in $GUESTS; do
   case $g in
     linux-x86_64-4l-nokaslr)  # the benchmark's real 2 GiB guest; ELF not stored (size)
