@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from parsers.errors import DumpFormatError
+from pmoview.arch.mode import UnsupportedPaging
 from pmoview.cli import common, options
 from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
 from pmoview.live.target import close_live_targets, live_notes
@@ -72,6 +73,10 @@ def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None)
     except (UsageError, options.OptionError, NoTuiError) as exc:
         common.PENDING_NOTES.clear()
         print(f"pmoview: {exc}", file=sys.stderr)
+        return 2
+    except UnsupportedPaging as exc:  # a paging mode or parameter the walker has no rows for
+        common.PENDING_NOTES.clear()
+        print(f"pmoview: {getattr(args, 'dump', '')}: unsupported paging: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

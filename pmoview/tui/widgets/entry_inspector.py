@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from pmoview.tui.rows import entry_bits, human
+from pmoview.tui.rows import aarch64_format, entry_bits, human
 from pmoview.tui.widgets.pagetable_tree import NodeData
 
 
@@ -103,7 +103,8 @@ class EntryInspector(VerticalScroll):
             head.add_row("fault", Text(row.reason or "the MMU faults on this entry", "bold red"))
         parts.append(head)
         if row.kind != "none":
-            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry)
+            granule_shift, oa = aarch64_format(space.mode) if space.mode.arch == "aarch64" else (12, "48")
+            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry, granule_shift, oa)
             bits = Table(
                 title=f"bits ({layout})",
                 title_justify="left",

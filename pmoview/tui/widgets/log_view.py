@@ -34,6 +34,12 @@ class LogView(Vertical):
         yield Static("the kernel log is read when the dump is open", id="log-summary")
         yield Log(id="log-lines", highlight=False)
 
+    def on_mount(self) -> None:
+        # mounted lazily: the dump may have been opened before this view existed
+        session = getattr(self.screen, "session", None)
+        if session is not None:
+            self._read(session)
+
     def show_session(self, session: Session) -> None:
         self._read(session)
 
