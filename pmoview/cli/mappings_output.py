@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+import numpy as np
+
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
 from pmoview.checks.regions import Region
@@ -75,8 +77,21 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
-    """The JSON array, one object per line; returns the number of mappings written."""
+Absent = Callable[[int, int], str]
+"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
+
+
+def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
+    """Row -> why the dump lacks some of its frames, for the rows not wholly backed (few)."""
+    if absent is None:
+        return {}
+    pas = cols.pa_start
+    return {int(i): absent(int(pas[i]), int(pas[i]) + ends[i] - vas[i]) for i in np.flatnonzero(~cols.backed).tolist()}
+
+
+def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
+    """The JSON array, one object per line; returns the number of mappings written. A mapping some of
+    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31")."""
     per: _PerFlags | None = None
     n = 0
     for cols in batches:
@@ -90,6 +105,8 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
             JSON_ROW % t
             for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
         ]
+        for i, why in _unbacked(cols, ends, vas, absent).items():
+            rows[i] = rows[i][:-1] + ',"absent":' + json.dumps(why) + "}"
         out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
         n += len(rows)
     out.write("\n]\n" if n else "[]\n")
@@ -112,9 +129,10 @@ class _Segment:
     flag: int
     count: int
     stride: int  # VA distance between aliases (0 for one mapping)
+    backed: bool = True  # the dump holds every frame
 
-    def takes(self, va: int, span: int, pa: int, page_size: int, flag: int) -> bool:
-        if (pa, span, page_size, flag) != (self.pa, self.span, self.page_size, self.flag):
+    def takes(self, va: int, span: int, pa: int, page_size: int, flag: int, backed: bool) -> bool:
+        if (pa, span, page_size, flag, backed) != (self.pa, self.span, self.page_size, self.flag, self.backed):
             return False
         stride = va - (self.end - self.span)
         return stride > 0 and (self.count == 1 or stride == self.stride)
@@ -134,16 +152,16 @@ def _segments(batches: Iterable[MappingColumns]) -> Iterator[tuple[_Segment, Fla
             continue
         table = cols.flags
         vas, ends, sizes = _ends(cols)
-        for va, end, size, pa, flag in zip(
-            vas, ends, sizes, cols.pa_start.tolist(), cols.flag_id.tolist(), strict=True
+        for va, end, size, pa, flag, backed in zip(
+            vas, ends, sizes, cols.pa_start.tolist(), cols.flag_id.tolist(), cols.backed.tolist(), strict=True
         ):
             span = end - va
-            if held is not None and held.takes(va, span, pa, size, flag):
+            if held is not None and held.takes(va, span, pa, size, flag, backed):
                 held.add(va)
                 continue
             if held is not None:
                 yield held, table
-            held = _Segment(va, end, span, pa, size, flag, 1, 0)
+            held = _Segment(va, end, span, pa, size, flag, 1, 0, backed)
     if held is not None and table is not None:
         yield held, table
 
@@ -155,13 +173,16 @@ def _unfold(seg: _Segment) -> Iterator[_Segment]:
         return
     for k in range(seg.count):
         va = seg.va + k * seg.stride
-        yield _Segment(va, va + seg.span, seg.span, seg.pa, seg.page_size, seg.flag, 1, 0)
+        yield _Segment(va, va + seg.span, seg.span, seg.pa, seg.page_size, seg.flag, 1, 0, seg.backed)
 
 
-def write_text(batches: Iterable[MappingColumns], out: TextIO, regions: Sequence[Region] = ()) -> int:
+def write_text(
+    batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None, regions: Sequence[Region] = ()
+) -> int:
     """The ptdump-style listing, one mapping per line, ``---[ Region ]---`` where a named region
     starts, aliases of the same frames at a regular stride as one line with their count; returns the
-    number of mappings written (aliases counted one by one)."""
+    number of mappings written (aliases counted one by one). A mapping some of whose frames the dump
+    lacks ends with ``[why]``."""
     per: _PerFlags | None = None
     human: dict[int, str] = {}
     n = 0
@@ -188,6 +209,8 @@ def write_text(batches: Iterable[MappingColumns], out: TextIO, regions: Sequence
                     TEXT_ROW % (seg.va, seg.end, f"{seg.count}x", seg.pa, page_size_text(seg.page_size), ft[seg.flag])
                     + f"  ({seg.count:,} aliases of these {size}, one every {seg.stride:#x})"
                 )
+            if not seg.backed and absent is not None:
+                row += f"  [frames not in the dump: {absent(seg.pa, seg.pa + seg.span)}]"
             lines.append(row)
             n += seg.count
             if len(lines) >= 4096:

@@ -53,6 +53,8 @@ def open_inputs_and_space(args: argparse.Namespace) -> tuple[Inputs, AddressSpac
     inputs = open_for_command(args)
     roots = inputs.roots
     root = roots[0]
+    for problem in inputs.left_out:
+        note(f"root left out: {problem}")
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
@@ -93,7 +95,10 @@ def run_translate(args: argparse.Namespace) -> int:
             # One bad address among several is reported for itself; the others are still translated.
             bad += 1
             note(f"{exc}")
-            results.append({"va": text, "pa": None, "page_size": None, "flags": None, "path": [], "reason": str(exc)})
+            results.append(
+                {"va": text, "pa": None, "page_size": None, "flags": None, "path": [], "reason": str(exc)}
+                | {"backed": None, "absent": None}
+            )
             continue
         t = space.translate(va)
         results.append(
@@ -104,6 +109,8 @@ def run_translate(args: argparse.Namespace) -> int:
                 "flags": flags_json(t.flags),
                 "path": path_json(t.path),
                 "reason": t.reason,
+                "backed": t.backed,
+                "absent": t.absent,
             }
         )
         lines += _vtop_lines(space, va, t)
@@ -119,10 +126,12 @@ def _vtop_lines(space: AddressSpace, va: int, t: Any) -> list[str]:
     """crash's ``vtop`` layout: the answer, then per level where the entry is and what it holds
     (``PML4: 1c0eff8 => 1c0f067``), bare hex as crash prints it, with the entry's index."""
     if t.pa is None:
-        head = f"{va:016x} -> unmapped: {t.reason}"
+        head = f"{va:016x} -> unmapped: {t.reason}" + (f" ({t.absent})" if t.absent else "")
     else:
         head = f"{va:016x} -> {t.pa:x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})"
     out = [head.rstrip()]
+    if t.pa is not None and t.absent:
+        out.append(f"  frame {t.pa:x} is not in the dump: {t.absent}")
     width = max((len(space.level_name(e.level)) for e in t.path), default=0)
     for e in t.path:
         name = space.level_name(e.level)
@@ -142,9 +151,9 @@ def run_mappings(args: argparse.Namespace) -> int:
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
     if args.json:
-        write_json(batches, sys.stdout)
+        write_json(batches, sys.stdout, space.mem.absent_reason)
     else:
-        write_text(batches, sys.stdout, _regions(space, inputs.kernel))
+        write_text(batches, sys.stdout, space.mem.absent_reason, _regions(space, inputs.kernel))
     _warn_limits(space)
     warn_damage(space.mem)
     return 0

@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+import zstandard
+
 from parsers.errors import DumpFormatError
 
 CHUNK = 1 << 20
@@ -47,15 +49,6 @@ def _opener(kind: str, raw: BinaryIO, path: str) -> AbstractContextManager[_Stre
         return lzma.open(raw)
     if kind == "gzip":
         return gzip.open(raw)
-    try:
-        import zstandard
-    except ImportError:
-        raise DumpFormatError(
-            path,
-            0,
-            "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
-            "module zstandard not installed",
-        ) from None
     return zstandard.ZstdDecompressor().stream_reader(raw)
 
 
