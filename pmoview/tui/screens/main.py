@@ -626,6 +626,10 @@ class MainScreen(Screen[None]):
         if self.inspector_wanted is None and not self.inspector_shown():
             self.inspector_wanted = True  # a go-to asks about one entry: show it (i hides it again)
             self._layout()
+            if event.node is not None:  # the tree just got shorter: keep the entry in view
+                tree = self.query_one(PageTableTree)
+                node = event.node
+                self.call_after_refresh(lambda: tree.call_after_refresh(tree.scroll_to_node, node, animate=False))
         if event.node is not None:
             self.query_one(EntryInspector).show(self.session, event.node.data)
             self.query_one(PageTableTree).focus()
