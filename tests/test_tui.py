@@ -382,6 +382,7 @@ async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path)
         await settle(app, pilot)
         assert app.session is None
         assert "cannot open" in str(app.main.query_one("#status").render())
+        assert str(app.main.query_one("#verdict").render()).startswith("✗ cannot open: ")
         assert app.main.check_action("goto", ()) is None
 
 

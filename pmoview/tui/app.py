@@ -322,6 +322,7 @@ class PmoviewApp(App[int]):
         text = str(error.one_line()) if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
         if event.worker.group == "load":
             self.main.set_status(f"[b red]cannot open:[/] {text}", None)
+            self.main.show_unusable(text)
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=15)
 
     def action_reread(self) -> None:

@@ -334,6 +334,11 @@ class MainScreen(Screen[None]):
             c.set_coverage(coverage)
         self.show_verdict()
 
+    def show_unusable(self, why: str) -> None:
+        """The input could not be opened (the ``pmoview`` command refuses it before the screen; a
+        script that builds the app itself gets it here): say so where the verdict would be."""
+        self.query_one("#verdict", Static).update(Text.assemble(("✗ cannot open: ", "bold red"), why))
+
     def show_verdict(self) -> None:
         """The first thing read: what is wrong, and which key shows it."""
         self.query_one("#verdict", Static).update(verdict_text(self.findings, self.coverage, self.checked))
