@@ -15,10 +15,11 @@ from snapshot_apps.helpers import ROOT, run_async, sample, settle
 
 pytest.importorskip("textual")
 
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, Static
 
 from pmoview.inputs import InputOptions
 from pmoview.tui.app import PmoviewApp, make_app
+from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
@@ -306,10 +307,13 @@ async def test_coverage_view_shows_the_hole(tmp_path: Path) -> None:
         await settle(app, pilot)
         cov = app.main.coverage
         assert cov is not None and cov.base == SEED_PMO
-        assert any(s.status == "missing" and s.pa_start < 0x80000000 for s in cov.segments)
+        assert [(r.pa_start, r.pa_end) for r in cov.of_status("missing")] == [(0x4800_0000, 0x4820_0000)]
         await pilot.press("3")
         await settle(app, pilot)
         assert app.main.active_tab() == "tab-coverage"
+        view = app.main.query_one(CoverageView)
+        assert view.query_one(DataTable).row_count == len(cov.ranges)
+        assert "missing 2M" in str(view.query_one("#coverage-bar", Static).render())
 
 
 @run_async

@@ -282,18 +282,6 @@ def intersect_intervals(a: Iterable[Interval], b: Iterable[Interval]) -> list[In
     return out
 
 
-def size_text(n: int) -> str:
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
-    return f"{n} bytes"
-
-
-def page_size_text(n: int) -> str:
-    return {4096: "4 KiB", 2 << 20: "2 MiB", 1 << 30: "1 GiB"}.get(n, size_text(n))
-
-
 def rng(a: int | None, b: int | None) -> str:
     if a is None:
         return "-"

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 from pmoview.arch import EntryRef
 from pmoview.checks.context import CheckContext
-from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text, size_text
+from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text
 from pmoview.marks import Mark
+from pmoview.sizes import size_text
 
 
 def _covers(mark: Mark, f: Finding) -> bool:

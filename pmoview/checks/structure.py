@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from pmoview.checks.context import CheckContext
-from pmoview.checks.findings import ERROR, INFO, WARNING, EntryPath, Pending, path_text, size_text
+from pmoview.checks.findings import ERROR, INFO, WARNING, EntryPath, Pending, path_text
 from pmoview.checks.profiles import U64, GiB
+from pmoview.sizes import size_text
 
 X86_ADDR = 0x000F_FFFF_FFFF_F000  # bits 51:12, whatever MAXPHYADDR is
 ARM_ADDR = 0x0000_FFFF_FFFF_F000  # bits 47:12

@@ -1,7 +1,7 @@
 """The pmoview app: opens the dump in workers and feeds the main screen with Messages.
 
 Order of work after start (each a thread worker; the screen is up before any of them runs):
-load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (findings) → PMO coverage → walk
+load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (findings and PMO coverage) → walk
 the other roots. Tree tables load on expand in the tree's own workers. Nothing here touches a widget
 from a thread: threads ``post_message`` and the handlers run on the event loop.
 """
@@ -19,10 +19,10 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from pmoview.checks import PmoCoverage
 from pmoview.inputs import InputOptions
 from pmoview.marks import atomic_write, export_report, write_report
 from pmoview.tui.commands import PmoviewProvider
-from pmoview.tui.coverage import pmo_coverage
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
 from pmoview.tui.session import Session, SessionOptions, open_session
@@ -68,9 +68,10 @@ class PmoviewApp(App[int]):
             self.note = note
 
     class Covered(Message):
-        def __init__(self, coverage: Any) -> None:
+        def __init__(self, coverage: PmoCoverage | None, why_not: str) -> None:
             super().__init__()
             self.coverage = coverage
+            self.why_not = why_not
 
     class Translated(Message):
         def __init__(self, space: int, translation: Any) -> None:
@@ -127,10 +128,11 @@ class PmoviewApp(App[int]):
         self.post_message(self.Progress("running checks…", 0.5))
         findings = session.check()
         self.post_message(self.Checked(findings, session.checks_note))
-        self.post_message(self.Progress("PMO coverage…", 0.7))
-        with session.lock:
-            coverage = pmo_coverage(session, 0)
-        self.post_message(self.Covered(coverage))
+        coverage = session.coverage(0)
+        why_not = ""
+        if coverage is None:
+            why_not = session.checks_note or "the profile has no PMO region for this root"
+        self.post_message(self.Covered(coverage, why_not))
         self.post_message(self.Progress(self._summary(session), 1.0))
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
@@ -227,7 +229,7 @@ class PmoviewApp(App[int]):
     def on_pmoview_app_covered(self, message: Covered) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
-        self.main.set_coverage(message.coverage)
+        self.main.set_coverage(message.coverage, message.why_not)
 
     def on_pmoview_app_translated(self, message: Translated) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped

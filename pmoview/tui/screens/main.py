@@ -15,9 +15,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
-from pmoview.checks import Finding
+from pmoview.checks import Finding, PmoCoverage
 from pmoview.checks.findings import PathEntry
-from pmoview.tui.coverage import Coverage
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
@@ -132,7 +131,7 @@ class MainScreen(Screen[None]):
         self.actions = actions
         self.session: Session | None = None
         self.mapping_model: MappingModel | None = None
-        self.coverage: Coverage | None = None
+        self.coverage: PmoCoverage | None = None
         self.findings: list[Finding] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
 
@@ -194,10 +193,10 @@ class MainScreen(Screen[None]):
         label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
         self.query_one(TabbedContent).get_tab(FINDINGS).label = label
 
-    def set_coverage(self, coverage: Coverage) -> None:
+    def set_coverage(self, coverage: PmoCoverage | None, why_not: str = "") -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
-            c.set_coverage(coverage)
+            c.set_coverage(coverage, why_not)
 
     def sync_marks(self) -> None:
         s = self.session
@@ -234,10 +233,9 @@ class MainScreen(Screen[None]):
         if tab == COVERAGE:
             cv = self.query(CoverageView)
             seg = cv.first().current() if cv else None
-            if seg is None or self.coverage is None or self.coverage.base is None:
+            if seg is None:
                 return None
-            va = self.coverage.va_of(seg.pa_start)
-            return Target(0, None, va, va + seg.size, seg.status != "missing")
+            return Target(0, None, seg.va_start, seg.va_start + seg.size, seg.status != "missing")
         if tab == FINDINGS:
             ft = self.query(FindingsTable)
             f = ft.first().current() if ft else None
@@ -449,8 +447,7 @@ class MainScreen(Screen[None]):
         self.notify(f"{event.mark.id} removed", timeout=2)
 
     def on_coverage_view_segment_chosen(self, event: CoverageView.SegmentChosen) -> None:
-        if event.va is not None:
-            self.actions.goto_va(0, event.va)
+        self.actions.goto_va(0, event.va)
 
     def on_page_table_tree_table_loaded(self, event: PageTableTree.TableLoaded) -> None:
         if event.node.parent is self.query_one(PageTableTree).root:  # a root table: the first thing seen

@@ -15,7 +15,8 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
-from pmoview.tui.rows import Row, human, table_rows
+from pmoview.sizes import size_short
+from pmoview.tui.rows import Row, table_rows
 
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 MARK_GLYPH = {
@@ -128,7 +129,7 @@ class PageTableTree(Tree[NodeData]):
         if row.va_start is not None and row.va_end is not None:
             text.append(f"{row.va_start:016x}-{row.va_end - 1:016x} ", style or "cyan")
         if row.kind == "none":
-            size = human(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
+            size = size_short(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
             text.append(f"not present ({size})", "dim")
         elif row.kind == "table":
             name = s.spaces[data.space].mode.levels[_depth(s, data) + 1].name if row.target is not None else "?"
@@ -141,7 +142,7 @@ class PageTableTree(Tree[NodeData]):
             assert row.target is not None
             end = row.target + row.count * row.span
             text.append(f"→ {row.target:#x}" + (f"-{end - 1:#x}" if row.count > 1 else ""))
-            text.append(f"  {human(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
+            text.append(f"  {size_short(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
             if row.backed is False:
