@@ -30,7 +30,8 @@ Progress = Callable[[str], None]
 """Told what is being opened, before each step (the TUI's status line)."""
 
 NO_ROOT = (
-    "a page-table root (CPU state, VMCOREINFO, a kernel symbol, or a table found by scanning); give --cr3 or --ttbr1"
+    "a page-table root (CPU state, VMCOREINFO, a kernel symbol, or a table found by scanning); "
+    "give --cr3, --ttbr1 or --satp"
 )
 
 

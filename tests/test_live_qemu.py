@@ -205,3 +205,26 @@ def test_port_without_qemu_gives_one_line_not_a_hang(scheme: str, capsys: pytest
         silent.close()
     code, _, err = run(capsys, "info", f"{scheme}127.0.0.1:{free_port()}")  # nothing listening
     assert code == 2 and "cannot connect" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["seed-correct", "seed-literal-virt-to-phys", "seed-wx", "seed-user-pmo", "seed-no-pml4-256", "seed-1g-nopdpe1gb"],
+)
+def test_every_seed_variant_checks_the_same_live_as_its_dump(
+    variant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = ROOT / "sample_dumps" / variant
+    truth = json.loads((sample / "truth.json").read_text())
+    dump = sample / truth["dumps"]["kdump"]
+    kernel = str(sample / "kernel.elf")
+    guest = Guest(machine_args(truth["qemu_cmdline"], seed_iso(sample / "kernel.elf", tmp_path)), tmp_path, "READY")
+    try:
+        assert guest.qmp is not None
+        guest.qmp.execute("stop")
+        code_d, out_d, _ = run(capsys, "check", str(dump), "--kernel", kernel, "--format", "json")
+        code_l, out_l, err = run(capsys, "check", guest.gdb, "--kernel", kernel, "--format", "json")
+    finally:
+        guest.kill()
+    assert code_l == code_d, err
+    assert json.loads(out_l)["findings"] == json.loads(out_d)["findings"]

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -83,23 +82,6 @@ async def goto(app: Any, pilot: Any, va: int) -> Any:
         ):
             return node
     return tree(app).cursor_node
-
-
-@run_async
-async def test_first_screen_appears_within_a_second_on_the_largest_sample(tmp_path: Path) -> None:
-    candidates = [
-        s
-        for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr", "seed-correct")
-        if sample(s)
-    ]
-    if not candidates:
-        pytest.skip("no sample dumps")
-    largest = max(candidates, key=lambda s: sample(s)[0].stat().st_size)  # type: ignore[index]
-    app = app_for(largest, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.main.first_paint is not None and app.main.first_paint - app.started < 1.0
-        assert app.session is not None
 
 
 @run_async
@@ -390,7 +372,9 @@ async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path)
 
 
 @run_async
-async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> None:
+async def test_biggest_mapping_expands_to_its_leaf_with_summarised_rows(tmp_path: Path) -> None:
+    """Going to the biggest mapping of a real Linux guest reaches its leaf row, and no table shows more
+    than its 512 entries as rows (runs are summarised). Its speed is benchmarks/bench_tui.py's business."""
     name = next(
         (s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr") if sample(s)), None
     )
@@ -401,10 +385,8 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
         await settle(app, pilot)
         cols = app.session.mappings[0]
         biggest = cols.mapping(int(cols.count.argmax()))
-        start = time.monotonic()
         node = await goto(app, pilot, biggest.va_start)
         assert node.data.row.va_start <= biggest.va_start < node.data.row.va_end
-        assert time.monotonic() - start < 5
         assert len(node.parent.children) <= 512
 
 

@@ -77,7 +77,7 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
                 ram=ctx.ram.of_types(region.cover_types),
             )
         )
-        _coverage(ctx, region, [], [])
+        _coverage(ctx, region, [], [], (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
         return out
     maps = ctx.maps_in(lo, hi)
     slots: list[Interval] = []  # PA slots whose VA is mapped (to any frame)
@@ -99,18 +99,27 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     correct_m = merge_intervals(correct)
     for m, va0, va1 in wrong:
         out.append(_wrong(ctx, region, m, va0, va1, correct_m))
-    out += _missing(ctx, region, slots)
+    pa_window = (region.pa_of(lo), region.pa_of(lo) + (hi - lo))
+    out += _missing(ctx, region, slots, pa_window)
     wrong_slots = [
         ((region.pa_of(va0), region.pa_of(va0) + (va1 - va0)), m.pa_start + (va0 - m.va_start)) for m, va0, va1 in wrong
     ]
-    _coverage(ctx, region, correct_m, wrong_slots)
+    _coverage(ctx, region, correct_m, wrong_slots, pa_window)
     return out
 
 
 def _coverage(
-    ctx: CheckContext, region: ResolvedRegion, correct: list[Interval], wrong: list[tuple[Interval, int]]
+    ctx: CheckContext,
+    region: ResolvedRegion,
+    correct: list[Interval],
+    wrong: list[tuple[Interval, int]],
+    pa_window: Interval,
 ) -> None:
-    """The region's RAM by status, from the same walk as the findings (the report's ``coverage``)."""
+    """The region's RAM by status, from the same walk as the findings (the report's ``coverage``): the
+    RAM ``_missing`` requires, so a missing range here is a pmo-missing finding there."""
+    ram = ctx.ram.of_types(region.cover_types)
+    if region.va_end is not None:
+        ram = intersect_intervals(ram, [pa_window])
     ctx.coverage.append(
         pmo_coverage(
             root=ctx.root,
@@ -120,7 +129,7 @@ def _coverage(
             va_start=region.va_start,
             ram_source=ctx.ram.source,
             authoritative=ctx.ram.authoritative,
-            ram=ctx.ram.of_types(region.cover_types),
+            ram=ram,
             correct=correct,
             wrong=wrong,
         )
@@ -544,10 +553,13 @@ def _render_extra(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 # -- pmo-missing ---------------------------------------------------------------------------------------
-def _missing(ctx: CheckContext, region: ResolvedRegion, slots: list[Interval]) -> list[Pending]:
+def _missing(ctx: CheckContext, region: ResolvedRegion, slots: list[Interval], pa_window: Interval) -> list[Pending]:
     out: list[Pending] = []
     required = ctx.ram.of_types(region.cover_types)
     noted = ctx.ram.of_types([t for t in region.note_types if t not in region.cover_types])
+    if region.va_end is not None:  # a region with an end maps only its own PA window (xv6: KERNBASE..PHYSTOP)
+        required = intersect_intervals(required, [pa_window])
+        noted = intersect_intervals(noted, [pa_window])
     for ivs, sev_req in ((required, ERROR if ctx.ram.authoritative else WARNING), (noted, INFO)):
         for a, b in subtract_intervals(ivs, slots):
             out += _explain_missing(ctx, region, a, b, sev_req)

@@ -41,6 +41,7 @@ from pmoview.memory.base import PAGE_SIZE, CpuState, DumpInfo, PhysicalMemory, R
 # lowercased). Whatever of these the stub lacks is simply absent from the CPU state.
 WANTED = {
     "x86_64": ("rip", "rsp", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"),
+    "riscv64": ("pc", "sp", "satp", "sstatus", "priv"),
     "aarch64": (
         "pc",
         "sp",
@@ -49,6 +50,7 @@ WANTED = {
         "ttbr1_el1",
         "tcr_el1",
         "sctlr_el1",
+        "sctlr",  # QEMU 7.2 names SCTLR_EL1 so (one register with the AArch32 SCTLR)
         "mair_el1",
         "id_aa64mmfr0_el1",
         "currentel",
@@ -131,7 +133,7 @@ class GdbStubMemory(PhysicalMemory):
         self.info.arch = self.tdesc.arch
         if self.info.arch is None:
             raise LiveError(
-                self.path, f"a target pmoview can walk (x86_64, aarch64), found {self.tdesc.architecture!r}"
+                self.path, f"a target pmoview can walk (x86_64, aarch64, riscv64), found {self.tdesc.architecture!r}"
             )
         mode = c.request("qqemu.PhyMemMode").decode("ascii", "replace")
         if mode not in ("0", "1"):

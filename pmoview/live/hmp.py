@@ -12,8 +12,9 @@ _MTREE_LINE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, ([a-z/ ]+)\
 _X86_REG = re.compile(r"\b(CR[0-4]|EFER|RIP|RSP|CR8)=\s*([0-9a-f]+)")
 _CPU_HEAD = re.compile(r"^CPU#(\d+)", re.M)
 
-# dump-guest-memory keeps RAM and ROM blocks (not MMIO, not RAM devices): the same is "present" here.
-PRESENT_KINDS = ("ram", "rom", "romd")
+# dump-guest-memory keeps RAM and ROM blocks, not MMIO nor ROM devices (flash, "romd"): the same is
+# "present" here, so that a live guest and its dump have the same ranges.
+PRESENT_KINDS = ("ram", "rom")
 
 
 def run_state(text: str) -> str:

@@ -42,6 +42,8 @@ class TargetDescription:
             return "x86_64"
         if a.startswith("aarch64"):
             return "aarch64"
+        if a.startswith("riscv:rv64"):
+            return "riscv64"
         return None
 
 

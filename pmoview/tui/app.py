@@ -94,6 +94,7 @@ class PmoviewApp(App[int]):
     def __init__(self, options: SessionOptions) -> None:
         super().__init__()
         self.started = time.monotonic()
+        self.loaded_at: float | None = None  # time.monotonic() when the opened session arrived
         self.options = options
         self.session: Session | None = None
         self.main = MainScreen(self)
@@ -201,6 +202,7 @@ class PmoviewApp(App[int]):
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
         self.session = s = message.session
+        self.loaded_at = time.monotonic()
         self.main.set_session(s)
         self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s) · walking…", 0.1)
         if s.marks_error:
