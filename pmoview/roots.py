@@ -84,16 +84,7 @@ def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) ->
     found: list[Root] = []
     if opt.satp is not None:
         found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
-    for cpu in mem.cpus:  # a live target (the gdbstub) gives satp and sstatus; a dump does not
-        satp = cpu.regs.get("satp")
-        if satp is None or (opt.cpu is not None and cpu.index != opt.cpu) or not satp >> 60:
-            continue  # Bare mode: no translation
-        sstatus = cpu.regs.get("sstatus")
-        sum_ = opt.sum if opt.sum is not None or sstatus is None else bool(sstatus >> 18 & 1)
-        try:
-            found.append(replace(rv.root_from_satp(satp, f"CPU {cpu.index} satp", sum_, opt.mxr), cpu=cpu.index))
-        except ValueError:
-            continue  # a mode pmoview does not walk; the other sources may still find the tables
+    found += rv.cpu_roots(mem, opt.cpu, opt.sum, opt.mxr)
     if kernel is not None:
         found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
     if not found and opt.scan:

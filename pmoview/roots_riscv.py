@@ -44,6 +44,22 @@ def root_from_satp(satp: int, source: str, sum_: bool | None = None, mxr: bool |
     return Root(arch="riscv64", mode=mode, table=table, source=source, asid=asid, sum=sum_, mxr=mxr)
 
 
+def cpu_roots(mem: PhysicalMemory, only: int | None, sum_: bool | None, mxr: bool | None) -> list[Root]:
+    """One root per hart whose satp is known (a live gdbstub has it; a QEMU dump does not) and names a
+    paging mode; sstatus, where known, gives SUM and MXR unless the options say otherwise."""
+    out = []
+    for cpu in mem.cpus:
+        satp = cpu.regs.get("satp")
+        if satp is None or (only is not None and cpu.index != only) or decode_satp(satp)[0] is None:
+            continue
+        status = cpu.regs.get("sstatus", cpu.regs.get("mstatus"))
+        s = sum_ if sum_ is not None or status is None else bool(status >> 18 & 1)
+        m = mxr if mxr is not None or status is None else bool(status >> 19 & 1)
+        root = root_from_satp(satp, f"CPU {cpu.index} satp", s, m)
+        out.append(Root(**{**root.__dict__, "cpu": cpu.index}))
+    return out
+
+
 def evidence(mem: PhysicalMemory, root: Root, kernel: KernelImage | None) -> Evidence:
     """How well ``root`` explains the dump: each hart whose pc maps executable (and sp writable), and the
     kernel ELF's entry point mapping to its load address, count one."""

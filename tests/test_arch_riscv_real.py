@@ -205,3 +205,20 @@ def test_the_validated_scan_finds_every_harts_root(name: str) -> None:
         if h["mode"]:
             assert (int(h["root"], 16), f"riscv64-{h['mode']}") in found
     assert all("maps executable" in r.source for r in roots)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("rvseed")])
+def test_explain_agrees_with_every_s_mode_load_the_guest_made(name: str) -> None:
+    from pmoview.access import control_for, explain
+    from pmoview.access.control import with_overrides
+
+    t = truth(name)
+    h = t["harts"][0]
+    space = AddressSpace(memory(name), root_from_satp(int(h["satp"], 16), "truth satp"))
+    state = with_overrides(control_for(space.root), {"sum": int(h["sum"]), "mxr": int(h["mxr"])})
+    for probe in t["probes"]:
+        e = explain(space, int(probe["va"], 16), "read", "kernel", state)
+        assert e.allowed == (not probe["fault"]), (probe, e.message)
+    assert explain(space, 0x405000, "read", "kernel", state).reason == "not-readable"
+    assert explain(space, 0x402000, "read", "kernel", state).reason == "sum"
+    assert explain(space, 0x400000, "exec", "kernel", state).reason == "user-exec"

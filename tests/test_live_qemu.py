@@ -228,3 +228,42 @@ def test_every_seed_variant_checks_the_same_live_as_its_dump(
         guest.kill()
     assert code_l == code_d, err
     assert json.loads(out_l)["findings"] == json.loads(out_d)["findings"]
+
+
+def test_tui_on_a_live_guest_shows_the_snapshot_time_and_r_reads_it_again(hole: Guest, tmp_path: Path) -> None:
+    pytest.importorskip("textual")
+    import asyncio
+
+    from snapshot_apps.helpers import settle
+
+    from pmoview.inputs import InputOptions
+    from pmoview.marks import sidecar_path
+    from pmoview.tui.app import make_app
+
+    assert sidecar_path(hole.gdb) == str(Path.cwd() / f"gdb-127.0.0.1-{hole.port}.pmoview-marks.json")
+    app = make_app(InputOptions(hole.gdb, kernel=str(HOLE / "kernel.elf")), marks=str(tmp_path / "m.json"))
+
+    async def drive() -> None:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(app, pilot)
+            for _ in range(100):  # walk, checks and coverage run one after the other
+                if app.session is not None and app.session.findings:
+                    break
+                await pilot.pause(0.05)
+            first = app.session
+            assert first is not None
+            status = str(app.main.query_one("#status").render())
+            assert "gdbstub" in status and f"snapshot {first.mem.info.details['snapshot_time']}" in status
+            assert {f.kind for f in first.findings if f.severity == "error"} == {"pmo-missing"}
+            await pilot.press("r")
+            await settle(app, pilot)
+            for _ in range(100):
+                if app.session is not None and app.session is not first and app.session.findings:
+                    break
+                await pilot.pause(0.05)
+            assert app.session is not None and app.session is not first
+            assert [f.kind for f in app.session.findings] == [f.kind for f in first.findings]
+            assert first.mem.client.closed  # the first connection was let go: QEMU serves one client
+
+    asyncio.run(drive())
+    assert hole.qmp is not None and hole.qmp.status() == "paused"
