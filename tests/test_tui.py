@@ -30,12 +30,11 @@ SEED_PMO = 0xFFFF_8000_0000_0000
 
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No blinking cursor, no user config, no locale surprises, no cache in $HOME."""
+    """No blinking cursor, no user config, no locale surprises (the cache is conftest's temporary one)."""
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("PMOVIEW_CACHE", os.environ.get("PMOVIEW_CACHE") or str(Path.home() / ".cache" / "pmoview"))
 
 
 def need(name: str) -> tuple[Path, Path | None]:
