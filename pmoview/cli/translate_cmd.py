@@ -45,6 +45,8 @@ def open_space(args: argparse.Namespace) -> AddressSpace:
     inputs = open_inputs(input_options(args))
     roots = inputs.roots
     root = roots[0]
+    for problem in inputs.left_out:
+        note(f"root left out: {problem}")
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")

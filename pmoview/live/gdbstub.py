@@ -36,7 +36,23 @@ from pmoview.memory.base import PAGE_SIZE, CpuState
 # Registers a page-table inspector needs, per architecture (names as the target description has them,
 # lowercased). Whatever of these the stub lacks is simply absent from the CPU state.
 WANTED = {
-    "x86_64": ("rip", "rsp", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"),
+    "x86_64": (
+        "rip",
+        "rsp",
+        "eflags",
+        "cs",
+        "ss",
+        "cr0",
+        "cr2",
+        "cr3",
+        "cr4",
+        "cr8",
+        "efer",
+        "pkru",
+        "fs_base",
+        "gs_base",
+        "k_gs_base",
+    ),
     "aarch64": (
         "pc",
         "sp",
@@ -177,6 +193,8 @@ class GdbStubMemory(LiveMemory):
                     values[reg.name] = int.from_bytes(bytes.fromhex(reply.decode("ascii")), "little")
                 except ValueError:
                     raise LiveError(self.path, f"register {reg.name} came back as {reply[:40]!r}") from None
+            if "eflags" in values:  # the name a dump's notes use too
+                values.setdefault("rflags", values["eflags"])
             try:  # QEMU numbers its threads cpu_index + 1 ("02", or "p01.02" with multiprocess)
                 index = int(tid.rsplit(".", 1)[-1], 16) - 1
             except ValueError:

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from pmoview.sizes import size_short
-from pmoview.tui.rows import entry_bits
+from pmoview.tui.rows import aarch64_format, entry_bits
 from pmoview.tui.widgets.pagetable_tree import NodeData
 
 
@@ -102,7 +102,8 @@ class EntryInspector(VerticalScroll):
             head.add_row("fault", Text(row.reason or "the MMU faults on this entry", "bold red"))
         parts.append(head)
         if row.kind != "none":
-            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry)
+            granule_shift, oa = aarch64_format(space.mode) if space.mode.arch == "aarch64" else (12, "48")
+            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry, granule_shift, oa)
             bits = Table(
                 title=f"bits ({layout})",
                 title_justify="left",
