@@ -27,6 +27,8 @@ class Root:
     TCR_EL1 value the parameters came from, when one did.
     riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
     sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
+    ``kind`` says what the root is for (``kernel``, ``pti-user``, ``user``: ``pmoview.rootkind``) and
+    ``twin`` is a PTI user root's kernel PGD.
     """
 
     arch: str
@@ -49,6 +51,8 @@ class Root:
     sum: bool | None = None
     mxr: bool | None = None
     svpbmt: bool = False
+    kind: str | None = None  # "kernel", "pti-user", "user" (pmoview.rootkind); None: not classified
+    twin: int | None = None  # a PTI user root's kernel PGD (PA)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
@@ -73,6 +77,10 @@ class Root:
                 out["ds"] = g.oa52 == "lpa2" and (self.ds if self.ds is not None else (self.va_bits or 48) > 48)
             if self.tcr is not None:
                 out["tcr"] = hex(self.tcr)
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.twin is not None:
+            out["kernel_twin"] = hex(self.twin)
         return out
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pmoview.sizes import size_text as size_text  # the checks' vocabulary; one implementation
+
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
 SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -36,6 +38,7 @@ KINDS = (
     "recursive-map",
     "identity-map-leftover",
     "user-mark",
+    "pti-leak",
     # added beyond the issue's list: walker anomalies that are neither of the above
     "table-cycle",
     "walk-limit",

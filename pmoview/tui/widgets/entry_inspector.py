@@ -75,7 +75,11 @@ class EntryInspector(VerticalScroll):
         head.add_row("kind", row.kind)
         if row.kind == "table":
             child = levels.levels[[r.level for r in levels.levels].index(view.level) + 1].name
-            where = "in the dump" if row.backed else Text("NOT in the dump", "bold red")
+            where = (
+                "in the dump"
+                if row.backed
+                else Text(f"NOT in the dump: {space.mem.absent_reason(row.target)}", "bold red")
+            )
             head.add_row("target", Text.assemble(f"{child} table at {row.target:#x}, ", where))
             if row.recursive:
                 head.add_row("", Text("points back to a table on its own path (recursive map)", "yellow"))
@@ -85,7 +89,7 @@ class EntryInspector(VerticalScroll):
             where = (
                 "frames in the dump"
                 if row.backed
-                else Text("frame(s) NOT in the dump (MMIO, hole or truncated dump)", "yellow")
+                else Text(f"frame(s) NOT in the dump: {space.mem.absent_reason(row.target, end)}", "yellow")
             )
             head.add_row(
                 "target", Text.assemble(f"{size_short(row.span)} page(s) at {row.target:#x}-{end:#x}, ", where)
