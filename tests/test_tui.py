@@ -215,8 +215,12 @@ async def test_export_writes_markdown_and_json(tmp_path: Path) -> None:
         await settle(app, pilot)
     md = (tmp_path / "report.md").read_text()
     data = json.loads((tmp_path / "report.json").read_text())
-    assert "## Marks" in md and "PML4" not in md or "L4[511]" in md
-    assert data["summary"]["ok"] == 1 and data["roots"][0]["mode"] == "x86_64-4level"
+    marks = md.split("## Marks\n", 1)[1]
+    assert "| ok | 0x" in marks and "PML4[511] → PDPT[510] → PD[0]" in marks  # the text page's entry, named
+    checks = md.split("## Checks\n", 1)[1].split("## Marks", 1)[0]
+    assert "profile:  seed" in checks and "PMO COVERAGE" in checks  # check's own text report
+    assert data["marks_summary"]["ok"] == 1 and data["marks"][0]["kind"] == "ok"
+    assert data["roots"][0]["mode"] == "x86_64-4level" and data["profile"] == "seed" and data["coverage"]
 
 
 @run_async
@@ -443,3 +447,10 @@ async def test_each_registered_view_has_its_tab_digit_key_and_palette_command(tm
         (f"view: {v.name}", view_action(v), v.help) for v in VIEWS
     ]
     assert " · ".join(v.name for v in VIEWS) in HELP
+
+
+def test_every_mark_kind_has_one_glyph_and_style() -> None:
+    from pmoview.marks import KINDS
+    from pmoview.tui.widgets.marks_table import MARK_LOOK
+
+    assert set(MARK_LOOK) == set(KINDS)

@@ -20,10 +20,11 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from pmoview.checks import PmoCoverage
+from pmoview.checks.export import export, write_export
 from pmoview.cpus import cpu_views
 from pmoview.diff import diff_spaces
 from pmoview.inputs import InputOptions, open_inputs
-from pmoview.marks import atomic_write, export_report, write_report
+from pmoview.marks import atomic_write
 from pmoview.tui.commands import PmoviewProvider
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
@@ -202,8 +203,10 @@ class PmoviewApp(App[int]):
     def export(self, base: str) -> None:
         s = self.session
         assert s is not None
-        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.options.profile)
-        self.post_message(self.Exported(write_report(report, base)))
+        names = {r.level: r.name for r in s.spaces[0].mode.levels}
+        why = s.checks_note or "the checks have not finished"
+        result = export(s.report, s.marks, dump=s.identity, roots=s.roots, level_names=names, why_no_report=why)
+        self.post_message(self.Exported(write_export(result, base)))
 
     def save_marks(self) -> None:
         """Save the marks now: the JSON is made here, a thread writes it (the newest save wins)."""

@@ -17,7 +17,6 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tabb
 
 from pmoview.arch.records import path_key
 from pmoview.checks import Finding, PmoCoverage
-from pmoview.checks.findings import PathEntry
 from pmoview.cpus import CpuView
 from pmoview.diff import SpaceDiff
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
@@ -64,11 +63,6 @@ def address_problem(text: str) -> str | None:
     except ValueError:
         return f"not an address: {text!r} (hex, e.g. 0xffff800000000000)"
     return None
-
-
-def _key(path: Iterable[PathEntry]) -> tuple[tuple[int, int], ...]:
-    """A finding's entry path as ``((level, index), ...)``, as the tree and marks key entries."""
-    return tuple((e.level, e.index) for e in path)
 
 
 def _finding_detail(f: Finding) -> Text:
@@ -278,7 +272,7 @@ class MainScreen(Screen[None]):
             f = ft.first().current() if ft else None
             if f is None or f.va_start is None:
                 return None
-            path = _key(f.paths[0]) if f.paths else None
+            path = path_key(f.paths[0]) if f.paths else None
             return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in f.kind)
         return None
 
@@ -466,7 +460,7 @@ class MainScreen(Screen[None]):
         f = event.finding
         space = self._space_of(f)
         if f.paths:
-            self.reveal_path(space, _key(f.paths[0]))
+            self.reveal_path(space, path_key(f.paths[0]))
         elif f.va_start is not None:
             self.actions.goto_va(space, f.va_start)
 
