@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
 from pmoview.arch.mode import UnsupportedPaging
@@ -57,7 +58,9 @@ def find_roots(
     options: RootOptions | None = None,
     problems: list[str] | None = None,
 ) -> list[Root]:
-    """All candidates, best first, without duplicates (same arch, mode and table).
+    """All candidates, best first, without duplicates (same arch, mode and table), each with its
+    kind (``pmoview.rootkind``): explicit options first, then kernel roots (a PTI user CR3's kernel
+    twin among them), then user roots.
 
     A candidate from the dump whose paging mode pmoview cannot walk (UnsupportedPaging: a granule or
     VA size no AArch64 has) is left out and the reason appended to ``problems``; one from the options
@@ -94,7 +97,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return list(unique.values())
+    return rootkind.classify(mem, list(unique.values()))
 
 
 def _walkable(root: Root, problems: list[str] | None) -> bool:

@@ -47,6 +47,7 @@ fi
 if [ $do_linux = 1 ]; then
   if [ -x "$HERE/linux/make_linux_samples.sh" ] || [ -f "$HERE/linux/make_linux_samples.sh" ]; then
     bash "$HERE/linux/make_linux_samples.sh"
+    bash "$HERE/linux/make_kdump_samples.sh"   # PTI user-mode snapshot + real kdump panic
   else
     echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
   fi

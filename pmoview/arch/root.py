@@ -28,6 +28,8 @@ class Root:
     VA's top byte).
     riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
     sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
+    ``kind`` says what the root is for (``kernel``, ``pti-user``, ``user``: ``pmoview.rootkind``) and
+    ``twin`` is a PTI user root's kernel PGD.
     """
 
     arch: str
@@ -51,6 +53,8 @@ class Root:
     sum: bool | None = None
     mxr: bool | None = None
     svpbmt: bool = False
+    kind: str | None = None  # "kernel", "pti-user", "user" (pmoview.rootkind); None: not classified
+    twin: int | None = None  # a PTI user root's kernel PGD (PA)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
@@ -76,6 +80,10 @@ class Root:
             if self.tcr is not None:
                 out["tcr"] = hex(self.tcr)
                 out["tbi"] = self.tbi
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.twin is not None:
+            out["kernel_twin"] = hex(self.twin)
         return out
 
 

@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     for root in roots:
         j = root.to_json()
         geometry = f" {j['va_bits']}-bit VA, start level {j['start_level']}" if "start_level" in j else ""
-        print(f"  {j['arch']} {j['mode']}{geometry} table {j['table']}  ({j['source']})")
+        kind = f" {root.kind}" if root.kind else ""
+        twin = f" (kernel twin {root.twin:#x})" if root.twin is not None else ""
+        print(f"  {j['arch']} {j['mode']}{geometry}{kind} table {j['table']}{twin}  ({j['source']})")
     for problem in problems:
         print(f"  left out: {problem}")
     return 0
