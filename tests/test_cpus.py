@@ -107,3 +107,21 @@ def test_riscv_harts_are_listed_with_what_the_dump_lacks(capsys: pytest.CaptureF
         assert c["fault"] is None and set(c["registers"]) == {"satp", "sstatus", "stval", "scause", "sepc"}  # type: ignore[arg-type]
         assert c["pc_translation"]["pa"] is not None  # type: ignore[index]
         assert any("stval/scause" in n for n in c["notes"])  # type: ignore[attr-defined]
+
+
+OOPS_SAMPLES = sorted(d.name for d in SAMPLES.glob("linux-x86_64-oops-*") if (d / "truth.json").exists())
+
+
+@pytest.mark.parametrize("name", OOPS_SAMPLES)
+def test_linux_oops_named_from_the_dump_alone(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Debian's kernel took an unhandled page fault in a module and panicked (oops=panic). The oopsing
+    CPU's CR2 holds the fault address; RIP is in panic(), so the access comes from the walk. The
+    console's oops (error code, access) and the kernel's own lookup_address() are the truth."""
+    truth = json.loads((SAMPLES / name / "truth.json").read_text())
+    want = truth["fault"]
+    cpus = {c["cpu"]: c for c in cpus_json(capsys, SAMPLES / name / truth["dumps"]["kdump"])}
+    cpu = cpus[want["cpu"]]
+    fault = cpu["fault"]
+    assert isinstance(fault, dict) and fault["at_pc"] is False and fault["source"] == "CR2"
+    assert (fault["va"], fault["access"], fault["mode"], fault["allowed"]) == (want["va"], want["access"], "kernel", False)
+    assert (fault["reason"], fault["level"], fault["index"]) == (want["reason"], want["level"], want["index"])
