@@ -303,3 +303,19 @@ def test_snapshot_elf_of_a_small_guest_reads_back_with_the_live_ranges(
     live, dump = json.loads(live_out), json.loads(dump_out)
     assert dump["format"] == "elf" and live["format"] == "qmp"
     assert live["ranges"] == dump["ranges"]
+
+
+def test_diff_of_the_dump_and_the_live_guest_is_empty_and_cpus_agree(
+    hole: Guest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "diff", str(HOLE / "dump.kdump.xz"), hole.gdb, "--json")
+    assert code == 0, err
+    diff = json.loads(out)
+    assert diff["added"] == diff["removed"] == diff["changed"] == []
+    assert diff["b"]["root"]["table"] == diff["a"]["root"]["table"]
+    code_d, out_d, _ = run(capsys, "cpus", str(HOLE / "dump.kdump.xz"), "--json")
+    code_l, out_l, err = run(capsys, "cpus", hole.gdb, "--json")
+    assert code_l == code_d == 0, err
+    for live, dump in zip(json.loads(out_l), json.loads(out_d), strict=True):
+        assert (live["pc"], live["sp"], live["mode"]) == (dump["pc"], dump["sp"], dump["mode"])
+        assert live["root"]["table"] == dump["root"]["table"]

@@ -90,6 +90,12 @@ class PhysicalMemory(ABC):
         Equal to ``ranges()`` for formats that only describe what they hold."""
         return self.ranges()
 
+    def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
+        """Why the dump lacks memory in [pa_start, pa_end) (default: the page at ``pa_start``), in words
+        for the user: a filtered kdump says "excluded by dump level 31" for pages the machine had and
+        makedumpfile left out, and "not memory the machine had" for the rest."""
+        return "not in the dump"
+
     @abstractmethod
     def read_page(self, pa: int) -> bytes | None:
         """The 4 KiB page at 4 KiB-aligned ``pa``, or ``None`` when the dump lacks any of it."""
