@@ -5,7 +5,7 @@ lookup_address() line (the level of the entry where the kernel's walk stops or t
 and HMP ``info registers`` (CR2, RIP, CR3 per CPU).
 
     fault_truth.py DIR          write DIR/truth.json (before the cut)
-    fault_truth.py --xz DIR     after the cut: name dump.kdump.xz and compress the HMP captures
+    fault_truth.py --xz DIR CUT.json   after the cut: name dump.kdump.xz, record the cut, compress the HMP captures
 """
 
 from __future__ import annotations
@@ -118,9 +118,10 @@ def write(d: Path) -> None:
     (d / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
 
-def finish(d: Path) -> None:
+def finish(d: Path, cut: Path) -> None:
     truth = json.loads((d / "truth.json").read_text())
     truth["dumps"]["kdump"] = "dump.kdump.xz"
+    truth["cut"] = json.loads(cut.read_text())
     (d / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     for f in list(d.glob("info-tlb-cpu*.txt")) + list(d.glob("info-mem-cpu*.txt")):
         subprocess.run(["xz", "-9", "-f", str(f)], check=True)
@@ -130,6 +131,6 @@ def finish(d: Path) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args[:1] == ["--xz"]:
-        finish(Path(args[1]))
+        finish(Path(args[1]), Path(args[2]))
     else:
         write(Path(args[0]))

@@ -43,7 +43,11 @@ for what in ro_write vmalloc_guard; do
     --qemu-args "-machine pc -accel tcg -cpu max,-la57 -m 512M -smp 2 -kernel $ROOT/boot/vmlinuz-$ABI-amd64 -initrd $BUILD/initramfs-fault.cpio.gz -append 'console=ttyS0 oops=panic panic=0 init_on_free=1 pmoview.what=$what' -device vmcoreinfo -nic none" \
     --ready-regex 'end Kernel panic' --formats kdump --xz '' --timeout 600 --meta "$OUT/$name/capture.json"
   "$PY" "$HERE/fault_truth.py" "$OUT/$name"
-  PYTHONPATH="$OUT/.." "$PY" "$OUT/linux/cut_dump.py" "$OUT/$name/dump.kdump"
+  # keep the pages of every root's tables and of the kernel log (the oops), compressed bytes unchanged
+  makedumpfile -R "$BUILD/$name.diskdump" < "$OUT/$name/dump.kdump"
+  PYTHONPATH="$OUT/.." "$PY" "$OUT/linux/cut_kdump.py" "$BUILD/$name.diskdump" "$OUT/$name/dump.kdump.cut" --log \
+    > "$BUILD/$name.cut.json"
+  mv "$OUT/$name/dump.kdump.cut" "$OUT/$name/dump.kdump"
   xz -9 -f "$OUT/$name/dump.kdump"
-  "$PY" "$HERE/fault_truth.py" --xz "$OUT/$name"
+  "$PY" "$HERE/fault_truth.py" --xz "$OUT/$name" "$BUILD/$name.cut.json"
 done
