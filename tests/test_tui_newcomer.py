@@ -77,7 +77,7 @@ async def test_arm64_coverage_names_the_pmo_start_check_names(tmp_path: Path) ->
         await pilot.press("3")
         await settle(app, pilot)
         head = str(app.main.query_one("#coverage-bar").render())
-        assert "PMO VA 0xffff000000000000 maps PA 0x40000000" in head
+        assert "linear-map VA 0xffff000000000000 maps PA 0x40000000" in head
         assert "0xfffeffffc0000000" not in head
 
 
@@ -102,7 +102,7 @@ async def test_export_names_the_profile_used_and_is_written_like_any_user_file(t
         os.umask(old)
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["profile"] == "seed"
-    assert "- profile: seed" in (tmp_path / "report.md").read_text()
+    assert "profile:  seed" in (tmp_path / "report.md").read_text()
     for name in ("report.md", "report.json", "marks.json"):
         path = tmp_path / name
         if path.exists():

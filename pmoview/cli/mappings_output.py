@@ -18,6 +18,7 @@ import numpy as np
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
 from pmoview.checks.regions import Region
+from pmoview.sizes import size_short
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
@@ -35,25 +36,6 @@ def flags_json(flags: Flags | None) -> dict[str, bool | str] | None:
     if flags.cache is not None:
         out["cache"] = flags.cache
     return out
-
-
-def page_size_text(n: int | None) -> str:
-    """``4K``, ``2M``, ``1G``: a page size in the fewest characters."""
-    if not n:
-        return "?"
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
-
-
-def human_size(n: int) -> str:
-    """``4K``, ``1.5M``, ``4G``: a mapping's size for the text listing."""
-    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}"
 
 
 class _PerFlags:
@@ -202,11 +184,11 @@ def write_text(
             if here is not current and here is not None:
                 lines.append(f"---[ {here.name} ]---")
             current = here
-            size = human.get(seg.span) or human.setdefault(seg.span, human_size(seg.span))
-            row = TEXT_ROW % (seg.va, seg.end, size, seg.pa, page_size_text(seg.page_size), ft[seg.flag])
+            size = human.get(seg.span) or human.setdefault(seg.span, size_short(seg.span))
+            row = TEXT_ROW % (seg.va, seg.end, size, seg.pa, size_short(seg.page_size), ft[seg.flag])
             if seg.count > 1:
                 row = (
-                    TEXT_ROW % (seg.va, seg.end, f"{seg.count}x", seg.pa, page_size_text(seg.page_size), ft[seg.flag])
+                    TEXT_ROW % (seg.va, seg.end, f"{seg.count}x", seg.pa, size_short(seg.page_size), ft[seg.flag])
                     + f"  ({seg.count:,} aliases of these {size}, one every {seg.stride:#x})"
                 )
             if not seg.backed and absent is not None:

@@ -9,9 +9,10 @@ from typing import Any
 
 from pmoview.checks.regions import Region
 from pmoview.cli.common import hexs, note, open_for_command, warn_damage
-from pmoview.cli.mappings_output import flags_json, page_size_text
+from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, parse_va_range
 from pmoview.inputs import Inputs
+from pmoview.sizes import size_short
 from pmoview.space import AddressSpace
 
 
@@ -128,7 +129,8 @@ def _vtop_lines(space: AddressSpace, va: int, t: Any) -> list[str]:
     if t.pa is None:
         head = f"{va:016x} -> unmapped: {t.reason}" + (f" ({t.absent})" if t.absent else "")
     else:
-        head = f"{va:016x} -> {t.pa:x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})"
+        size = size_short(t.page_size) if t.page_size else "?"
+        head = f"{va:016x} -> {t.pa:x}  ({size} page, {t.flags.text() if t.flags else ''})"
     out = [head.rstrip()]
     if t.pa is not None and t.absent:
         out.append(f"  frame {t.pa:x} is not in the dump: {t.absent}")

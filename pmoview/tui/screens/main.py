@@ -16,13 +16,11 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
 from pmoview.arch.records import path_key
-from pmoview.checks import Finding
-from pmoview.checks.findings import PathEntry
+from pmoview.checks import Finding, PmoCoverage
 from pmoview.cpus import CpuView
 from pmoview.diff import SpaceDiff
-from pmoview.tui.coverage import Coverage
+from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
-from pmoview.tui.rows import human
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
 from pmoview.tui.session import Session
@@ -71,11 +69,6 @@ def address_problem(text: str) -> str | None:
     return None
 
 
-def _key(path: Iterable[PathEntry]) -> tuple[tuple[int, int], ...]:
-    """A finding's entry path as ``((level, index), ...)``, as the tree and marks key entries."""
-    return tuple((e.level, e.index) for e in path)
-
-
 def _finding_detail(f: Finding) -> Text:
     out = Text()
     out.append(f"{f.severity} {f.kind}\n", "bold")
@@ -99,7 +92,7 @@ def _finding_detail(f: Finding) -> Text:
 SEVERITY_ORDER = ("error", "warning", "info")
 
 
-def verdict_text(findings: list[Finding], coverage: Coverage | None, checked: bool) -> Text:
+def verdict_text(findings: list[Finding], coverage: PmoCoverage | None, checked: bool) -> Text:
     """One or two lines: how bad, the worst finding in a few words, and the keys that show more."""
     from pmoview.checks.report import RULES
 
@@ -108,7 +101,9 @@ def verdict_text(findings: list[Finding], coverage: Coverage | None, checked: bo
     missing = coverage.totals().get("missing", 0) if coverage is not None else 0
     if not findings:
         out = Text("✓ no findings: the page tables match the profile", "bold green")
-        out.append("\npress 3 for coverage" + (f" ({human(missing)} of RAM not in the PMO)" if missing else ""), "dim")
+        out.append(
+            "\npress 3 for coverage" + (f" ({size_short(missing)} of RAM not in the PMO)" if missing else ""), "dim"
+        )
         out.append(", 2 for the mappings, g to go to a VA", "dim")
         return out
     counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in SEVERITY_ORDER}
@@ -121,7 +116,7 @@ def verdict_text(findings: list[Finding], coverage: Coverage | None, checked: bo
     out.append("4", "bold")
     out.append(" for the findings, ", "dim")
     out.append("3", "bold")
-    out.append(f" for coverage ({human(missing)} of RAM not in the PMO)" if missing else " for coverage", "dim")
+    out.append(f" for coverage ({size_short(missing)} of RAM not in the PMO)" if missing else " for coverage", "dim")
     return out
 
 
@@ -129,7 +124,7 @@ def _where(f: Finding) -> str:
     """A finding's place in a few columns: its PA range (what a PMO finding is about) or VA range."""
     for a, b, what in ((f.pa_start, f.pa_end, "PA"), (f.va_start, f.va_end, "VA")):
         if a is not None and b is not None:
-            return f"{what} {a:#x}-{b:#x} ({human(b - a)})"
+            return f"{what} {a:#x}-{b:#x} ({size_short(b - a)})"
     return ""
 
 
@@ -219,7 +214,7 @@ class MainScreen(Screen[None]):
         self.actions = actions
         self.session: Session | None = None
         self.mapping_model: MappingModel | None = None
-        self.coverage: Coverage | None = None
+        self.coverage: PmoCoverage | None = None
         self.findings: list[Finding] = []
         self.cpus: list[CpuView] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
@@ -287,8 +282,8 @@ class MainScreen(Screen[None]):
 
     def set_mappings(self, model: MappingModel) -> None:
         self.mapping_model = model
-        mem = getattr(self.session, "mem", None) if self.session is not None else None
-        self.query_one(MappingsView).set_model(model, getattr(mem, "absent_reason", None))
+        absent = self.session.mem.absent_reason if self.session is not None else None
+        self.query_one(MappingsView).set_model(model, absent)
         self._mappings_info()
 
     def _mappings_info(self) -> None:
@@ -328,10 +323,10 @@ class MainScreen(Screen[None]):
         self.query_one("#diff-info", Static).update(text)
         self.query_one(TabbedContent).get_tab(DIFF).label = view_label(DIFF, f"({n})")
 
-    def set_coverage(self, coverage: Coverage) -> None:
+    def set_coverage(self, coverage: PmoCoverage | None, why_not: str = "") -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
-            c.set_coverage(coverage)
+            c.set_coverage(coverage, why_not)
         self.show_verdict()
 
     def show_unusable(self, why: str) -> None:
@@ -378,16 +373,15 @@ class MainScreen(Screen[None]):
         if tab == COVERAGE:
             cv = self.query(CoverageView)
             seg = cv.first().current() if cv else None
-            if seg is None or self.coverage is None or self.coverage.base is None:
+            if seg is None:
                 return None
-            va = self.coverage.va_of(seg.pa_start)
-            return Target(0, None, va, va + seg.size, seg.status != "missing")
+            return Target(0, None, seg.va_start, seg.va_start + seg.size, seg.status != "missing")
         if tab == FINDINGS:
             ft = self.query(FindingsTable)
             f = ft.first().current() if ft else None
             if f is None or f.va_start is None:
                 return None
-            path = _key(f.paths[0]) if f.paths else None
+            path = path_key(f.paths[0]) if f.paths else None
             return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in f.kind)
         return None
 
@@ -579,7 +573,7 @@ class MainScreen(Screen[None]):
         f = event.finding
         space = self._space_of(f)
         if f.paths:
-            self.reveal_path(space, _key(f.paths[0]))
+            self.reveal_path(space, path_key(f.paths[0]))
         elif f.va_start is not None:
             self.actions.goto_va(space, f.va_start)
 
@@ -619,8 +613,7 @@ class MainScreen(Screen[None]):
         self.notify(f"{event.mark.id} removed", timeout=2)
 
     def on_coverage_view_segment_chosen(self, event: CoverageView.SegmentChosen) -> None:
-        if event.va is not None:
-            self.actions.goto_va(0, event.va)
+        self.actions.goto_va(0, event.va)
 
     def on_page_table_tree_table_loaded(self, event: PageTableTree.TableLoaded) -> None:
         if event.node.parent is self.query_one(PageTableTree).root:  # a root table: the first thing seen

@@ -16,8 +16,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import MappingModel
-from pmoview.tui.rows import flags_short, human
+from pmoview.tui.rows import flags_short
 
 # ptdump's columns, as narrow: VA range (end exclusive), size, page size, PA, flags (RW/ro and x/NX first).
 HEADER = f"{'VA start-end (exclusive)':<37} {'size':>6} {'page':>4} {'PA start':<14} flags"
@@ -108,7 +109,7 @@ class MappingsView(ScrollView, can_focus=True):
         assert self.model is not None
         m = self.model.mapping(y)
         return (
-            f"{m.va_start:#018x}-{m.va_end:#018x} {human(m.va_end - m.va_start):>6} {human(m.page_size):>4} "
+            f"{m.va_start:#018x}-{m.va_end:#018x} {size_short(m.va_end - m.va_start):>6} {size_short(m.page_size):>4} "
             f"{m.pa_start:<#14x} {flags_short(m.flags, m.page_size)}"
             + ("" if getattr(m, "backed", True) else f"  (not in dump: {self._absent(m)})")
         )
