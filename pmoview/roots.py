@@ -46,6 +46,7 @@ class RootOptions:
     riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
     sum: bool | None = None  # riscv64: sstatus.SUM
     mxr: bool | None = None  # riscv64: sstatus.MXR
+    kind: str | None = None  # the root kind to put first ("kernel" when None): pmoview.rootkind.KINDS
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -97,7 +98,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return rootkind.classify(mem, list(unique.values()))
+    return rootkind.classify(mem, list(unique.values()), prefer=opt.kind or rootkind.KERNEL)
 
 
 def _walkable(root: Root, problems: list[str] | None) -> bool:

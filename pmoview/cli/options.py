@@ -126,6 +126,12 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     )
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
     g.add_argument(
+        "--root-kind",
+        choices=("kernel", "pti-user", "user"),
+        default=None,
+        help="which kind of root to use first (default kernel: a PTI user CR3's kernel twin before the CR3 itself)",
+    )
+    g.add_argument(
         kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
     )
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
@@ -166,6 +172,7 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         riscv_mode=args.riscv_mode,
         sum=NXE[args.sum],
         mxr=NXE[args.mxr],
+        kind=args.root_kind,
     )
     limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
     return InputOptions(
