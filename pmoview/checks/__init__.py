@@ -20,6 +20,7 @@ from typing import Any
 
 from pmoview.checks import kernel_image, pmo, pti, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
+from pmoview.checks.coverage import CoverageRange, PmoCoverage
 from pmoview.checks.facts import gather_facts
 from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, Pending, merge_pending, sort_findings
 from pmoview.checks.marks import apply_marks
@@ -34,7 +35,9 @@ __all__ = [
     "INFO",
     "WARNING",
     "CheckOptions",
+    "CoverageRange",
     "Finding",
+    "PmoCoverage",
     "Profile",
     "RamMap",
     "RamRange",
@@ -112,6 +115,7 @@ def run_checks(
     suppressed: list[Finding] = []
     notes: list[str] = []
     skipped: dict[str, str] = {}
+    coverage: list[PmoCoverage] = []
     for space in spaces:
         ctx = CheckContext(space, mem, resolved, ram_map, kernel, opts)
         pending: list[Pending] = []
@@ -127,6 +131,7 @@ def run_checks(
             if a not in notes:
                 notes.append(a)
         skipped.update(ctx.skipped)
+        coverage += ctx.coverage
     if not ram_map.authoritative:
         notes.insert(0, "RAM map: " + ram_map.detail)
     for why in resolved.unresolved:
@@ -140,6 +145,7 @@ def run_checks(
         dump=mem,
         notes=notes,
         skipped=skipped,
+        coverage=coverage,
         cpu_features=opts.cpu_features,
         kernel=kernel,
     )

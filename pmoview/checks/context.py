@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import EntryPath, PathEntry, Pending
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
@@ -41,6 +42,7 @@ class CheckContext:
     maps: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
+    coverage: list[PmoCoverage] = field(default_factory=list)  # one per PMO region, from the PMO check
 
     def __post_init__(self) -> None:
         if not self.maps:

@@ -153,9 +153,12 @@ def present_pages(mem: PhysicalMemory, budget: int) -> Iterator[tuple[int, bytes
     """The dump's present pages in PA order, until ``budget`` bytes have been looked at: the bounded
     walk every low-memory scan (roots, Multiboot2, E820) makes."""
     seen = 0
+    ahead = 64 * PAGE_SIZE  # a live target reads this much per round trip instead of page by page
     for r in mem.ranges():
         pa = r.start & ~(PAGE_SIZE - 1)
         while pa < r.end and seen < budget:
+            if not (pa - r.start) % ahead:
+                mem.prefetch(range(pa, min(r.end, pa + ahead, pa + budget - seen), PAGE_SIZE))
             page = mem.read_page(pa)
             seen += PAGE_SIZE
             if page is not None:
