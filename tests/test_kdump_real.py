@@ -301,3 +301,21 @@ def test_aarch64_ttbr1_roots_are_kernel_and_ttbr0_roots_user() -> None:
     both = find_roots(mem, options=RootOptions(ttbr0=ttbr1, ttbr1=ttbr1))
     assert {(r.half, r.kind) for r in both if r.source.startswith("--")} == {("ttbr0", "user"), ("ttbr1", "kernel")}
     mem.close()
+
+
+OOPS = sorted(p.parent for p in SAMPLES.glob("*/truth.json") if "oops" in json.loads(p.read_text()))
+
+
+@pytest.mark.parametrize("sample", OOPS, ids=[p.name for p in OOPS])
+def test_real_oops_gives_fault_address_access_and_cpu(sample: Path) -> None:
+    """Real page-fault oopses of Debian's 6.1 kernel (sample_dumps/linux/fault): the log's oops is
+    the one the console printed (truth from serial.log at capture)."""
+    t = truth(sample)
+    mem = open_dump(str(sample / t["dumps"]["kdump"]))
+    oops = find_oops(read_kernel_log(mem))
+    mem.close()
+    assert oops is not None
+    want = t["oops"]
+    assert oops.fault_address == int(want["fault_address"], 16)
+    assert (oops.access, oops.mode, oops.error_code) == (want["access"], want["mode"], want["error_code"])
+    assert (oops.cpu, oops.pid, oops.comm, oops.panic) == (want["cpu"], want["pid"], want["comm"], want["panic"])
