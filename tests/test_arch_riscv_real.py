@@ -27,7 +27,7 @@ from pmoview.space import AddressSpace
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_dumps"
-NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken")
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken", "linux-riscv64")
 ATTR = "rwxugad"
 Run = tuple[int, int, int, str]  # va, pa, size, attr as info mem prints them
 
