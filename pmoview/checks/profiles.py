@@ -325,7 +325,43 @@ XV6_RISCV = Profile(
     ),
 )
 
-BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV)}
+LINUX_RISCV64 = Profile(
+    name="linux-riscv64",
+    arch="riscv64",
+    description="Linux riscv64 (6.x): linear map at PAGE_OFFSET (Sv39 0xffffffd600000000, Sv48 "
+    "0xffffaf8000000000, Sv57 0xff60000000000000) from phys_ram_base, kernel image at KERNEL_LINK_ADDR "
+    "(arch/riscv/include/asm/page.h, pgtable.h)",
+    facts={"KERNEL_LINK_ADDR": 0xFFFF_FFFF_8000_0000},
+    ram_required_types=(1,),
+    regions=(
+        Region(
+            name="linear-map",
+            role="pmo",
+            va_start="PAGE_OFFSET",
+            va_end=None,
+            pa_base="phys_ram_base",
+            required=("present", "nx", "supervisor"),
+            forbidden=("user",),
+            page_sizes=(4 * KiB, 2 * MiB, GiB, 512 * GiB),
+            must_not_reach=("kernel-image",),
+            description="linear map",
+            rule_text="__va(pa) = pa - phys_ram_base + PAGE_OFFSET",
+        ),
+        Region(
+            name="kernel-image",
+            role="image",
+            va_start="KERNEL_LINK_ADDR",
+            va_end=None,
+            pa_base="kernel_pa",
+            forbidden=("user",),
+            description="kernel image",
+            rule_text="__pa_symbol(va) = va - KERNEL_LINK_ADDR + load address",
+        ),
+    ),
+    one_gib_feature=None,
+)
+
+BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, LINUX_RISCV64)}
 
 
 def builtin(name: str) -> Profile:
@@ -338,7 +374,9 @@ def builtin(name: str) -> Profile:
 def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tuple[str, str]:
     """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64)
     or xv6 (riscv64)."""
-    if arch == "riscv64" and not vmcoreinfo:
+    if arch == "riscv64":
+        if vmcoreinfo:
+            return "linux-riscv64", f"the dump carries VMCOREINFO (Linux {vmcoreinfo.get('OSRELEASE', '?')}, riscv64)"
         return "xv6-riscv", "riscv64 without VMCOREINFO: the xv6-riscv design"
     if vmcoreinfo:
         rel = vmcoreinfo.get("OSRELEASE", "?")

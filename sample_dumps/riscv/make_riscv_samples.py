@@ -220,7 +220,7 @@ def xv6(src_dir: Path | None, name: str = "xv6-riscv") -> None:
 
 def linux(rootfs: Path | None) -> None:
     """Debian 13's riscv64 kernel and busybox (mmdebstrap --variant=extract), our init, 2 harts, 256 MiB;
-    QEMU's OpenSBI (-bios default). The dump is cut to its page tables (cut_elf.py)."""
+    QEMU's OpenSBI (-bios default). The dump is cut to its page tables (cut_riscv.py)."""
     work = Path(tempfile.mkdtemp(prefix="linux-riscv64-"))
     try:
         if rootfs is None:
@@ -265,6 +265,7 @@ def linux(rootfs: Path | None) -> None:
             "qemu_cmdline": meta["qemu_cmdline"],
             "paging": next((h["mode"] for h in harts(meta) if h["mode"]), None),
             "ram_bytes": 256 << 20,
+            "ram_map": [{"start": "0x80000000", "end": "0x90000000", "type": 1}],
             "harts": harts(meta),
             "dumps": {"elf": "dump.elf.xz"},
             "vmcoreinfo": False,
@@ -275,7 +276,7 @@ def linux(rootfs: Path | None) -> None:
             "driver that would hand it to QEMU is a module, not loaded by this init.",
         }
         (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-        run([sys.executable, str(HERE / "cut_elf.py"), str(out / "dump.elf.xz")], timeout=1800)
+        run([sys.executable, str(HERE / "cut_riscv.py"), str(out / "dump.elf.xz")], timeout=1800)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Cut a QEMU RISC-V ELF dump down to its page tables, recording the cut in truth.json.
 
-    PYTHONPATH=. python sample_dumps/riscv/cut_elf.py sample_dumps/<guest>/dump.elf.xz
+    PYTHONPATH=. python sample_dumps/riscv/cut_riscv.py sample_dumps/<guest>/dump.elf.xz
 
 Keeps every page-table page reachable from each hart's satp (truth.json ``harts``) and from every root
 the validated scan finds, and the notes (rebuilt note by note: same names, types and contents). The
-result is an ELF core (EM_RISCV) with one PT_LOAD per run of kept pages; frames the tables map but
-that were not kept read as absent ("not in dump"), never as zeros.
+result is a plain diskdump (machine riscv64, xz-compressed) written with the Construct definitions
+pmoview parses, filtered the way makedumpfile filters: bitmap 1 lists every page the guest had,
+bitmap 2 the kept ones, so readers tell "excluded" from "never existed". The ELF is replaced by
+dump.kdump.xz and truth.json's "dumps" says so.
 """
 
 from __future__ import annotations
@@ -57,28 +59,29 @@ def main(path: str) -> None:
     for root in roots:
         AddressSpace(rec, root).walk()
     keep = sorted(pa for pa in rec.seen if mem.read_page(pa) is not None)
-    runs: list[tuple[int, bytes]] = []
+    pages: dict[int, bytes] = {}
     for pa in keep:
         page = mem.read_page(pa)
         assert page is not None
-        if runs and runs[-1][0] + len(runs[-1][1]) == pa:
-            runs[-1] = (runs[-1][0], runs[-1][1] + page)
-        else:
-            runs.append((pa, page))
+        pages[pa // PAGE] = page
+    valid = {pfn for r in mem.ranges() for pfn in range(r.start // PAGE, -(-r.end // PAGE))}
     notes = b"".join(build_note(n.name, n.type, n.desc) for n in mem.info.notes)
-    before = sum(r.size for r in mem.ranges()) // PAGE
+    before = len(valid)
     mem.close()
-    data = dumpsynth.elf_core(runs, notes=notes, arch="riscv64")
-    out.write_bytes(lzma.compress(data, preset=9) if out.suffix == ".xz" else data)
+    data = dumpsynth.kdump(pages, notes=notes, max_mapnr=max(valid) + 1, machine="riscv64", valid=valid, level=31)
+    dest = out.parent / "dump.kdump.xz"
+    dest.write_bytes(lzma.compress(data, preset=9))
+    out.unlink()
+    truth["dumps"] = {"kdump": dest.name}
     truth["cut"] = {
         "from": f"QEMU dump-guest-memory ELF, {before} pages",
         "kept": "page-table pages reachable from every hart's satp and every scanned root",
         "pages_kept": len(keep),
-        "format": "ELF core (EM_RISCV), one PT_LOAD per run of kept pages, the notes rebuilt one by one",
-        "tool": "sample_dumps/riscv/cut_elf.py",
+        "format": "plain diskdump (machine riscv64); bitmap 1 = every page the guest had, bitmap 2 = kept pages",
+        "tool": "sample_dumps/riscv/cut_riscv.py",
     }
     truth_path.write_text(json.dumps(truth, indent=2) + "\n")
-    print(f"{path}: kept {len(keep)} of {before} pages, {out.stat().st_size} bytes")
+    print(f"{path}: kept {len(keep)} of {before} pages, {dest.stat().st_size} bytes")
 
 
 if __name__ == "__main__":
