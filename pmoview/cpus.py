@@ -44,7 +44,7 @@ class Fault:
     access: Access
     mode: Privilege
     access_from: str  # how the access was found, in words
-    at_pc: bool | None  # the instruction at PC made this access: the CPU stopped at the fault
+    at_pc: bool | None  # the instruction at PC made this access (the CPU stopped at the fault); None: cannot tell
     explanation: Explanation
 
     def to_json(self) -> dict[str, object]:
@@ -132,6 +132,17 @@ def _x86_fault(
     data: tuple[Access, ...] = ("read", "write")
     for access in data:
         e = why(access)
+        if not e.allowed and insn is not None and access in insn.unresolved:
+            return Fault(
+                "CR2",
+                cr2,
+                access,
+                mode,
+                f"the instruction at RIP ({insn.text}) {access}s memory at an address that needs registers "
+                f"the dump does not hold, and the tables deny a {access} at CR2: probably the faulting access",
+                None,
+                e,
+            )
         if not e.allowed:
             return Fault(
                 "CR2",

@@ -8,7 +8,8 @@ effective flags (``changed``), or equal. Pieces are mappings clipped to the rang
 VA and PA, equal page size and flags), so the result reads like a ptdump diff. Backing (whether the
 dump holds the frames) is the dump's business, not the MMU's: it takes no part in the comparison.
 
-Cost: one walk per side (``AddressSpace.mappings``) and a linear sweep over the two mapping lists.
+Cost: one walk per side (``AddressSpace.mappings``), one lockstep pass that drops the mappings both
+sides have identically (most of them: two CPUs share the kernel half), and the sweep over the rest.
 """
 
 from __future__ import annotations
@@ -70,10 +71,37 @@ def _joined(prev: Mapping, nxt: Mapping) -> Mapping:
     return prev._replace(va_end=nxt.va_end, count=prev.count + nxt.count, backed=prev.backed and nxt.backed)
 
 
+def _unshared(a: Sequence[Mapping], b: Sequence[Mapping]) -> tuple[list[Mapping], list[Mapping]]:
+    """Both lists without the mappings the other side has exactly (same range, target, flags): each
+    side's ranges do not overlap, so such a range is covered by that one mapping on both sides."""
+    ra: list[Mapping] = []
+    rb: list[Mapping] = []
+    i = j = 0
+    na, nb = len(a), len(b)
+    while i < na and j < nb:
+        x, y = a[i], b[j]
+        if x.va_start < y.va_start:
+            ra.append(x)
+            i += 1
+        elif y.va_start < x.va_start:
+            rb.append(y)
+            j += 1
+        else:
+            if x != y:
+                ra.append(x)
+                rb.append(y)
+            i += 1
+            j += 1
+    ra.extend(a[i:])
+    rb.extend(b[j:])
+    return ra, rb
+
+
 def diff_mappings(
     a: Sequence[Mapping], b: Sequence[Mapping], va_start: int | None = None, va_end: int | None = None
 ) -> SpaceDiff:
     """Compare two VA-ordered, non-overlapping mapping lists, within [va_start, va_end) if given."""
+    a, b = _unshared(a, b)
     lo_bound = 0 if va_start is None else va_start
     hi_bound = 1 << 64 if va_end is None else va_end
     edges = sorted(

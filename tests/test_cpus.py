@@ -89,6 +89,8 @@ def test_instruction_accesses_compute_addresses_from_registers() -> None:
     assert d is not None and d.accesses[0].address == 0x7000_0028
     d = decode_x86_64(bytes.fromhex("e800000000"), 0, regs)  # call: pushes the return address
     assert d is not None and [(a.address, a.access) for a in d.accesses] == [(0x7FF8, "write")]
+    d = decode_x86_64(bytes.fromhex("49890b"), 0, regs)  # mov [r11], rcx: r11 unknown
+    assert d is not None and d.accesses == () and d.unresolved == ("write",)
     d = decode_x86_64(bytes.fromhex("488d0498"), 0, regs)  # lea touches no memory
     assert d is not None and d.accesses == ()
     assert decode_x86_64(b"", 0, regs) is None

@@ -33,6 +33,7 @@ class Decoded:
     text: str
     length: int
     accesses: tuple[MemoryAccess, ...]
+    unresolved: tuple[Access, ...] = ()  # accesses whose address needs a register the dump lacks
 
 
 def _reg(regs: Mapping[str, int], name: str, next_pc: int) -> int | None:
@@ -59,6 +60,7 @@ def decode_x86_64(code: bytes, pc: int, regs: Mapping[str, int]) -> Decoded | No
     text = f"{insn.mnemonic} {insn.op_str}".strip()
     next_pc = pc + int(insn.size)
     out: list[MemoryAccess] = []
+    unresolved: list[Access] = []
     for op in insn.operands:
         if op.type != cs_x86.X86_OP_MEM or insn.mnemonic in ("lea", "nop") or insn.mnemonic.startswith("prefetch"):
             continue
@@ -79,9 +81,13 @@ def decode_x86_64(code: bytes, pc: int, regs: Mapping[str, int]) -> Decoded | No
                     ok = False
                 else:
                     addr += base
-        if not ok:
-            continue
         acc = int(op.access)
+        if not ok:
+            if acc & capstone.CS_AC_WRITE:
+                unresolved.append("write")
+            if acc & capstone.CS_AC_READ or not acc:
+                unresolved.append("read")
+            continue
         size = int(op.size) or 1
         if acc & capstone.CS_AC_WRITE:
             out.append(MemoryAccess(addr & _MASK64, size, "write", text))
@@ -93,4 +99,4 @@ def decode_x86_64(code: bytes, pc: int, regs: Mapping[str, int]) -> Decoded | No
             out.append(MemoryAccess((rsp - 8) & _MASK64, 8, "write", text))
         elif insn.mnemonic in ("pop", "ret", "popfq"):
             out.append(MemoryAccess(rsp, 8, "read", text))
-    return Decoded(text, int(insn.size), tuple(out))
+    return Decoded(text, int(insn.size), tuple(out), tuple(unresolved))

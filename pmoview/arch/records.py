@@ -35,6 +35,7 @@ class Translation:
     stop_level: int | None = None  # level whose entry ended the walk without a page
     reason: str | None = None  # why pa is None: "not present", "non-canonical VA", "reserved bits set ..."
     backed: bool | None = None  # whether the dump holds the byte at ``pa``
+    absent: str | None = None  # why the dump lacks the frame (or the table): "excluded by dump level 31", ...
 
 
 class Leaf(NamedTuple):

@@ -36,6 +36,7 @@ KINDS = (
     "recursive-map",
     "identity-map-leftover",
     "user-mark",
+    "pti-leak",
     # added beyond the list: walker anomalies that are neither of the above
     "table-cycle",
     "walk-limit",

@@ -43,6 +43,7 @@ RULES = {
     "recursive-map": "A recursive (self-referencing) page-table entry",
     "identity-map-leftover": "An identity map (VA = PA) left in the user half",
     "user-mark": "A reviewer marked this entry or range wrong or missing",
+    "pti-leak": "A PTI user page table maps kernel memory beyond the entry trampoline and cpu_entry_area",
     "table-cycle": "A table points back to a table above it",
     "walk-limit": "The walk stopped at a limit before the end",
 }

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+import numpy as np
+
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
 
@@ -73,8 +75,21 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
-    """The JSON array, one object per line; returns the number of mappings written."""
+Absent = Callable[[int, int], str]
+"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
+
+
+def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
+    """Row -> why the dump lacks some of its frames, for the rows not wholly backed (few)."""
+    if absent is None:
+        return {}
+    pas = cols.pa_start
+    return {int(i): absent(int(pas[i]), int(pas[i]) + ends[i] - vas[i]) for i in np.flatnonzero(~cols.backed).tolist()}
+
+
+def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
+    """The JSON array, one object per line; returns the number of mappings written. A mapping some of
+    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31")."""
     per: _PerFlags | None = None
     n = 0
     for cols in batches:
@@ -88,14 +103,17 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
             JSON_ROW % t
             for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
         ]
+        for i, why in _unbacked(cols, ends, vas, absent).items():
+            rows[i] = rows[i][:-1] + ',"absent":' + json.dumps(why) + "}"
         out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
         n += len(rows)
     out.write("\n]\n" if n else "[]\n")
     return n
 
 
-def write_text(batches: Iterable[MappingColumns], out: TextIO) -> int:
-    """The ptdump-style listing, one mapping per line; returns the number of mappings written."""
+def write_text(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
+    """The ptdump-style listing, one mapping per line; returns the number of mappings written. A
+    mapping some of whose frames the dump lacks ends with ``[why]``."""
     per: _PerFlags | None = None
     human: dict[int, str] = {}
     n = 0
@@ -114,6 +132,8 @@ def write_text(batches: Iterable[MappingColumns], out: TextIO) -> int:
             TEXT_ROW % t
             for t in zip(vas, ends, hs, cols.pa_start.tolist(), ps, [ft[i] for i in cols.flag_id.tolist()], strict=True)
         ]
+        for i, why in _unbacked(cols, ends, vas, absent).items():
+            rows[i] += f"  [frames not in the dump: {why}]"
         out.write("\n".join(rows) + "\n")
         n += len(rows)
     return n

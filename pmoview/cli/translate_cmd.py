@@ -44,6 +44,8 @@ def open_space(args: argparse.Namespace) -> AddressSpace:
     inputs = open_inputs(input_options(args))
     roots = inputs.roots
     root = roots[0]
+    for problem in inputs.left_out:
+        note(f"root left out: {problem}")
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
@@ -68,6 +70,8 @@ def run_translate(args: argparse.Namespace) -> int:
                 "flags": flags_json(t.flags),
                 "path": path_json(t.path),
                 "reason": t.reason,
+                "backed": t.backed,
+                "absent": t.absent,
             }
         )
     warn_damage(space.mem)
@@ -76,9 +80,11 @@ def run_translate(args: argparse.Namespace) -> int:
         return 0
     for va, t in zip(args.vas, translations, strict=True):
         if t.pa is None:
-            print(f"{va:#018x} -> unmapped: {t.reason}")
+            print(f"{va:#018x} -> unmapped: {t.reason}" + (f" ({t.absent})" if t.absent else ""))
         else:
             print(f"{va:#018x} -> {t.pa:#x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})")
+            if t.absent:
+                print(f"    frame {t.pa:#x} is not in the dump: {t.absent}")
         for e in t.path:
             print(f"    {space.level_name(e.level)}[{e.index}] = {e.entry:#018x}")
     return 0
@@ -93,7 +99,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     start, end = args.range if args.range else (None, None)
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
-    (write_json if args.json else write_text)(batches, sys.stdout)
+    (write_json if args.json else write_text)(batches, sys.stdout, space.mem.absent_reason)
     _warn_limits(space)
     warn_damage(space.mem)
     return 0

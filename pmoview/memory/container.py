@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+import zstandard
+
 from parsers.errors import DumpFormatError
 
 CHUNK = 1 << 20
@@ -46,15 +48,6 @@ def _opener(kind: str, path: str) -> Callable[[], AbstractContextManager[_Stream
         return lambda: lzma.open(path)
     if kind == "gzip":
         return lambda: gzip.open(path)
-    try:
-        import zstandard
-    except ImportError:
-        raise DumpFormatError(
-            path,
-            0,
-            "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
-            "module zstandard not installed",
-        ) from None
     return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
 
 

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from pmoview.tui.rows import entry_bits, human
+from pmoview.tui.rows import aarch64_format, entry_bits, human
 from pmoview.tui.widgets.pagetable_tree import NodeData
 
 
@@ -74,7 +74,11 @@ class EntryInspector(VerticalScroll):
         head.add_row("kind", row.kind)
         if row.kind == "table":
             child = levels.levels[[r.level for r in levels.levels].index(view.level) + 1].name
-            where = "in the dump" if row.backed else Text("NOT in the dump", "bold red")
+            where = (
+                "in the dump"
+                if row.backed
+                else Text(f"NOT in the dump: {space.mem.absent_reason(row.target)}", "bold red")
+            )
             head.add_row("target", Text.assemble(f"{child} table at {row.target:#x}, ", where))
             if row.recursive:
                 head.add_row("", Text("points back to a table on its own path (recursive map)", "yellow"))
@@ -84,7 +88,7 @@ class EntryInspector(VerticalScroll):
             where = (
                 "frames in the dump"
                 if row.backed
-                else Text("frame(s) NOT in the dump (MMIO, hole or truncated dump)", "yellow")
+                else Text(f"frame(s) NOT in the dump: {space.mem.absent_reason(row.target, end)}", "yellow")
             )
             head.add_row("target", Text.assemble(f"{human(row.span)} page(s) at {row.target:#x}-{end:#x}, ", where))
             if row.flags is not None:
@@ -99,7 +103,8 @@ class EntryInspector(VerticalScroll):
             head.add_row("fault", Text(row.reason or "the MMU faults on this entry", "bold red"))
         parts.append(head)
         if row.kind != "none":
-            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry)
+            granule_shift, oa = aarch64_format(space.mode) if space.mode.arch == "aarch64" else (12, "48")
+            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry, granule_shift, oa)
             bits = Table(
                 title=f"bits ({layout})",
                 title_justify="left",

@@ -145,7 +145,8 @@ class PageTableTree(Tree[NodeData]):
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
             if row.backed is False:
-                text.append("  frame not in dump", "yellow")
+                why = s.spaces[data.space].mem.absent_reason(row.target, end)
+                text.append(f"  frame not in dump ({why})", "yellow")
         else:
             text.append(f"fault: {row.reason}", "bold red")
         marks = s.marks.for_path(s.roots[data.space].table, data.path_key()) if s.marks is not None else []
