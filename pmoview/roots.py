@@ -183,6 +183,7 @@ class ArmGeometry:
     maxphyaddr: int
     tcr: int | None
     why: str
+    tbi: bool = False
 
 
 def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: int | None = None) -> ArmGeometry:
@@ -193,7 +194,8 @@ def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: in
     if tcr is not None:
         t = decode_tcr(tcr)
         h = t.half(half)
-        return ArmGeometry(h.mode, h.va_bits, t.ds, h.hpd, min(opt.maxphyaddr, t.pa_bits), tcr, f"TCR_EL1 {tcr:#x}")
+        pa_bits = min(opt.maxphyaddr, t.pa_bits)
+        return ArmGeometry(h.mode, h.va_bits, t.ds, h.hpd, pa_bits, tcr, f"TCR_EL1 {tcr:#x}", h.tbi)
     info = mem.vmcoreinfo
     why = []
     page_size = vmci.plain_number(info, "PAGESIZE")
@@ -225,6 +227,7 @@ def _arm(table: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions,
         hpd=geo.hpd,
         ds=geo.ds,
         tcr=geo.tcr,
+        tbi=geo.tbi,
         cpu=cpu,
     )
 

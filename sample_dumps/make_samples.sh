@@ -48,6 +48,7 @@ if [ $do_linux = 1 ]; then
   if [ -x "$HERE/linux/make_linux_samples.sh" ] || [ -f "$HERE/linux/make_linux_samples.sh" ]; then
     bash "$HERE/linux/make_linux_samples.sh"
     bash "$HERE/linux/make_kdump_samples.sh"   # PTI user-mode snapshot + real kdump panic
+    bash "$HERE/linux/fault/make_fault_samples.sh"   # unhandled kernel page faults (oops=panic), needs linux-headers
   else
     echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
   fi

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_truth, sample_dirs, unpacked
+from conftest import load_truth, sample_dirs
 
 from pmoview import vmcoreinfo
 from pmoview.memory import open_dump
@@ -29,9 +29,9 @@ CASES = [(d, f) for d in SAMPLES for f in _dump_files(load_truth(d)) if (d / f).
 
 
 @pytest.mark.parametrize("sample,name", CASES, ids=[f"{d.name}/{f}" for d, f in CASES])
-def test_cpu_control_registers_match_qemu(sample: Path, name: str, sample_cache: Path) -> None:
+def test_cpu_control_registers_match_qemu(sample: Path, name: str) -> None:
     truth = load_truth(sample)
-    mem = open_dump(str(unpacked(sample_cache, sample, name)))
+    mem = open_dump(str(sample / name))
     assert mem.arch == truth["arch"]
     if truth["arch"] != "x86_64":
         return  # QEMU's arm dumps carry no system registers
@@ -43,9 +43,9 @@ def test_cpu_control_registers_match_qemu(sample: Path, name: str, sample_cache:
 
 
 @pytest.mark.parametrize("sample,name", CASES, ids=[f"{d.name}/{f}" for d, f in CASES])
-def test_described_ranges_hold_all_usable_ram(sample: Path, name: str, sample_cache: Path) -> None:
+def test_described_ranges_hold_all_usable_ram(sample: Path, name: str) -> None:
     truth = load_truth(sample)
-    mem = open_dump(str(unpacked(sample_cache, sample, name)))
+    mem = open_dump(str(sample / name))
     ranges = mem.valid_ranges()
     if "cut" not in truth:
         assert ranges == mem.ranges()  # a full dump holds every page it describes
@@ -64,9 +64,9 @@ def test_described_ranges_hold_all_usable_ram(sample: Path, name: str, sample_ca
 
 
 @pytest.mark.parametrize("sample,name", CASES, ids=[f"{d.name}/{f}" for d, f in CASES])
-def test_vmcoreinfo_present_when_the_guest_exported_it(sample: Path, name: str, sample_cache: Path) -> None:
+def test_vmcoreinfo_present_when_the_guest_exported_it(sample: Path, name: str) -> None:
     truth = load_truth(sample)
-    mem = open_dump(str(unpacked(sample_cache, sample, name)))
+    mem = open_dump(str(sample / name))
     if not truth.get("vmcoreinfo"):
         assert not mem.vmcoreinfo
         return
@@ -92,12 +92,12 @@ MULTI = [d for d in SAMPLES if len(_formats_of(d)) > 1]
 
 
 @pytest.mark.parametrize("sample", MULTI, ids=[d.name for d in MULTI])
-def test_every_format_of_one_guest_holds_the_same_bytes(sample: Path, sample_cache: Path) -> None:
+def test_every_format_of_one_guest_holds_the_same_bytes(sample: Path) -> None:
     truth = load_truth(sample)
     files = _formats_of(sample)
     mems = {}
     for kind, path in files.items():
-        local = unpacked(sample_cache, sample, path.name)
+        local = sample / path.name
         if kind == "raw":
             mems[kind] = open_dump(str(local), base=int(truth["dumps"]["raw"]["base"], 16))
         else:

@@ -364,7 +364,19 @@ LINUX_RISCV64 = Profile(
     one_gib_feature=None,
 )
 
-BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, LINUX_RISCV64)}
+# An AArch64 dump without VMCOREINFO: no kernel layout is known (the seed design is x86_64's), so no PMO or
+# image regions; the structural and W+X checks still run, and a layout spec (--spec) adds regions.
+AARCH64_GENERIC = Profile(
+    name="aarch64-generic",
+    arch="aarch64",
+    description="AArch64 kernel of unknown layout: page-table structure and W+X only (--spec describes a layout)",
+    regions=(),
+    one_gib_feature=None,
+)
+
+BUILTIN: dict[str, Profile] = {
+    p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, LINUX_RISCV64, AARCH64_GENERIC)
+}
 
 
 def builtin(name: str) -> Profile:
@@ -375,14 +387,17 @@ def builtin(name: str) -> Profile:
 
 
 def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tuple[str, str]:
-    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64)
-    or xv6 (riscv64)."""
+    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64),
+    xv6 (riscv64; ``resolve_profile`` turns it into linux-riscv64 when the upper half is mapped) or no
+    layout at all (aarch64)."""
+    rel = vmcoreinfo.get("OSRELEASE", "?") if vmcoreinfo else "?"
     if arch == "riscv64":
         if vmcoreinfo:
-            return "linux-riscv64", f"the dump carries VMCOREINFO (Linux {vmcoreinfo.get('OSRELEASE', '?')}, riscv64)"
+            return "linux-riscv64", f"the dump carries VMCOREINFO (Linux {rel}, riscv64)"
         return "xv6-riscv", "riscv64 without VMCOREINFO: the xv6-riscv design"
+    if arch == "aarch64" and not vmcoreinfo:
+        return "aarch64-generic", "aarch64 without VMCOREINFO: no known kernel layout (structure and W+X only)"
     if vmcoreinfo:
-        rel = vmcoreinfo.get("OSRELEASE", "?")
         if arch == "aarch64":
             return "linux-arm64", f"the dump carries VMCOREINFO (Linux {rel}, arm64)"
         return "linux-x86_64", f"the dump carries VMCOREINFO (Linux {rel}, x86_64)"

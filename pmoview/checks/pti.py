@@ -13,7 +13,8 @@ to prevent. Such roots are never judged by the PMO rules: they must not map the 
 from __future__ import annotations
 
 from pmoview.checks.context import CheckContext, flags_words
-from pmoview.checks.findings import ERROR, Pending, path_text, size_text
+from pmoview.checks.findings import ERROR, Pending, path_text
+from pmoview.sizes import size_text
 
 CPU_ENTRY_AREA = (0xFFFF_FE00_0000_0000, 0xFFFF_FE80_0000_0000)  # one 512 GiB top-level slot
 ESPFIX = (0xFFFF_FF00_0000_0000, 0xFFFF_FF80_0000_0000)

@@ -16,6 +16,7 @@ import numpy as np
 
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
+from pmoview.sizes import size_short
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
@@ -33,25 +34,6 @@ def flags_json(flags: Flags | None) -> dict[str, bool | str] | None:
     if flags.cache is not None:
         out["cache"] = flags.cache
     return out
-
-
-def page_size_text(n: int | None) -> str:
-    """``4K``, ``2M``, ``1G``: a page size in the fewest characters."""
-    if not n:
-        return "?"
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
-
-
-def human_size(n: int) -> str:
-    """``4K``, ``1.5M``, ``4G``: a mapping's size for the text listing."""
-    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}"
 
 
 class _PerFlags:
@@ -125,8 +107,8 @@ def write_text(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | 
         ft = per.strings()
         vas, ends, sizes = _ends(cols)
         spans = [e - v for v, e in zip(vas, ends, strict=True)]
-        hs = [human.get(s) or human.setdefault(s, human_size(s)) for s in spans]
-        pst = {s: page_size_text(s) for s in set(sizes)}
+        hs = [human.get(s) or human.setdefault(s, size_short(s)) for s in spans]
+        pst = {s: size_short(s) for s in set(sizes)}
         ps = [pst[s] for s in sizes]
         rows = [
             TEXT_ROW % t

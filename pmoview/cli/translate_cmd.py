@@ -8,9 +8,10 @@ import sys
 from typing import Any
 
 from pmoview.cli.common import hexs, note, warn_damage
-from pmoview.cli.mappings_output import flags_json, page_size_text
+from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
 from pmoview.inputs import open_inputs
+from pmoview.sizes import size_short
 from pmoview.space import AddressSpace
 
 
@@ -82,7 +83,8 @@ def run_translate(args: argparse.Namespace) -> int:
         if t.pa is None:
             print(f"{va:#018x} -> unmapped: {t.reason}" + (f" ({t.absent})" if t.absent else ""))
         else:
-            print(f"{va:#018x} -> {t.pa:#x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})")
+            size = size_short(t.page_size) if t.page_size else "?"
+            print(f"{va:#018x} -> {t.pa:#x}  ({size} page, {t.flags.text() if t.flags else ''})")
             if t.absent:
                 print(f"    frame {t.pa:#x} is not in the dump: {t.absent}")
         for e in t.path:

@@ -6,8 +6,8 @@ built on first use with numpy, and decompressed blocks are kept in a bounded LRU
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable
 
 import cramjam
@@ -166,8 +166,8 @@ class KdumpMemory(PhysicalMemory):
         self._valid: np.ndarray | None = None
         self._rank: np.ndarray | None = None
         self._ranges: list[Range] | None = None
-        self._cache: OrderedDict[int, bytes | None] = OrderedDict()
-        self._cache_slots = max(16, CACHE_BYTES // bs)
+        # blocks, least recently used dropped first (functools' LRU; absent blocks are remembered too)
+        self._blocks = functools.lru_cache(maxsize=max(16, CACHE_BYTES // bs))(self._read_block)
         self.blocks_decompressed = 0
         self.unreadable = 0
 
@@ -236,10 +236,11 @@ class KdumpMemory(PhysicalMemory):
     # -- pages ------------------------------------------------------------------------------
     def read_block(self, pfn: int) -> bytes | None:
         """One whole dump block (``block_size`` bytes) by block number, or None when not dumped."""
-        cached = self._cache.get(pfn, b"")
-        if cached != b"":
-            self._cache.move_to_end(pfn)
-            return cached
+        block: bytes | None = self._blocks(pfn)
+        return block
+
+    def _read_block(self, pfn: int) -> bytes | None:
+        """``read_block`` on a cache miss: find, read and decompress the block."""
         n = self._desc_number(pfn)
         try:
             data = None if n is None else self._load(pfn, n)
@@ -250,9 +251,6 @@ class KdumpMemory(PhysicalMemory):
             self.unreadable += 1
             self.info.details["unreadable_blocks"] = self.unreadable
             self.info.details.setdefault("first_unreadable", exc.one_line())
-        self._cache[pfn] = data
-        if len(self._cache) > self._cache_slots:
-            self._cache.popitem(last=False)
         return data
 
     def _load(self, pfn: int, n: int) -> bytes:
@@ -295,7 +293,7 @@ class KdumpMemory(PhysicalMemory):
         return block[within : within + PAGE_SIZE]
 
     def close(self) -> None:
-        self._cache.clear()
+        self._blocks.cache_clear()
         self.file.close()
 
 

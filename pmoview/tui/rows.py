@@ -1,7 +1,7 @@
 """One decoded table as the rows a tree shows: table pointers one by one, runs of leaves and of empty
 entries summarised (a PT of 512 contiguous pages is one row, not 512). No Textual; numpy, one pass.
 
-Also: human sizes and addresses, and the bits of one entry with name, value and meaning (from the
+Also: the bits of one entry with name, value and meaning (from the
 Construct layouts in ``parsers``, the single description of the bit layout).
 """
 
@@ -39,14 +39,6 @@ class Row:
 
     def index_text(self) -> str:
         return f"[{self.first}]" if self.count == 1 else f"[{self.first}-{self.last}]"
-
-
-def human(n: int) -> str:
-    for unit, shift in (("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}B"
 
 
 def table_rows(space: Any, view: Any) -> list[Row]:

@@ -16,8 +16,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import MappingModel
-from pmoview.tui.rows import human
 
 HEADER = f"{'VA start':<18} {'VA end':<18} {'size':>7}  {'PA start':<14} {'page':>4}  flags"
 
@@ -107,8 +107,8 @@ class MappingsView(ScrollView, can_focus=True):
         assert self.model is not None
         m = self.model.mapping(y)
         return (
-            f"{m.va_start:#018x} {m.va_end - 1:#018x} {human(m.va_end - m.va_start):>7}  "
-            f"{m.pa_start:#014x} {human(m.page_size):>4}  {m.flags.text(m.page_size)}"
+            f"{m.va_start:#018x} {m.va_end - 1:#018x} {size_short(m.va_end - m.va_start):>7}  "
+            f"{m.pa_start:#014x} {size_short(m.page_size):>4}  {m.flags.text(m.page_size)}"
             + ("" if getattr(m, "backed", True) else f"  (not in dump: {self._absent(m)})")
         )
 

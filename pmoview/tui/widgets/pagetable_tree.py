@@ -15,15 +15,11 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
-from pmoview.tui.rows import Row, human, table_rows
-
-SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
-MARK_GLYPH = {
-    "wrong": ("✗", "bold magenta"),
-    "missing": ("∅", "bold magenta"),
-    "ok": ("✓", "green"),
-    "note": ("✎", "cyan"),
-}
+from pmoview.arch.records import path_key
+from pmoview.checks.findings import SEVERITY_RANK
+from pmoview.sizes import size_short
+from pmoview.tui.rows import Row, table_rows
+from pmoview.tui.widgets.marks_table import MARK_LOOK
 
 
 @dataclass(eq=False, repr=False)
@@ -128,7 +124,7 @@ class PageTableTree(Tree[NodeData]):
         if row.va_start is not None and row.va_end is not None:
             text.append(f"{row.va_start:016x}-{row.va_end - 1:016x} ", style or "cyan")
         if row.kind == "none":
-            size = human(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
+            size = size_short(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
             text.append(f"not present ({size})", "dim")
         elif row.kind == "table":
             name = s.spaces[data.space].mode.levels[_depth(s, data) + 1].name if row.target is not None else "?"
@@ -141,7 +137,7 @@ class PageTableTree(Tree[NodeData]):
             assert row.target is not None
             end = row.target + row.count * row.span
             text.append(f"→ {row.target:#x}" + (f"-{end - 1:#x}" if row.count > 1 else ""))
-            text.append(f"  {human(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
+            text.append(f"  {size_short(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
             if row.backed is False:
@@ -162,7 +158,7 @@ class PageTableTree(Tree[NodeData]):
                 and ((m.va_start <= row.va_start and row.va_end <= m.va_end) or row.kind in ("leaf", "none"))
             ]
         for m in marks:
-            glyph, mstyle = MARK_GLYPH.get(m.kind, ("?", ""))
+            glyph, mstyle = MARK_LOOK[m.kind]
             text.append(f" {glyph}", mstyle)
         return text
 
@@ -173,11 +169,11 @@ class PageTableTree(Tree[NodeData]):
         key = data.path_key()
         best = 0
         for f in s.findings:
-            rank = SEVERITY_RANK.get(str(getattr(f, "severity", "")).lower(), 0)
+            rank = len(SEVERITY_RANK) - SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK))  # error 3 ... info 1
             if rank <= best:
                 continue
-            hit = any(tuple(_keys(path))[: len(key)] == key for path in getattr(f, "paths", ()) or ())
-            va0, va1 = getattr(f, "va_start", None), getattr(f, "va_end", None)
+            hit = any(path_key(path[: len(key)]) == key for path in f.paths)
+            va0, va1 = f.va_start, f.va_end
             if not hit and va0 is not None and va1 is not None and row.va_start is not None and row.va_end is not None:
                 hit = va0 < row.va_end and row.va_start < va1
             if hit:
@@ -316,13 +312,3 @@ class PageTableTree(Tree[NodeData]):
 def _depth(session: Any, data: NodeData) -> int:
     levels = [r.level for r in session.spaces[data.space].mode.levels]
     return levels.index(data.view.level)
-
-
-def _keys(path: Any) -> list[tuple[int, int]]:
-    out = []
-    for p in path:
-        if hasattr(p, "level"):
-            out.append((int(p.level), int(p.index)))
-        else:
-            out.append((int(p[0]), int(p[1])))
-    return out
