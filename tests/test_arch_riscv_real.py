@@ -27,7 +27,7 @@ from pmoview.space import AddressSpace
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_dumps"
-NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken")
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken", "linux-riscv64")
 ATTR = "rwxugad"
 Run = tuple[int, int, int, str]  # va, pa, size, attr as info mem prints them
 
@@ -43,9 +43,14 @@ def truth(name: str) -> dict[str, Any]:
 _mem: dict[str, PhysicalMemory] = {}
 
 
+def dump_path(name: str) -> Path:
+    dumps = truth(name)["dumps"]
+    return SAMPLES / name / str(dumps.get("elf") or dumps["kdump"])
+
+
 def memory(name: str) -> PhysicalMemory:
     if name not in _mem:
-        _mem[name] = open_dump(str(SAMPLES / name / "dump.elf.xz"))
+        _mem[name] = open_dump(str(dump_path(name)))
     return _mem[name]
 
 
@@ -166,7 +171,7 @@ def test_planted_encodings_are_reserved_bits_findings(name: str) -> None:
             "-m",
             "pmoview",
             "check",
-            str(SAMPLES / name / "dump.elf.xz"),
+            str(dump_path(name)),
             "--satp",
             satp,
             "--format",
