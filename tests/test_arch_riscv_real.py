@@ -227,3 +227,11 @@ def test_explain_agrees_with_every_s_mode_load_the_guest_made(name: str) -> None
     assert explain(space, 0x405000, "read", "kernel", state).reason == "not-readable"
     assert explain(space, 0x402000, "read", "kernel", state).reason == "sum"
     assert explain(space, 0x400000, "exec", "kernel", state).reason == "user-exec"
+
+
+def test_the_scan_puts_the_kernel_table_before_the_user_tables() -> None:
+    t = truth("xv6-riscv")
+    kernel_root = next(int(h["root"], 16) for h in t["harts"] if int(h["pc"], 16) >= 0x8000_0000)
+    roots = find_roots(memory("xv6-riscv"), None, RootOptions())
+    assert roots[0].table == kernel_root
+    assert len(roots) > 1  # the user tables follow (each maps the spinning harts' pc)
