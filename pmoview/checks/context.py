@@ -7,11 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pmoview.arch import EntryRef, Flags, Mapping
 from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import EntryPath, PathEntry, Pending
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
+from pmoview.kernel import KernelImage
 from pmoview.marks import Mark
+from pmoview.memory import PhysicalMemory
+from pmoview.space import AddressSpace
 
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 
@@ -33,13 +37,13 @@ class CheckOptions:
 
 @dataclass
 class CheckContext:
-    space: Any  # pmoview.space.AddressSpace
-    mem: Any
+    space: AddressSpace
+    mem: PhysicalMemory
     profile: ResolvedProfile
     ram: RamMap
-    kernel: Any
+    kernel: KernelImage | None
     options: CheckOptions
-    maps: list[Any] = field(default_factory=list)
+    maps: list[Mapping] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
     coverage: list[PmoCoverage] = field(default_factory=list)  # one per PMO region, from the PMO check
@@ -57,7 +61,7 @@ class CheckContext:
     def arch(self) -> str:
         return str(self.space.root.arch)
 
-    def maps_in(self, lo: int, hi: int) -> list[Any]:
+    def maps_in(self, lo: int, hi: int) -> list[Mapping]:
         """Mappings meeting [lo, hi), in VA order (not clipped)."""
         i = bisect.bisect_right(self._ends, lo)
         out = []
@@ -66,7 +70,7 @@ class CheckContext:
             i += 1
         return out
 
-    def path(self, refs: Sequence[Any]) -> EntryPath:
+    def path(self, refs: Sequence[EntryRef]) -> EntryPath:
         out = []
         for e in refs:
             try:
@@ -79,13 +83,13 @@ class CheckContext:
     def path_of_va(self, va: int) -> EntryPath:
         return self.path(self.space.translate(va).path)
 
-    def memory_type(self, flags: Any) -> str | None:
+    def memory_type(self, flags: Flags) -> str | None:
         cache = getattr(flags, "cache", None)
         if (cache is None or cache.startswith(("AttrIndx", "PAT"))) and self.profile.profile.cache_names:
             return self.profile.profile.cache_names.get(int(getattr(flags, "attr_index", 0)), cache)
         return cache
 
-    def cacheable(self, flags: Any) -> bool:
+    def cacheable(self, flags: Flags) -> bool:
         return self.memory_type(flags) in CACHEABLE
 
     def level_span(self, level: int) -> int:
@@ -109,7 +113,7 @@ class CheckContext:
         )
 
 
-def has_attr(flags: Any, attr: str, ctx: CheckContext) -> bool:
+def has_attr(flags: Flags, attr: str, ctx: CheckContext) -> bool:
     """Whether a leaf's effective flags have ``attr`` (vocabulary in profiles.ATTRS)."""
     if attr == "present":
         return bool(flags.present)
@@ -145,7 +149,7 @@ ATTR_WORDS = {
 }
 
 
-def flags_words(flags: Any, ctx: CheckContext) -> str:
+def flags_words(flags: Flags, ctx: CheckContext) -> str:
     """``RW, NX, supervisor, WB`` for a message."""
     parts = [
         "RW" if flags.writable else "read-only",

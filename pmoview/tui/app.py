@@ -264,7 +264,7 @@ class PmoviewApp(App[int]):
             return
         self.main.set_findings(
             message.findings,
-            len(getattr(self.session.report, "suppressed", None) or ()) if self.session is not None else 0,
+            len(self.session.report.suppressed) if self.session is not None and self.session.report is not None else 0,
         )
         if self.session is not None and not any(w.group == "walk" and not w.is_finished for w in self.workers):
             self.main.set_status(self._summary(self.session), 1.0)

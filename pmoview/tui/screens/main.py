@@ -185,8 +185,8 @@ class MainScreen(Screen[None]):
 
     def set_mappings(self, model: MappingModel) -> None:
         self.mapping_model = model
-        mem = getattr(self.session, "mem", None) if self.session is not None else None
-        self.query_one(MappingsView).set_model(model, getattr(mem, "absent_reason", None))
+        absent = self.session.mem.absent_reason if self.session is not None else None
+        self.query_one(MappingsView).set_model(model, absent)
         self._mappings_info()
 
     def _mappings_info(self) -> None:
