@@ -46,6 +46,7 @@ class RootOptions:
     riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
     sum: bool | None = None  # riscv64: sstatus.SUM
     mxr: bool | None = None  # riscv64: sstatus.MXR
+    svpbmt: bool = False  # riscv64: the CPU implements Svpbmt (PBMT in leaves is a memory type)
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -123,7 +124,7 @@ def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) ->
         found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
     if not found and opt.scan:
         found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
-    return [replace(r, mxr=opt.mxr) for r in found]
+    return [replace(r, mxr=opt.mxr if opt.mxr is not None else r.mxr, svpbmt=opt.svpbmt) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
