@@ -96,3 +96,19 @@ def test_cli_translate_with_registers(
     row = next(r for r in truth["translations"] if r["what"] == "l3-page-user-lpa")
     assert main(["translate", dump, row["va"], "--ttbr0", ro["ttbr0"], "--tcr", ro["tcr"], "--json"]) == 0
     assert int(json.loads(capsys.readouterr().out)[0]["pa"], 16) == int(row["kernel_pa"], 16)
+
+
+def test_check_without_vmcoreinfo_uses_no_x86_design(
+    guest: tuple[PhysicalMemory, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No VMCOREINFO on arm: no built-in layout applies (the seed design is x86's); structure and W+X run."""
+    _, truth = guest
+    ro = truth["root_options"]
+    dump = str(SAMPLE / truth["dumps"]["kdump"])
+    assert main(["check", dump, "--ttbr1", ro["ttbr1"], "--tcr", ro["tcr"], "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"] == "aarch64-generic" and not report["findings"]
+    spec = str(SAMPLE / truth["spec"])
+    assert main(["check", dump, "--ttbr1", ro["ttbr1"], "--tcr", ro["tcr"], "--spec", spec, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"] == "bare64k" and not report["findings"]
