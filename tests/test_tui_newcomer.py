@@ -253,3 +253,23 @@ async def test_linux_findings_appear_once_with_the_roots_they_hold_for(tmp_path:
         assert all(f.roots == tuple(r.table for r in s.roots) for f in every)
         detail = str(_finding_detail(every[0]))
         assert "holds for roots: " + ", ".join(f"{r.table:#x}" for r in s.roots) in detail
+
+
+@run_async
+async def test_at_80x24_help_and_prompts_fit_the_screen(tmp_path: Path) -> None:
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help-box")
+        assert box.region.x >= 0 and box.region.right <= SMALL[0]
+        from textual.widgets import Markdown
+
+        assert "show or hide the entry inspector" in app.screen.query_one(Markdown).source
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("g")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-box")
+        assert prompt.region.x >= 0 and prompt.region.right <= SMALL[0]
