@@ -152,7 +152,9 @@ def _cpu_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
         if opt.cpu is not None and cpu.index != opt.cpu:
             continue
         regs = cpu.regs
-        if "cr3" in regs and not regs.get("cr0", 0) & CR0_PG:
+        if "cr3" not in regs:
+            continue  # registers without control state (a capture kernel's NT_PRSTATUS only)
+        if not regs.get("cr0", 0) & CR0_PG:
             table = regs["cr3"] & _pa_mask(opt.maxphyaddr)
             if table and mem.is_present(table):
                 la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
