@@ -7,10 +7,11 @@ import json
 import sys
 from typing import Any
 
+from pmoview.arch import Root
 from pmoview.cli.common import hexs, note, warn_damage
 from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
-from pmoview.inputs import open_inputs
+from pmoview.inputs import Inputs, open_inputs
 from pmoview.sizes import size_short
 from pmoview.space import AddressSpace
 
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def open_space(args: argparse.Namespace) -> AddressSpace:
     """Open the dump, pick the best root (or the one the options name) and say which on stderr."""
     inputs = open_inputs(input_options(args))
+    return inputs.space(_announce(inputs))
+
+
+def _announce(inputs: Inputs) -> Root:
     roots = inputs.roots
     root = roots[0]
     for problem in inputs.left_out:
@@ -51,7 +56,18 @@ def open_space(args: argparse.Namespace) -> AddressSpace:
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
     )
-    return inputs.space(root)
+    return root
+
+
+def _root_for(inputs: Inputs, best: Root, va: int) -> Root:
+    """AArch64: the MMU takes TTBR1 for a VA with bit 55 set, TTBR0 otherwise; so does translate, with the
+    other half's root of the same CPU (or of no CPU) when one was found. Other architectures: ``best``."""
+    if best.arch != "aarch64" or best.half is None:
+        return best
+    want = "ttbr1" if (va >> 55) & 1 else "ttbr0"
+    if best.half == want:
+        return best
+    return next((r for r in inputs.roots if r.arch == "aarch64" and r.half == want and r.cpu == best.cpu), best)
 
 
 def path_json(path: Any) -> list[dict[str, Any]]:
@@ -59,8 +75,20 @@ def path_json(path: Any) -> list[dict[str, Any]]:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    space = open_space(args)
-    translations = [space.translate(va) for va in args.vas]
+    inputs = open_inputs(input_options(args))
+    best = _announce(inputs)
+    spaces: dict[int, AddressSpace] = {}
+
+    def space_for(va: int) -> AddressSpace:
+        root = _root_for(inputs, best, va)
+        if id(root) not in spaces:
+            if root is not best:
+                note(f"VAs in the {root.half} half: {root.mode} root at {root.table:#x} from {root.source}")
+            spaces[id(root)] = inputs.space(root)
+        return spaces[id(root)]
+
+    translations = [space_for(va).translate(va) for va in args.vas]
+    space = space_for(args.vas[0])
     results = []
     for va, t in zip(args.vas, translations, strict=True):
         results.append(
@@ -88,7 +116,7 @@ def run_translate(args: argparse.Namespace) -> int:
             if t.absent:
                 print(f"    frame {t.pa:#x} is not in the dump: {t.absent}")
         for e in t.path:
-            print(f"    {space.level_name(e.level)}[{e.index}] = {e.entry:#018x}")
+            print(f"    {space_for(va).level_name(e.level)}[{e.index}] = {e.entry:#018x}")
     return 0
 
 
