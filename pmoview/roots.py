@@ -46,6 +46,8 @@ class RootOptions:
     riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
     sum: bool | None = None  # riscv64: sstatus.SUM
     mxr: bool | None = None  # riscv64: sstatus.MXR
+    svpbmt: bool = False  # riscv64: the CPU implements Svpbmt (PBMT in leaves is a memory type)
+    kind: str | None = None  # the root kind to put first ("kernel" when None): pmoview.rootkind.KINDS
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -97,7 +99,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return rootkind.classify(mem, list(unique.values()))
+    return rootkind.classify(mem, list(unique.values()), prefer=opt.kind or rootkind.KERNEL)
 
 
 def _walkable(root: Root, problems: list[str] | None) -> bool:
@@ -123,7 +125,7 @@ def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) ->
         found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
     if not found and opt.scan:
         found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
-    return [replace(r, mxr=opt.mxr) for r in found]
+    return [replace(r, mxr=opt.mxr if opt.mxr is not None else r.mxr, svpbmt=opt.svpbmt) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
@@ -146,18 +148,26 @@ def _explicit_x86(opt: RootOptions) -> list[Root]:
 
 def _cpu_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     out = []
+    armed = []  # CR3 loaded, CR0.PG not set yet: boot code stopped between the two (a live guest, a step)
     for cpu in mem.cpus:
         if opt.cpu is not None and cpu.index != opt.cpu:
             continue
         regs = cpu.regs
-        if "cr3" not in regs or not regs.get("cr0", 0) & CR0_PG:
-            continue  # e.g. an AP still halted in real mode: no paging, no root
+        if "cr3" not in regs:
+            continue  # a capture kernel's NT_PRSTATUS holds general registers only: no root here
+        if not regs.get("cr0", 0) & CR0_PG:
+            table = regs["cr3"] & _pa_mask(opt.maxphyaddr)
+            if table and mem.is_present(table):
+                la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
+                source = f"CPU {cpu.index} CR3 (CR0.PG=0: loaded, paging not on yet)"
+                armed.append(_x86(table, la57, source, opt, cpu.index))
+            continue  # an AP still halted in real mode has CR3 0: no root
         la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
         nxe_opt = opt
         if "efer" in regs and opt.nxe is None:
             nxe_opt = replace(opt, nxe=bool(regs["efer"] & (1 << 11)))
         out.append(_x86(regs["cr3"] & _pa_mask(opt.maxphyaddr), la57, f"CPU {cpu.index} CR3", nxe_opt, cpu.index))
-    return out
+    return out + armed
 
 
 def _vmcoreinfo_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:

@@ -77,6 +77,9 @@ def resolve_profile(
         base, why = builtin(profile), "--profile"
     else:
         name, why = pick_profile(arch, mem.vmcoreinfo)
+        if name == "xv6-riscv" and space.mappings(1 << 63, 1 << 64):
+            # xv6 maps nothing in the upper half; Linux maps its kernel and linear map there
+            name, why = "linux-riscv64", "riscv64 without VMCOREINFO, upper half mapped: a Linux layout"
         base = builtin(name)
     if spec:
         base = load_spec(spec, base)

@@ -328,6 +328,42 @@ XV6_RISCV = Profile(
     ),
 )
 
+LINUX_RISCV64 = Profile(
+    name="linux-riscv64",
+    arch="riscv64",
+    description="Linux riscv64 (6.x): linear map at PAGE_OFFSET (Sv39 0xffffffd600000000, Sv48 "
+    "0xffffaf8000000000, Sv57 0xff60000000000000) from phys_ram_base, kernel image at KERNEL_LINK_ADDR "
+    "(arch/riscv/include/asm/page.h, pgtable.h)",
+    facts={"KERNEL_LINK_ADDR": 0xFFFF_FFFF_8000_0000},
+    ram_required_types=(1,),
+    regions=(
+        Region(
+            name="linear-map",
+            role="pmo",
+            va_start="PAGE_OFFSET",
+            va_end=None,
+            pa_base="phys_ram_base",
+            required=("present", "nx", "supervisor"),
+            forbidden=("user",),
+            page_sizes=(4 * KiB, 2 * MiB, GiB, 512 * GiB),
+            must_not_reach=("kernel-image",),
+            description="linear map",
+            rule_text="__va(pa) = pa - phys_ram_base + PAGE_OFFSET",
+        ),
+        Region(
+            name="kernel-image",
+            role="image",
+            va_start="KERNEL_LINK_ADDR",
+            va_end=None,
+            pa_base="kernel_pa",
+            forbidden=("user",),
+            description="kernel image",
+            rule_text="__pa_symbol(va) = va - KERNEL_LINK_ADDR + load address",
+        ),
+    ),
+    one_gib_feature=None,
+)
+
 # An AArch64 dump without VMCOREINFO: no kernel layout is known (the seed design is x86_64's), so no PMO or
 # image regions; the structural and W+X checks still run, and a layout spec (--spec) adds regions.
 AARCH64_GENERIC = Profile(
@@ -338,7 +374,9 @@ AARCH64_GENERIC = Profile(
     one_gib_feature=None,
 )
 
-BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, AARCH64_GENERIC)}
+BUILTIN: dict[str, Profile] = {
+    p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, LINUX_RISCV64, AARCH64_GENERIC)
+}
 
 
 def builtin(name: str) -> Profile:
@@ -350,13 +388,16 @@ def builtin(name: str) -> Profile:
 
 def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tuple[str, str]:
     """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64),
-    xv6 (riscv64) or no layout at all (aarch64)."""
-    if arch == "riscv64" and not vmcoreinfo:
+    xv6 (riscv64; ``resolve_profile`` turns it into linux-riscv64 when the upper half is mapped) or no
+    layout at all (aarch64)."""
+    rel = vmcoreinfo.get("OSRELEASE", "?") if vmcoreinfo else "?"
+    if arch == "riscv64":
+        if vmcoreinfo:
+            return "linux-riscv64", f"the dump carries VMCOREINFO (Linux {rel}, riscv64)"
         return "xv6-riscv", "riscv64 without VMCOREINFO: the xv6-riscv design"
     if arch == "aarch64" and not vmcoreinfo:
         return "aarch64-generic", "aarch64 without VMCOREINFO: no known kernel layout (structure and W+X only)"
     if vmcoreinfo:
-        rel = vmcoreinfo.get("OSRELEASE", "?")
         if arch == "aarch64":
             return "linux-arm64", f"the dump carries VMCOREINFO (Linux {rel}, arm64)"
         return "linux-x86_64", f"the dump carries VMCOREINFO (Linux {rel}, x86_64)"

@@ -124,7 +124,18 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
         default="auto",
         help="riscv64: sstatus.MXR, execute-only pages readable (not in QEMU dumps; auto: off)",
     )
+    g.add_argument(
+        "--svpbmt",
+        action="store_true",
+        help="riscv64: the CPU implements Svpbmt (PBMT 1 NC, 2 IO in leaves; otherwise PBMT is reserved)",
+    )
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
+    g.add_argument(
+        "--root-kind",
+        choices=("kernel", "pti-user", "user"),
+        default=None,
+        help="which kind of root to use first (default kernel: a PTI user CR3's kernel twin before the CR3 itself)",
+    )
     g.add_argument(
         kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
     )
@@ -166,6 +177,8 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         riscv_mode=args.riscv_mode,
         sum=NXE[args.sum],
         mxr=NXE[args.mxr],
+        svpbmt=args.svpbmt,
+        kind=args.root_kind,
     )
     limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
     return InputOptions(
