@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from parsers.errors import DumpFormatError
 from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
@@ -335,3 +336,35 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
                 candidates.append((int(present.sum()), pa))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
+
+
+EXPLICIT_SOURCES = ("--cr3", "--ttbr0", "--ttbr1")
+
+
+def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
+    """For a root the user named (``--cr3``, ``--ttbr0/1``): None when its page looks like a top table,
+    else why not (no valid entry; most valid entries point outside the dump or set a reserved bit).
+    A root whose table is not in the dump at all raises ``DumpFormatError``: it cannot be walked.
+    A wrong --cr3 must not read as an empty address space."""
+    option = root.source
+    page = mem.read_page(root.table & ~0xFFF)
+    if page is None:
+        raise DumpFormatError(
+            mem.path,
+            None,
+            f"a page table at {option} {root.table:#x}",
+            f"PA {root.table:#x} is not in the dump (pmoview info lists the ranges it holds)",
+        )
+    entries = np.frombuffer(page, dtype="<u8")
+    valid = entries[(entries & np.uint64(1)) == 1]
+    if valid.size == 0:
+        return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
+    mask = _pa_mask(min(root.maxphyaddr, 52))
+    # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
+    bad = sum(1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask))
+    if bad * 2 > valid.size:
+        return (
+            f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "
+            f"reserved bits set; is it a page table?"
+        )
+    return None
