@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from parsers.errors import DumpFormatError
 from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
@@ -47,6 +48,7 @@ class RootOptions:
     sum: bool | None = None  # riscv64: sstatus.SUM
     mxr: bool | None = None  # riscv64: sstatus.MXR
     svpbmt: bool = False  # riscv64: the CPU implements Svpbmt (PBMT in leaves is a memory type)
+    kind: str | None = None  # the root kind to put first ("kernel" when None): pmoview.rootkind.KINDS
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -98,7 +100,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return rootkind.classify(mem, list(unique.values()))
+    return rootkind.classify(mem, list(unique.values()), prefer=opt.kind or rootkind.KERNEL)
 
 
 def _walkable(root: Root, problems: list[str] | None) -> bool:
@@ -153,7 +155,7 @@ def _cpu_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
             continue
         regs = cpu.regs
         if "cr3" not in regs:
-            continue  # registers without control state (a capture kernel's NT_PRSTATUS only)
+            continue  # a capture kernel's NT_PRSTATUS holds general registers only: no root here
         if not regs.get("cr0", 0) & CR0_PG:
             table = regs["cr3"] & _pa_mask(opt.maxphyaddr)
             if table and mem.is_present(table):
@@ -334,3 +336,35 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
                 candidates.append((int(present.sum()), pa))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
+
+
+EXPLICIT_SOURCES = ("--cr3", "--ttbr0", "--ttbr1")
+
+
+def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
+    """For a root the user named (``--cr3``, ``--ttbr0/1``): None when its page looks like a top table,
+    else why not (no valid entry; most valid entries point outside the dump or set a reserved bit).
+    A root whose table is not in the dump at all raises ``DumpFormatError``: it cannot be walked.
+    A wrong --cr3 must not read as an empty address space."""
+    option = root.source
+    page = mem.read_page(root.table & ~0xFFF)
+    if page is None:
+        raise DumpFormatError(
+            mem.path,
+            None,
+            f"a page table at {option} {root.table:#x}",
+            f"PA {root.table:#x} is not in the dump (pmoview info lists the ranges it holds)",
+        )
+    entries = np.frombuffer(page, dtype="<u8")
+    valid = entries[(entries & np.uint64(1)) == 1]
+    if valid.size == 0:
+        return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
+    mask = _pa_mask(min(root.maxphyaddr, 52))
+    # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
+    bad = sum(1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask))
+    if bad * 2 > valid.size:
+        return (
+            f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "
+            f"reserved bits set; is it a page table?"
+        )
+    return None

@@ -22,7 +22,16 @@ from pmoview.checks import kernel_image, pmo, pti, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.coverage import CoverageRange, PmoCoverage
 from pmoview.checks.facts import gather_facts
-from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, Pending, merge_pending, sort_findings
+from pmoview.checks.findings import (
+    ERROR,
+    INFO,
+    WARNING,
+    Finding,
+    Pending,
+    group_across_roots,
+    merge_pending,
+    sort_findings,
+)
 from pmoview.checks.marks import apply_marks
 from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
 from pmoview.checks.ram import RamMap, RamRange, find_ram
@@ -144,7 +153,7 @@ def run_checks(
     return Report(
         profile=resolved,
         ram=ram_map,
-        findings=sort_findings(findings),
+        findings=sort_findings(group_across_roots(findings)),
         suppressed=suppressed,
         roots=[s.root for s in spaces],
         dump=mem,

@@ -93,6 +93,7 @@ class Finding:
     root: int | None = None  # top table PA of the space the finding is about
     paths_omitted: int = 0
     suppressed_by: str | None = None  # id of an ok mark
+    roots: tuple[int, ...] = ()  # every root the finding holds for (``root`` is the first)
 
     def to_json(self) -> dict[str, Any]:
         def h(v: int | None) -> str | None:
@@ -114,6 +115,8 @@ class Finding:
             out["found"] = self.found
         if self.root is not None:
             out["root"] = hex(self.root)
+        if self.roots:
+            out["roots"] = [hex(r) for r in self.roots]
         if self.paths_omitted:
             out["paths_omitted"] = self.paths_omitted
         return out
@@ -190,6 +193,7 @@ class Pending:
             found,
             self.root,
             omitted,
+            roots=() if self.root is None else (self.root,),
         )
 
 
@@ -226,6 +230,28 @@ def merge_pending(items: Iterable[Pending]) -> list[Finding]:
         if cur is not None:
             out.append(cur.finish())
     return out
+
+
+def group_across_roots(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per conclusion, with every root it holds for: a Linux dump has a root per CPU (and
+    per process) sharing the kernel half, and the same finding once per root says nothing more."""
+    grouped: dict[tuple[Any, ...], Finding] = {}
+    for f in findings:
+        key = (f.kind, f.severity, f.va_start, f.va_end, f.pa_start, f.pa_end, f.message, f.expected, f.found)
+        first = grouped.get(key)
+        if first is None:
+            grouped[key] = f
+            continue
+        roots = first.roots + tuple(r for r in f.roots if r not in first.roots)
+        new = [p for p in f.paths if p not in first.paths]
+        room = max(MAX_PATHS - len(first.paths), 0)
+        grouped[key] = replace(
+            first,
+            roots=roots,
+            paths=first.paths + tuple(new[:room]),
+            paths_omitted=first.paths_omitted + max(0, len(new) - room),
+        )
+    return list(grouped.values())
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -98,6 +98,7 @@ def apply_marks(
                 root=ctx.root,
                 expected=None,
                 found=m.kind,
+                roots=() if ctx.root is None else (ctx.root,),
             )
         )
     return kept, suppressed

@@ -8,7 +8,7 @@ map the RAM types it must cover. Values may be expressions over *facts* (``"page
 (VMCOREINFO, a variable read through the kernel mapping), and each resolved fact says where it
 came from.
 
-Built in: ``seed`` (pmo-design.md), ``linux-x86_64`` and ``linux-arm64``. A user's TOML spec
+Built in: ``seed`` (docs/seed-design.md), ``linux-x86_64`` and ``linux-arm64``. A user's TOML spec
 declares regions the same way and may ``extends`` a profile (regions with the same name are
 overridden field by field, ``remove = true`` drops one, ``replace_regions = true`` drops them all).
 """
@@ -123,7 +123,10 @@ class Profile:
 SEED = Profile(
     name="seed",
     arch="x86_64",
-    description="pmo-design.md: PMO at 0xFFFF800000000000 through PML4[256], kernel image at 0xFFFFFFFF80000000",
+    description=(
+        "the seed design (docs/seed-design.md): PMO at 0xFFFF800000000000 through PML4[256], "
+        "kernel image at 0xFFFFFFFF80000000"
+    ),
     facts={"PHYS_OFFSET": 0xFFFF_8000_0000_0000, "KERNEL_VIRT_BASE": 0xFFFF_FFFF_8000_0000},
     ram_required_types=(1, 3),
     ram_noted_types=(4,),
@@ -141,8 +144,8 @@ SEED = Profile(
                 Allowed(
                     0,
                     GiB,
-                    'boot.S maps the whole first GiB by design (pmo-design.md: "map the first '
-                    '1GB"), holes and firmware ranges included',
+                    "boot.S maps the whole first GiB by design (docs/seed-design.md), holes and firmware "
+                    "ranges included",
                 ),
             ),
             must_not_reach=("kernel-image",),
@@ -401,7 +404,7 @@ def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tupl
         if arch == "aarch64":
             return "linux-arm64", f"the dump carries VMCOREINFO (Linux {rel}, arm64)"
         return "linux-x86_64", f"the dump carries VMCOREINFO (Linux {rel}, x86_64)"
-    return "seed", "no VMCOREINFO in the dump: the seed kernel design (pmo-design.md)"
+    return "seed", "no VMCOREINFO in the dump: the seed kernel design (docs/seed-design.md)"
 
 
 # -- expressions over facts --------------------------------------------------------------------------

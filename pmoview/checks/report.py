@@ -155,6 +155,8 @@ def finding_text(f: Finding) -> list[str]:
     if f.expected or f.found:
         lines.append(f"    expected: {f.expected or '-'}")
         lines.append(f"    found:    {f.found or '-'}")
+    if len(f.roots) > 1:
+        lines.append(f"    roots:    {', '.join(f'{r:#x}' for r in f.roots)} (the same for each)")
     for i, p in enumerate(f.paths):
         label = "    path:     " if i == 0 else "              "
         lines.append(label + path_text(p))
