@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from parsers.errors import DumpFormatError
 from pmoview.cli.common import note, warn_damage
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
 from pmoview.inputs import open_inputs
-from pmoview.marks import MarksError, MarkSet, load_marks
+
+if TYPE_CHECKING:
+    from pmoview.marks import MarkSet
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
 
@@ -112,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_marks(path: str) -> MarkSet:
+    from pmoview.marks import MarksError, load_marks  # only when --marks is given
+
     try:
         return load_marks(path)
     except MarksError as exc:

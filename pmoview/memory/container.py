@@ -7,9 +7,6 @@ opened instead. The logical size is capped so a decompression bomb ends in an er
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import lzma
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -42,6 +39,9 @@ class _Stream(Protocol):
 
 
 def _opener(kind: str, path: str) -> Callable[[], AbstractContextManager[_Stream]]:
+    import gzip
+    import lzma
+
     if kind == "xz":
         return lambda: lzma.open(path)
     if kind == "gzip":
@@ -67,6 +67,10 @@ def cache_dir() -> Path:
 
 def decompressed_path(path: str, kind: str) -> str:
     """The cached decompressed copy of ``path``, made on first use."""
+    import gzip  # here, not at the top: most dumps are not compressed and start-up time counts
+    import hashlib
+    import lzma
+
     st = os.stat(path)
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()
