@@ -2,7 +2,8 @@
 
 Sources: the ELF gABI (note section layout), Linux ``include/uapi/linux/elfcore.h``
 (``struct elf_prstatus``), ``arch/x86/include/asm/user_64.h`` (``user_regs_struct``),
-``arch/arm64/include/uapi/asm/ptrace.h`` (``user_pt_regs``), QEMU ``target/i386/arch_dump.c``
+``arch/arm64/include/uapi/asm/ptrace.h`` (``user_pt_regs``),
+``arch/riscv/include/uapi/asm/ptrace.h`` (``user_regs_struct``), QEMU ``target/i386/arch_dump.c``
 (``QEMUCPUState``, note name ``QEMU``) and ``kernel/crash_core.c`` (VMCOREINFO text).
 """
 
@@ -61,6 +62,10 @@ X86_64_USER_REGS = (
     "gs",
 )
 AARCH64_USER_REGS = tuple(f"x{i}" for i in range(31)) + ("sp", "pc", "pstate")
+# RISC-V ``struct user_regs_struct`` (arch/riscv/include/uapi/asm/ptrace.h): pc, then x1..x31 by ABI name.
+# QEMU's target/riscv/arch_dump.c writes only this note per hart: no CSR (satp, sstatus) is recorded.
+RISCV64_USER_REGS = ("pc", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1") + tuple(f"a{i}" for i in range(8))
+RISCV64_USER_REGS += tuple(f"s{i}" for i in range(2, 12)) + ("t3", "t4", "t5", "t6")
 
 
 def elf_prstatus(regs: tuple[str, ...]) -> Struct:
@@ -85,6 +90,8 @@ def elf_prstatus(regs: tuple[str, ...]) -> Struct:
 
 prstatus_x86_64 = elf_prstatus(X86_64_USER_REGS)
 prstatus_aarch64 = elf_prstatus(AARCH64_USER_REGS)
+prstatus_riscv64 = elf_prstatus(RISCV64_USER_REGS)
+PRSTATUS = {"x86_64": prstatus_x86_64, "aarch64": prstatus_aarch64, "riscv64": prstatus_riscv64}
 
 _segment = Struct("selector" / Int32ul, "limit" / Int32ul, "flags" / Int32ul, "pad" / Int32ul, "base" / Int64ul)
 QEMU_GPRS = (
@@ -170,7 +177,7 @@ def _align4(n: int) -> int:
 
 
 def decode_prstatus(note: Note, arch: str, path: str = "<bytes>") -> CpuRegisters:
-    struct = prstatus_x86_64 if arch == "x86_64" else prstatus_aarch64
+    struct = PRSTATUS.get(arch, prstatus_aarch64)
     if len(note.desc) < struct.sizeof():
         raise DumpFormatError(
             path, note.offset, f"an NT_PRSTATUS note of {struct.sizeof()} bytes for {arch}", f"{len(note.desc)} bytes"

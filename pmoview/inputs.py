@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root, WalkLimits
 from pmoview.kernel import KernelImage, load_system_map
+from pmoview.live.target import is_live, open_live
 from pmoview.memory import PhysicalMemory, open_dump
 from pmoview.roots import RootOptions, find_roots
 from pmoview.space import AddressSpace
@@ -29,7 +30,8 @@ Progress = Callable[[str], None]
 """Told what is being opened, before each step (the TUI's status line)."""
 
 NO_ROOT = (
-    "a page-table root (CPU state, VMCOREINFO, a kernel symbol, or a table found by scanning); give --cr3 or --ttbr1"
+    "a page-table root (CPU state, VMCOREINFO, a kernel symbol, or a table found by scanning); "
+    "give --cr3, --ttbr1 or --satp"
 )
 
 
@@ -37,13 +39,16 @@ NO_ROOT = (
 class InputOptions:
     """What to open and how. Only ``dump`` is required; every default is what the CLI's defaults give."""
 
-    dump: str  # a dump file (kdump, ELF core, LiME, raw, kernel ELF; compressed or not)
+    dump: str  # a dump file (kdump, ELF core, LiME, raw, kernel ELF; compressed or not), or a live QEMU
+    # (gdb://HOST:PORT, qmp:PATH, qmp://HOST:PORT: pmoview.live)
     dump_format: str = "auto"  # one of pmoview.memory.FORMATS; "raw" is never guessed
     base: int | None = None  # PA of a raw image's first byte (implies raw)
     kernel: str | None = None  # kernel ELF: symbols, segments, static tables
     system_map: str | None = None  # System.map or kallsyms, with or without a kernel ELF
     roots: RootOptions = field(default_factory=RootOptions)  # where the page tables start
     limits: WalkLimits = field(default_factory=WalkLimits)  # bounds every walk of every root
+    stop: bool = False  # live target: stop a running guest (otherwise it is refused and left running)
+    live_timeout: float | None = None  # live target: longest wait for one answer (None: the backend's default)
 
 
 @dataclass
@@ -82,7 +87,12 @@ def open_inputs(options: InputOptions, progress: Progress | None = None, *, requ
     (``pmoview info`` lists what there is, even nothing)."""
     say = progress or (lambda text: None)
     say(f"opening {options.dump}")
-    mem = open_dump(options.dump, fmt=options.dump_format, base=options.base)
+    if is_live(options.dump):
+        if options.dump_format != "auto" or options.base is not None:
+            raise DumpFormatError(options.dump, None, "no --dump-format or --base with a live target")
+        mem = open_live(options.dump, stop=options.stop, timeout=options.live_timeout)
+    else:
+        mem = open_dump(options.dump, fmt=options.dump_format, base=options.base)
     try:
         kernel = open_kernel(options, mem)
         say("finding page-table roots")

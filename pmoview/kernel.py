@@ -41,6 +41,7 @@ class KernelImage:
     entry: int
     segments: list[KernelSegment]
     symbols: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # st_size of ELF symbols (a pointer is 8, a table 4096)
 
     @classmethod
     def open(cls, path: str, system_map: str | None = None) -> KernelImage:
@@ -52,9 +53,11 @@ class KernelImage:
         try:
             with open(path, "rb") as fh:
                 elf = ELFFile(fh)
-                machine = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}.get(elf["e_machine"])
+                machine = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_RISCV": "riscv64"}.get(elf["e_machine"])
                 if machine is None or elf.elfclass != 64:
-                    raise DumpFormatError(path, 18, "a 64-bit x86_64 or AArch64 kernel ELF", str(elf["e_machine"]))
+                    raise DumpFormatError(
+                        path, 18, "a 64-bit x86_64, AArch64 or RISC-V kernel ELF", str(elf["e_machine"])
+                    )
                 segments = []
                 for seg in elf.iter_segments():
                     h = seg.header
@@ -67,6 +70,7 @@ class KernelImage:
                     )
                     segments.append(KernelSegment(h.p_vaddr, h.p_paddr, h.p_memsz, h.p_filesz, flags))
                 symbols: dict[str, int] = {}
+                sizes: dict[str, int] = {}
                 for sec in elf.iter_sections():
                     if isinstance(sec, SymbolTableSection):
                         if sec.num_symbols() > MAX_SYMBOLS:
@@ -76,12 +80,13 @@ class KernelImage:
                         for sym in sec.iter_symbols():
                             if sym.name and sym["st_shndx"] != "SHN_UNDEF":
                                 symbols.setdefault(sym.name, sym["st_value"])
+                                sizes.setdefault(sym.name, sym["st_size"])
                 entry = elf["e_entry"]
         except OSError as exc:
             raise DumpFormatError(path, None, "a readable kernel ELF", exc.strerror or str(exc)) from None
         except (ELFError, ELFParseError) as exc:
             raise DumpFormatError(path, 0, "a valid kernel ELF", str(exc)[:160]) from None
-        image = cls(path, machine, entry, segments, symbols)
+        image = cls(path, machine, entry, segments, symbols, sizes)
         if system_map:
             image.symbols.update(load_system_map(system_map))
         return image

@@ -24,11 +24,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from pmoview.live.target import is_live
 
 VERSION = 1
 KINDS = ("wrong", "missing", "ok", "note")
@@ -50,12 +53,19 @@ class MarksError(Exception):
 
 
 def sidecar_path(dump_path: str) -> str:
-    """Where the marks of ``dump_path`` live by default: ``DUMP.pmoview-marks.json`` beside it."""
+    """Where the marks of ``dump_path`` live by default: ``DUMP.pmoview-marks.json`` beside it. A live
+    target has no folder: its marks go to the working directory, named after it
+    (``gdb-127.0.0.1-1234.pmoview-marks.json``); table addresses stay the same while the guest runs on."""
+    if is_live(dump_path):
+        return os.path.abspath(re.sub(r"[^A-Za-z0-9.]+", "-", dump_path).strip("-") + SUFFIX)
     return os.fspath(dump_path) + SUFFIX
 
 
 def dump_identity(dump_path: str, fmt: str | None = None) -> dict[str, Any]:
-    """What names a dump in the sidecar: absolute path, size in bytes and format."""
+    """What names a dump in the sidecar: absolute path, size in bytes and format (a live target: its
+    address, no size)."""
+    if is_live(dump_path):
+        return {"path": dump_path, "size": None, "format": fmt}
     try:
         size: int | None = os.stat(dump_path).st_size
     except OSError:

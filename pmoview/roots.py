@@ -5,6 +5,7 @@ Each candidate says where it came from."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from pmoview.memory.base import present_pages
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
 CR4_LA57 = 1 << 12
-DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt")
+DEFAULT_ROOT_SYMBOLS = ("boot_pml4", "init_top_pgt", "swapper_pg_dir", "init_level4_pgt", "kernel_pagetable")
 SCAN_LIMIT_BYTES = 256 << 20  # low memory scanned for a top table when nothing else is known
 
 
@@ -38,6 +39,10 @@ class RootOptions:
     cpu: int | None = None
     symbols: tuple[str, ...] = DEFAULT_ROOT_SYMBOLS
     scan: bool = True
+    satp: int | None = None  # riscv64: the whole CSR (MODE, ASID, PPN)
+    riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
+    sum: bool | None = None  # riscv64: sstatus.SUM
+    mxr: bool | None = None  # riscv64: sstatus.MXR
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -51,11 +56,14 @@ def find_roots(
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
     found: list[Root] = []
-    if arch == "x86_64":
+    if arch == "riscv64":
+        found += _riscv(mem, kernel, opt)
+    elif arch == "x86_64":
         found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
     else:
-        found += _explicit_arm(opt) + _vmcoreinfo_arm(mem, opt)
-    found += _symbols(mem, kernel, arch, opt)
+        found += _explicit_arm(opt) + _cpu_arm(mem, opt) + _vmcoreinfo_arm(mem, opt)
+    if arch != "riscv64":
+        found += _symbols(mem, kernel, arch, opt)
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
     # One candidate per table; when several sources agree, say so (agreement is evidence).
@@ -68,6 +76,20 @@ def find_roots(
         else:
             unique[key] = root
     return list(unique.values())
+
+
+def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) -> list[Root]:
+    from pmoview import roots_riscv as rv
+
+    found: list[Root] = []
+    if opt.satp is not None:
+        found.append(replace(rv.root_from_satp(opt.satp, "--satp", opt.sum, opt.mxr), cpu=opt.cpu))
+    found += rv.cpu_roots(mem, opt.cpu, opt.sum, opt.mxr)
+    if kernel is not None:
+        found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
+    if not found and opt.scan:
+        found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
+    return [replace(r, mxr=opt.mxr) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
@@ -134,6 +156,60 @@ def _arm(table: int, half: str, va_bits: int, source: str, opt: RootOptions) -> 
         mair=opt.mair,
         maxphyaddr=min(opt.maxphyaddr, 52),
     )
+
+
+# TCR_EL1 fields (Arm ARM D19.2.139): per half the size offset, the walk-disable bit, the granule encoding
+# and hierarchical-permission-disable bit; IPS, the intermediate (here: output) physical address size.
+class TcrHalf(NamedTuple):
+    tsz: int
+    epd: int
+    tg: int
+    tg_codes: dict[int, str]
+    hpd: int
+
+
+TCR_HALVES = {
+    "ttbr1": TcrHalf(16, 23, 30, {2: "aarch64-4k", 1: "aarch64-16k", 3: "aarch64-64k"}, 42),
+    "ttbr0": TcrHalf(0, 7, 14, {0: "aarch64-4k", 2: "aarch64-16k", 1: "aarch64-64k"}, 41),
+}
+TCR_IPS_BITS = {0: 32, 1: 36, 2: 40, 3: 42, 4: 44, 5: 48, 6: 52}
+SCTLR_M = 1
+
+
+def _cpu_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    """One root per half per CPU whose registers a live target (the gdbstub) gives: TTBRn_EL1 with the
+    granule, size, HPD and PA size of TCR_EL1 and the CPU's MAIR_EL1. A dump's notes carry none of them."""
+    out = []
+    baddr = ((1 << 48) - 1) & ~1
+    for cpu in mem.cpus:
+        regs = cpu.regs
+        if (opt.cpu is not None and cpu.index != opt.cpu) or "tcr_el1" not in regs:
+            continue
+        sctlr = regs.get("sctlr_el1", regs.get("sctlr"))
+        if sctlr is not None and not sctlr & SCTLR_M:
+            continue  # MMU off: no translation to show
+        tcr = regs["tcr_el1"]
+        for half, f in TCR_HALVES.items():
+            ttbr = regs.get(f"{half}_el1")
+            mode = f.tg_codes.get((tcr >> f.tg) & 3)
+            if ttbr is None or mode is None or (tcr >> f.epd) & 1:
+                continue
+            pa_bits = TCR_IPS_BITS.get((tcr >> 32) & 7, 48)
+            out.append(
+                Root(
+                    arch="aarch64",
+                    mode=mode,
+                    table=ttbr & baddr,
+                    source=f"CPU {cpu.index} {half.upper()}_EL1",
+                    half=half,
+                    va_bits=64 - ((tcr >> f.tsz) & 0x3F),
+                    mair=opt.mair if opt.mair is not None else regs.get("mair_el1"),
+                    maxphyaddr=min(opt.maxphyaddr, pa_bits),
+                    hpd=bool((tcr >> f.hpd) & 1),
+                    cpu=cpu.index,
+                )
+            )
+    return out
 
 
 def _explicit_arm(opt: RootOptions) -> list[Root]:

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Regenerate every sample in sample_dumps/ (see SCHEMA.md for the layout, README.md for details).
 #
-#   make_samples.sh                 seed kernels, then the Linux guests (if linux/make_linux_samples.sh exists)
+#   make_samples.sh                 seed kernels, the Linux guests (if linux/make_linux_samples.sh exists), RISC-V
 #   make_samples.sh --seed-only     only the seed-* folders
 #   make_samples.sh --linux-only    only the Linux guests
+#   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, xv6-riscv, xv6-riscv-broken)
 #   make_samples.sh --seed-only --only seed-correct,seed-hole   (extra args go to seed/make_seed_samples.py)
 #
 # Needs (Debian 12, as root):
@@ -13,21 +14,24 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${PYTHON:-python3}
 JOBS=${JOBS:-2}
-do_seed=1 do_linux=1
+do_seed=1 do_linux=1 do_riscv=1
 seed_args=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --seed-only)  do_linux=0 ;;
-    --linux-only) do_seed=0 ;;
-    -h|--help)    sed -n '2,11p' "$0"; exit 0 ;;
+    --seed-only)  do_linux=0; do_riscv=0 ;;
+    --linux-only) do_seed=0; do_riscv=0 ;;
+    --riscv-only) do_seed=0; do_linux=0 ;;
+    -h|--help)    sed -n '2,12p' "$0"; exit 0 ;;
     *)            seed_args+=("$1") ;;
   esac
   shift
 done
 
-for tool in qemu-system-x86_64 grub-mkrescue xorriso mformat gcc ld make xz nm; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: see the apt-get line at the top of $0" >&2; exit 1; }
-done
+if [ $do_seed = 1 ] || [ $do_linux = 1 ]; then
+  for tool in qemu-system-x86_64 grub-mkrescue xorriso mformat gcc ld make xz nm; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: see the apt-get line at the top of $0" >&2; exit 1; }
+  done
+fi
 
 if [ $do_seed = 1 ]; then
   start=$(date +%s)
@@ -43,4 +47,12 @@ if [ $do_linux = 1 ]; then
     echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
   fi
 fi
-du -sh "$HERE"/seed-* "$HERE"/linux-* 2>/dev/null || true
+if [ $do_riscv = 1 ]; then
+  # needs: apt-get install qemu-system-misc gcc-riscv64-linux-gnu git xz-utils (xv6 is cloned from GitHub;
+  # XV6_SRC=/path/to/xv6-riscv builds a local checkout instead)
+  for tool in qemu-system-riscv64 riscv64-linux-gnu-gcc riscv64-linux-gnu-nm make xz; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (qemu-system-misc, gcc-riscv64-linux-gnu)" >&2; exit 1; }
+  done
+  timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py" ${XV6_SRC:+--xv6-src "$XV6_SRC"}
+fi
+du -sh "$HERE"/seed-* "$HERE"/linux-* "$HERE"/rvseed-* "$HERE"/xv6-* 2>/dev/null || true

@@ -436,3 +436,25 @@ def test_headless_cli_does_not_import_textual() -> None:
         "assert 'textual' not in sys.modules, 'textual imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@run_async
+async def test_each_registered_view_has_its_tab_digit_key_and_palette_command(tmp_path: Path) -> None:
+    from pmoview.tui.commands import COMMANDS
+    from pmoview.tui.screens.help import HELP
+    from pmoview.tui.views import VIEWS, view_action
+
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\0" * 8192)
+    app = make_app(InputOptions(str(junk)), marks=str(tmp_path / "m.json"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for digit, view in reversed(list(enumerate(VIEWS, 1))):
+            await pilot.press(str(digit))
+            await pilot.pause()
+            assert app.main.active_tab() == view.id
+            assert app.main.query_one(f"#{view.id}") is not None
+    assert [c for c in COMMANDS if c[0].startswith("view: ")] == [
+        (f"view: {v.name}", view_action(v), v.help) for v in VIEWS
+    ]
+    assert " · ".join(v.name for v in VIEWS) in HELP

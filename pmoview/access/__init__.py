@@ -3,7 +3,7 @@ control state, and name the entry and the bit that decide.
 
 The walk is ``AddressSpace.translate`` (the same one every view uses); what is architecture-specific
 is the permission check on the entries walked and where the control state comes from. Each
-architecture registers an ``ArchRules`` (``register``); RISC-V adds its own the same way.
+architecture registers an ``ArchRules`` (``register``): x86_64, aarch64, riscv64.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pmoview.access import aarch64, x86_64
+from pmoview.access import aarch64, riscv, x86_64
 from pmoview.access.control import Consulted, with_overrides
 from pmoview.access.model import (
     ACCESSES,
@@ -77,6 +77,7 @@ def rules_for(arch: str) -> ArchRules:
 
 register(ArchRules(x86_64.ARCH, x86_64.control, x86_64.privilege, x86_64.check))
 register(ArchRules(aarch64.ARCH, aarch64.control, aarch64.privilege, aarch64.check))
+register(ArchRules(riscv.ARCH, riscv.control, riscv.privilege, riscv.check))
 
 
 def control_for(root: Root, cpu: CpuState | None = None, overrides: Mapping[str, int] | None = None) -> ControlState:

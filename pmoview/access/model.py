@@ -30,6 +30,10 @@ REASONS = (
     "table-outside-memory",
     "pan",
     "access-flag",
+    # RISC-V
+    "sum",
+    "user-exec",
+    "not-readable",
 )
 
 

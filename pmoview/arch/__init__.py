@@ -28,7 +28,16 @@ from pmoview.arch.mode import FlagRule, LevelRow, PagingMode, Term
 from pmoview.arch.records import Anomaly, EntryRef, Leaf, Mapping, Translation, WalkLimits, WalkStats
 from pmoview.arch.root import Root, paging_mode
 
-MODES = ("x86_64-4level", "x86_64-5level", "aarch64-4k", "aarch64-16k", "aarch64-64k")
+MODES = (
+    "x86_64-4level",
+    "x86_64-5level",
+    "aarch64-4k",
+    "aarch64-16k",
+    "aarch64-64k",
+    "riscv64-sv39",
+    "riscv64-sv48",
+    "riscv64-sv57",
+)
 
 __all__ = [
     "MODES",

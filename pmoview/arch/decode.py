@@ -34,6 +34,9 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
     if row.leaf_mask == 0:
         leafsel = valid
         tablesel = None
+    elif row.leaf_any:
+        leafsel = valid & ((raw & _u(row.leaf_mask)) != 0)
+        tablesel = valid & ~leafsel
     else:
         leafsel = valid & ((raw & _u(row.leaf_mask)) == _u(row.leaf_value))
         tablesel = valid & ~leafsel
@@ -42,6 +45,10 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
         fault = leafsel
     elif row.leaf_fault_mask:
         fault = leafsel & ((raw & _u(row.leaf_fault_mask)) != 0)
+    if row.leaf_ok:
+        for pmask, pvalue, _why in row.leaf_fault_patterns:
+            hit = leafsel & ((raw & _u(pmask)) == _u(pvalue))
+            fault = hit if fault is None else fault | hit
     if tablesel is not None:
         tfault = (
             tablesel
@@ -61,6 +68,8 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
         addr = raw & _u(row.leaf_addr_mask)
     else:
         addr = np.where(leafsel, raw & _u(row.leaf_addr_mask), raw & _u(row.table_addr_mask))
+    if row.addr_shift:
+        addr = addr << _u(row.addr_shift)
     res0 = None
     if row.leaf_res0_mask or row.table_res0_mask:
         bits = np.where(leafsel, raw & _u(row.leaf_res0_mask), raw & _u(row.table_res0_mask))
@@ -71,11 +80,16 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
 
 def fault_reason(row: LevelRow, entry: int) -> str:
     """Why the MMU faults on this valid entry (a FAULT in ``decode``)."""
-    is_leaf = (entry & row.leaf_mask) == row.leaf_value
+    is_leaf = row.is_leaf(entry)
     if is_leaf and not row.leaf_ok or not is_leaf and not row.table_ok:
         return row.fault_text
     bits = entry & (row.leaf_fault_mask if is_leaf else row.table_fault_mask)
-    return f"reserved bits set ({bits:#x} in {row.name} entry {entry:#018x})"
+    if is_leaf and not bits:
+        for pmask, pvalue, why in row.leaf_fault_patterns:
+            if entry & pmask == pvalue:
+                return f"reserved encoding ({why} in {row.name} entry {entry:#018x})"
+    what = row.leaf_fault_text if is_leaf else row.table_fault_text
+    return f"reserved bits set ({bits:#x} in {row.name} entry {entry:#018x}{': ' + what if what else ''})"
 
 
 def kind_name(kind: int) -> str:

@@ -33,10 +33,13 @@ class Flags:
     pkey: int = 0
     contiguous: bool = False
     shareability: str | None = None
+    readable: bool = True  # False only where an architecture has unreadable pages (RISC-V X-only)
     raw: int = field(default=0, compare=False)
 
     def text(self, page_size: int | None = None) -> str:
         """ptdump-like columns: ``RW``/``ro``, ``USR``, ``GLB``, ``NX``/``x``, page-size marker, cache."""
+        if self.arch == "riscv64":
+            return self._riscv_text()
         cols = ["RW" if self.writable else "ro", "USR" if self.user else "   "]
         if self.arch == "x86_64":
             cols += [
@@ -52,6 +55,31 @@ class Flags:
             ]
         cols += ["GLB" if self.global_ else "   ", "NX" if self.nx else "x ", self.cache or ""]
         return " ".join(cols).rstrip()
+
+    def _riscv_text(self) -> str:
+        """Linux's RISC-V ptdump letters (D A G U X W R V, ``.`` when clear); a PBMT other than PMA last."""
+        executable = not (self.nx and self.user_nx)
+        bits = (
+            ("D", self.dirty),
+            ("A", self.accessed),
+            ("G", self.global_),
+            ("U", self.user),
+            ("X", executable),
+            ("W", self.writable),
+            ("R", self.readable),
+            ("V", True),
+        )
+        text = " ".join(c if on else "." for c, on in bits)
+        return f"{text} {self.cache}" if self.cache and self.cache != "PMA" else text
+
+    def access(self, sum_: bool | None = None) -> tuple[str, str]:
+        """RISC-V: (supervisor, user) access as ``rwx`` strings. ``sum_`` is sstatus.SUM (None: unknown,
+        taken as 0, the safe default Linux and xv6 run with)."""
+        executable = not (self.nx and self.user_nx)
+        rwx = ("r" if self.readable else "-") + ("w" if self.writable else "-") + ("x" if executable else "-")
+        if self.user:
+            return (rwx[:2] + "-" if sum_ else "---"), rwx
+        return rwx, "---"
 
 
 def _term(t: Term, leaf: int, acc: int) -> int:
@@ -91,6 +119,7 @@ def flags_of(mode: PagingMode, row: LevelRow, leaf: int, acc: int) -> Flags:
         pkey=int(values.get("pkey", 0)),
         contiguous=bool(values.get("contiguous", 0)),
         shareability=SHAREABILITY[sh] if sh is not None else None,
+        readable=bool(values.get("readable", 1)),
         raw=leaf & row.leaf_key_mask,
     )
 

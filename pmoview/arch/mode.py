@@ -5,13 +5,17 @@ only these rows; nothing there knows whether it walks x86_64 or AArch64.
 How a row is used, for an entry ``e`` of a table at that level:
   valid     ``e & valid_mask`` non-zero (x86 P, AArch64 bit 0); anything else in an invalid entry is ignored
   leaf      among valid entries, ``e & leaf_mask == leaf_value`` selects a page/block (x86 PS = 1, or every
-            entry of a PT; AArch64 bits[1:0] = 0b01 above the last level, 0b11 at it); the others point to
-            a table
+            entry of a PT; AArch64 bits[1:0] = 0b01 above the last level, 0b11 at it); with ``leaf_any``
+            it is ``e & leaf_mask != 0`` instead (RISC-V: any of R, W, X); the others point to a table
   fault     a leaf where ``leaf_ok`` is False (PS = 1 in a PML4E, a level 0 block), a table pointer where
             ``table_ok`` is False (AArch64 0b01 at level 3), or any bit of ``*_fault_mask`` set: the MMU
-            stops with a fault (x86 #PF with RSVD, AArch64 translation / address size fault)
+            stops with a fault (x86 #PF with RSVD, AArch64 translation / address size fault); so does a
+            leaf matching one of ``leaf_fault_patterns`` (``e & mask == value``: an encoding, not a bit,
+            is reserved -- RISC-V W without R)
   res0      bits the manuals call RES0 but that do not make the MMU fault: reported, walk continues
-  address   ``e & table_addr_mask`` (next table) or ``e & leaf_addr_mask`` (output address)
+  address   ``(e & table_addr_mask) << addr_shift`` (next table) or ``(e & leaf_addr_mask) << addr_shift``
+            (output address); the shift is 0 where the address sits in place (x86, Arm), 2 where a
+            page number at bit 10 names a 4 KiB frame (RISC-V PPN)
   key       ``e & leaf_key_mask``: the bits that make a leaf's flags; two leaves with equal key and equal
             accumulated table bits have equal flags (the merge key)
 
@@ -71,6 +75,23 @@ class LevelRow:
     leaf_key_mask: int
     attr_bits: tuple[int, ...]  # bits of the memory-type index, lsb first (x86 PWT, PCD, PAT; AArch64 AttrIndx)
     fault_text: str = "reserved bits set"  # why a leaf here (not leaf_ok) or a table here (not table_ok) faults
+    addr_shift: int = 0  # address = (e & *_addr_mask) << addr_shift
+    leaf_any: bool = False  # leaf when any bit of leaf_mask is set (leaf_value unused)
+    leaf_fault_patterns: tuple[tuple[int, int, str], ...] = ()  # (mask, value, why): reserved leaf encodings
+    table_fault_text: str = ""  # what the table_fault_mask bits are, for fault reasons
+    leaf_fault_text: str = ""  # what the leaf_fault_mask bits are, for fault reasons
+
+    def is_leaf(self, entry: int) -> bool:
+        """Whether a valid ``entry`` at this level maps memory (as opposed to pointing to a table)."""
+        if self.leaf_any:
+            return bool(entry & self.leaf_mask)
+        return (entry & self.leaf_mask) == self.leaf_value
+
+    def table_address(self, entry: int) -> int:
+        return (entry & self.table_addr_mask) << self.addr_shift
+
+    def leaf_address(self, entry: int) -> int:
+        return (entry & self.leaf_addr_mask) << self.addr_shift
 
     @property
     def entries(self) -> int:

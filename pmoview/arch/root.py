@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pmoview.arch.aarch64 import GRANULES, aarch64_mode
 from pmoview.arch.mode import PagingMode
+from pmoview.arch.riscv import MODES as RISCV_MODES
+from pmoview.arch.riscv import riscv_mode
 from pmoview.arch.x86_64 import MODES as X86_MODES
 from pmoview.arch.x86_64 import x86_mode
 
@@ -20,6 +22,8 @@ class Root:
     aarch64: ``va_bits`` = 64 - TnSZ (default 48), ``start_level`` (checked against ``va_bits``),
     ``half`` "ttbr0" or "ttbr1" (default "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd``
     TCR_EL1.HPDn; ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 for 4 KiB descriptors.
+    riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
+    sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
     """
 
     arch: str
@@ -36,10 +40,14 @@ class Root:
     pat: int | None = None
     page_1g: bool = True
     hpd: bool = False
+    asid: int | None = None
+    sum: bool | None = None
+    mxr: bool | None = None
+    svpbmt: bool = False
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
-        for name in ("nxe", "va_bits", "half", "cpu"):
+        for name in ("nxe", "va_bits", "half", "cpu", "asid", "sum", "mxr"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -58,4 +66,6 @@ def paging_mode(root: Root) -> PagingMode:
         return aarch64_mode(
             root.mode, root.va_bits or 48, root.half or "ttbr1", root.maxphyaddr, root.mair, root.hpd, root.start_level
         )
+    if root.arch == "riscv64" and root.mode in RISCV_MODES:
+        return riscv_mode(root.mode, svpbmt=root.svpbmt, mxr=root.mxr)
     raise ValueError(f"no paging mode {root.mode!r} for arch {root.arch!r}")

@@ -334,7 +334,9 @@ class Walker:
         nbytes = crow.entries * self.mode.entry_size
         pages: list[bytes] = []
         keep_list: list[bool] = []
-        for j, pa in enumerate(pas.tolist()):
+        pa_list = pas.tolist()
+        self.mem.prefetch(pa_list)  # one round trip for the batch on a live target
+        for j, pa in enumerate(pa_list):
             data = self.read_table(pa, nbytes)
             keep_list.append(data is not None)
             if data is None:

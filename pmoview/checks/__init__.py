@@ -8,8 +8,8 @@
 - ``options``: ``CheckOptions`` (CPU features, 1 GiB pages, marks, where to look for the RAM map).
 
 Modules, one job each: ``findings`` (Finding, severities, merging), ``profiles`` (profiles as data,
-TOML specs), ``ram`` (the RAM map and its source), ``pmo``, ``kernel_image``, ``wx``, ``structure``
-(the check families), ``marks`` (user marks -> findings), ``report`` (text, JSON, SARIF, JUnit).
+TOML specs), ``ram`` (the RAM map and its source), ``pmo``, ``kernel_image``, ``wx``, ``structure``,
+``stacks`` (the check families), ``marks`` (user marks -> findings), ``report`` (text, JSON, SARIF, JUnit).
 Nothing here imports Textual.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pmoview.checks import kernel_image, pmo, structure, wx
+from pmoview.checks import kernel_image, pmo, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.facts import gather_facts
 from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, Pending, merge_pending, sort_findings
@@ -45,7 +45,7 @@ __all__ = [
     "run_checks",
 ]
 
-FAMILIES = (pmo, kernel_image, wx, structure)
+FAMILIES = (pmo, kernel_image, wx, structure, stacks)
 
 
 def resolve_profile(

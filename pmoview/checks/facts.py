@@ -37,15 +37,31 @@ def gather_facts(mem: Any, space: Any, kernel: Any, profile: Profile) -> tuple[d
         _x86_linux(mem, space, kernel, facts, sources)
     if root.arch == "aarch64":
         _arm64(space, kernel, facts, sources)
+    if kernel is not None and not mem.vmcoreinfo:
+        _elf_symbols(kernel, profile, facts, sources)
     return facts, sources
+
+
+def _elf_symbols(kernel: Any, profile: Profile, facts: dict[str, int], sources: dict[str, str]) -> None:
+    """``SYMBOL(x)`` from the kernel ELF where no VMCOREINFO names it (xv6: etext, trampoline)."""
+    for word in _names(profile):
+        if word.startswith("SYMBOL(") and word.endswith(")") and word not in facts:
+            va = kernel.symbol(word[7:-1])
+            if va is not None:
+                facts[word] = va & U64
+                sources[word] = f"symbol {word[7:-1]} of {kernel.path}"
 
 
 def _names(profile: Profile) -> set[str]:
     out: set[str] = set()
+    values: list[Any] = []
     for r in profile.regions:
-        for v in (r.va_start, r.va_end, r.pa_base):
-            if isinstance(v, str):
-                out.update(w for w in v.replace("+", " ").replace("-", " ").split())
+        values += [r.va_start, r.va_end, r.pa_base] + [x for e in r.exempt for x in (e.pa_start, e.pa_end)]
+    if profile.stacks is not None:
+        values.append(profile.stacks.top)
+    for v in values:
+        if isinstance(v, str):
+            out.update(w for w in v.replace("+", " ").replace("-", " ").split())
     return out
 
 

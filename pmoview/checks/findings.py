@@ -39,6 +39,10 @@ KINDS = (
     # added beyond the list: walker anomalies that are neither of the above
     "table-cycle",
     "walk-limit",
+    # kernel stacks and their guard pages (profiles with a StackRule: xv6-riscv)
+    "stack-missing",
+    "stack-flags",
+    "stack-guard",
 )
 
 MAX_PATHS = 8  # evidence kept per finding; the count of the rest goes in ``paths_omitted``

@@ -98,7 +98,7 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     correct_m = merge_intervals(correct)
     for m, va0, va1 in wrong:
         out.append(_wrong(ctx, region, m, va0, va1, correct_m))
-    out += _missing(ctx, region, slots)
+    out += _missing(ctx, region, slots, (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
     return out
 
 
@@ -519,10 +519,13 @@ def _render_extra(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 # -- pmo-missing ---------------------------------------------------------------------------------------
-def _missing(ctx: CheckContext, region: ResolvedRegion, slots: list[Interval]) -> list[Pending]:
+def _missing(ctx: CheckContext, region: ResolvedRegion, slots: list[Interval], pa_window: Interval) -> list[Pending]:
     out: list[Pending] = []
     required = ctx.ram.of_types(region.cover_types)
     noted = ctx.ram.of_types([t for t in region.note_types if t not in region.cover_types])
+    if region.va_end is not None:  # a region with an end maps only its own PA window (xv6: KERNBASE..PHYSTOP)
+        required = intersect_intervals(required, [pa_window])
+        noted = intersect_intervals(noted, [pa_window])
     for ivs, sev_req in ((required, ERROR if ctx.ram.authoritative else WARNING), (noted, INFO)):
         for a, b in subtract_intervals(ivs, slots):
             out += _explain_missing(ctx, region, a, b, sev_req)

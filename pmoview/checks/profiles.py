@@ -85,6 +85,18 @@ class Region:
 
 
 @dataclass(frozen=True)
+class StackRule:
+    """``count`` kernel stacks of ``size`` bytes, the i-th at ``top - (i + 1) * stride``, each with the
+    ``stride - size`` bytes below it unmapped (the guard page that turns an overflow into a fault)."""
+
+    top: Expr
+    stride: int
+    size: int
+    count: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     arch: str
@@ -98,6 +110,7 @@ class Profile:
     cache_names: Mapping[int, str] = field(default_factory=dict)  # memory-type index -> name if MAIR unknown
     source: str = "built-in"
     kernel_half: int = 1 << 63
+    stacks: StackRule | None = None  # kernel stacks, each with an unmapped guard page below it
 
     def region(self, name: str) -> Region | None:
         for r in self.regions:
@@ -242,7 +255,77 @@ LINUX_ARM64 = Profile(
     cache_names={0: "Normal", 1: "Normal-Tagged", 2: "Normal-NC", 3: "Device-nGnRnE", 4: "Device-nGnRE"},
 )
 
-BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64)}
+XV6_MAXVA = 1 << 38  # kernel/riscv.h: one bit less than Sv39's 39, to avoid sign-extending VAs
+
+XV6_RISCV = Profile(
+    name="xv6-riscv",
+    arch="riscv64",
+    description="xv6-riscv (kernel/memlayout.h, kernel/vm.c kvmmake): the kernel page table maps RAM "
+    "KERNBASE..PHYSTOP at the same VA, the trampoline page at MAXVA - PGSIZE, and the kernel stacks "
+    "below it, each with an unmapped guard page",
+    facts={
+        "KERNBASE": 0x8000_0000,
+        "PHYSTOP": 0x8800_0000,
+        "MAXVA": XV6_MAXVA,
+        "TRAMPOLINE": XV6_MAXVA - 4 * KiB,
+    },
+    ram_required_types=(1,),
+    regions=(
+        Region(
+            name="direct-map",
+            role="pmo",
+            va_start="KERNBASE",
+            va_end="PHYSTOP",
+            pa_base="KERNBASE",
+            required=("present", "supervisor"),
+            forbidden=("user",),
+            exempt=(
+                Exempt(
+                    "KERNBASE",
+                    "SYMBOL(etext)",
+                    ("nx",),
+                    "kernel text is mapped R-X (kvmmap(kpgtbl, KERNBASE, KERNBASE, etext-KERNBASE, PTE_R | PTE_X))",
+                ),
+            ),
+            description="direct map",
+            rule_text="identity: VA = PA for KERNBASE <= PA < PHYSTOP (kernel/vm.c kvmmake)",
+        ),
+        Region(
+            name="kernel-text",
+            role="image",
+            va_start="KERNBASE",
+            va_end="SYMBOL(etext)",
+            pa_base="KERNBASE",
+            required=("present", "exec", "supervisor"),
+            forbidden=("user", "writable"),
+            description="kernel text",
+            rule_text="identity, read and execute only",
+        ),
+        Region(
+            name="trampoline",
+            role="window",
+            va_start="TRAMPOLINE",
+            va_end="MAXVA",
+            pa_base="SYMBOL(trampoline)",
+            required=("present", "exec", "supervisor"),
+            forbidden=("user", "writable"),
+            description="trampoline page",
+            rule_text="TRAMPOLINE = MAXVA - PGSIZE maps the trampoline code (kernel/trampoline.S)",
+        ),
+    ),
+    user_ok=(),
+    one_gib_feature=None,
+    kernel_half=0,  # the kernel has a page table of its own: nothing in it may be user-accessible
+    stacks=StackRule(
+        top="TRAMPOLINE",
+        stride=8 * KiB,
+        size=4 * KiB,
+        count=64,
+        description="kernel stacks: KSTACK(p) = TRAMPOLINE - (p + 1) * 2 * PGSIZE for NPROC = 64 (kernel/memlayout.h)",
+    ),
+)
+
+BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV)}
 
 
 def builtin(name: str) -> Profile:
@@ -253,7 +336,10 @@ def builtin(name: str) -> Profile:
 
 
 def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tuple[str, str]:
-    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design."""
+    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64)
+    or xv6 (riscv64)."""
+    if arch == "riscv64" and not vmcoreinfo:
+        return "xv6-riscv", "riscv64 without VMCOREINFO: the xv6-riscv design"
     if vmcoreinfo:
         rel = vmcoreinfo.get("OSRELEASE", "?")
         if arch == "aarch64":

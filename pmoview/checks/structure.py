@@ -18,7 +18,12 @@ X86_ADDR = 0x000F_FFFF_FFFF_F000  # bits 51:12, whatever MAXPHYADDR is
 ARM_ADDR = 0x0000_FFFF_FFFF_F000  # bits 47:12
 
 
+RISCV_PPN = 0x003F_FFFF_FFFF_FC00  # bits 53:10, the PPN: PA = PPN << 12
+
+
 def entry_address(arch: str, entry: int) -> int:
+    if arch == "riscv64":
+        return (entry & RISCV_PPN) << 2
     return entry & (X86_ADDR if arch == "x86_64" else ARM_ADDR)
 
 
@@ -61,6 +66,7 @@ def check(ctx: CheckContext) -> list[Pending]:
                     _render_reserved,
                     [path],
                     detail=a.detail,
+                    fault=FAULT_WORDS.get(ctx.arch, FAULT_WORDS["x86_64"]),
                 )
             )
             if not res0:
@@ -211,7 +217,7 @@ def _faulting_pointers(ctx: CheckContext, a: Any, diag: VirtToPhysDiagnosis) -> 
         if view.kind_of(i) != "fault":
             continue
         e = int(view.raw[i])
-        if row.leaf_mask and (e & row.leaf_mask) == row.leaf_value:
+        if row.leaf_mask and row.is_leaf(e):
             continue  # a leaf, not a pointer
         addr = entry_address(ctx.arch, e)
         if ctx.mem.is_present(addr):
@@ -237,6 +243,14 @@ def _faulting_pointers(ctx: CheckContext, a: Any, diag: VirtToPhysDiagnosis) -> 
     return out
 
 
+# What the MMU raises on an access through a reserved encoding, in each manual's words.
+FAULT_WORDS = {
+    "x86_64": "#PF with RSVD",
+    "aarch64": "a translation fault",
+    "riscv64": "a page fault (scause 12, 13 or 15: fetch, load, store)",
+}
+
+
 def _render_reserved(p: Pending) -> tuple[str, str | None, str | None]:
     first = p.paths[0] if p.paths else ()
     where = f"{path_text(first, values=False)} = {first[-1].entry:#x}" if first else "an entry"
@@ -245,7 +259,7 @@ def _render_reserved(p: Pending) -> tuple[str, str | None, str | None]:
         msg = f"{where}: {p.data['detail']} (VA {p.va_start:#x}-{p.va_end:#x})."
     else:
         msg = (
-            f"{where} has reserved bits set: {p.data['detail']}. The MMU raises #PF with RSVD for any access to VA "
+            f"{where} has reserved bits set: {p.data['detail']}. The MMU raises {p.data['fault']} for any access to VA "
             f"{p.va_start:#x}-{p.va_end:#x} ({size_text(n)})."
         )
     return msg, "reserved bits clear", p.data["detail"]

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from parsers.errors import DumpFormatError
 from pmoview.cli import common, options
 from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
+from pmoview.live.target import close_live_targets, live_notes
 
-COMMANDS = ("info", "translate", "mappings", "check", "explain", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "explain", "snapshot", "tui")
 
 
 class UsageError(Exception):
@@ -28,9 +29,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, explain_cmd, info_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import check_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
 
-    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, snapshot_cmd, tui_cmd):
         module.register(sub)
     return parser
 
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         code = run(args)
+        for line in live_notes():
+            common.note(line)
         common.flush_notes()
         return code
     except DumpFormatError as exc:
@@ -72,6 +75,8 @@ def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None)
             file=sys.stderr,
         )
         return 3
+    finally:
+        close_live_targets()  # the guest's connection back as it was (PhyMemMode), now, not at exit
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=parse_control,
         default=[],
         metavar="NAME=VALUE",
-        help="override a control setting: x86_64 wp, smep, smap, pke, ac, nxe, pkru; aarch64 pan, hpd, ha, hd",
+        help="override a control setting: x86_64 wp, smep, smap, pke, ac, nxe, pkru; aarch64 pan, hpd, ha, hd; "
+        "riscv64 sum, mxr",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)

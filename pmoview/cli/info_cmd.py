@@ -13,7 +13,10 @@ from pmoview.cli.options import add_dump_options, add_root_options, input_option
 from pmoview.inputs import open_inputs
 from pmoview.memory import PhysicalMemory
 
-CPU_TEXT_REGS = ("cr0", "cr3", "cr4", "efer", "rip", "rsp", "pc", "sp", "pstate", "ttbr0_el1", "ttbr1_el1", "tcr_el1")
+CPU_TEXT_REGS = (
+    *("cr0", "cr3", "cr4", "efer", "rip", "rsp", "pc", "sp", "pstate", "ttbr0_el1", "ttbr1_el1", "tcr_el1"),
+    *("satp", "sstatus", "priv"),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

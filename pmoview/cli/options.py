@@ -31,6 +31,17 @@ def parse_positive(text: str) -> int:
     return n
 
 
+def parse_satp(text: str) -> int:
+    """An RV64 satp value; MODE must name a paging mode (Bare means translation is off)."""
+    value = parse_int(text)
+    mode = (value >> 60) & 0xF
+    if not 0 <= value < 1 << 64 or mode not in (8, 9, 10):
+        raise argparse.ArgumentTypeError(
+            f"satp {text!r}: MODE (bits 63:60) is {mode}, expected 8 (Sv39), 9 (Sv48) or 10 (Sv57)"
+        )
+    return value
+
+
 def parse_va_range(text: str) -> tuple[int, int]:
     start, sep, end = text.partition("-")
     if not sep:
@@ -45,7 +56,8 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "dump",
         metavar="DUMP",
-        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF",
+        help="dump file: kdump, flattened kdump, ELF core, LiME, raw (--dump-format raw), or a kernel ELF; "
+        "or a live QEMU: gdb://HOST:PORT (gdbstub), qmp:PATH or qmp://HOST:PORT (QMP)",
     )
     g = p.add_argument_group("dump")
     g.add_argument(
@@ -58,12 +70,24 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--base", type=parse_int, default=None, help="PA of the first byte of a raw image (implies --dump-format raw)"
     )
+    g.add_argument(
+        "--stop",
+        action="store_true",
+        help="live target: stop a running guest to read it (default: refuse, and leave it running)",
+    )
+    g.add_argument(
+        "--live-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="live target: longest wait for any answer from QEMU (default 5 for gdb://, 10 for qmp)",
+    )
 
 
 def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:
     """``kernel_option``: ``mappings`` keeps ``--kernel`` for its filter and takes the ELF as ``--kernel-elf``."""
     g = p.add_argument_group("page-table root (default: best candidate found in the dump)")
-    g.add_argument("--arch", choices=("x86_64", "aarch64"), help="architecture when the dump does not say")
+    g.add_argument("--arch", choices=("x86_64", "aarch64", "riscv64"), help="architecture when the dump does not say")
     g.add_argument("--cr3", type=parse_int, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
     g.add_argument("--la57", action="store_true", default=None, help="x86_64: 5-level paging (CR4.LA57)")
     g.add_argument(
@@ -79,6 +103,27 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument("--ttbr1", type=parse_int, help="aarch64: TTBR1_EL1")
     g.add_argument("--tcr", type=parse_int, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
     g.add_argument("--mair", type=parse_int, help="aarch64: MAIR_EL1 to resolve AttrIndx")
+    g.add_argument(
+        "--satp", type=parse_satp, help="riscv64: the satp CSR (MODE Sv39/Sv48/Sv57, ASID, root PPN) of a hart"
+    )
+    g.add_argument(
+        "--riscv-mode",
+        dest="riscv_mode",
+        choices=("riscv64-sv39", "riscv64-sv48", "riscv64-sv57"),
+        help="riscv64: paging mode for --root-symbol and scanned roots (default: the one the harts' pc confirm)",
+    )
+    g.add_argument(
+        "--sum",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="riscv64: sstatus.SUM, supervisor access to user pages (not in QEMU dumps; auto: off)",
+    )
+    g.add_argument(
+        "--mxr",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="riscv64: sstatus.MXR, execute-only pages readable (not in QEMU dumps; auto: off)",
+    )
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
     g.add_argument(
         kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
@@ -89,7 +134,8 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
         action="append",
         default=[],
         metavar="NAME",
-        help="kernel symbol naming the top table (default: boot_pml4, init_top_pgt, swapper_pg_dir)",
+        help="kernel symbol naming the top table, or (8-byte symbol) a pointer to it "
+        "(default: boot_pml4, init_top_pgt, swapper_pg_dir, kernel_pagetable)",
     )
     g.add_argument(
         "--max-tables",
@@ -116,6 +162,10 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         mair=args.mair,
         cpu=args.cpu,
         symbols=tuple(args.root_symbol) or DEFAULT_ROOT_SYMBOLS,
+        satp=args.satp,
+        riscv_mode=args.riscv_mode,
+        sum=NXE[args.sum],
+        mxr=NXE[args.mxr],
     )
     limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
     return InputOptions(
@@ -126,4 +176,6 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         system_map=args.system_map,
         roots=roots,
         limits=limits,
+        stop=getattr(args, "stop", False),
+        live_timeout=getattr(args, "live_timeout", None),
     )

@@ -38,7 +38,8 @@ FORMATS = ("auto", "raw", "kdump", "elf", "lime")
 
 def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> PhysicalMemory:
     """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``.
-    A compressed file (xz, gzip, zstd) is decompressed once into the cache and that copy is opened."""
+    A compressed file (xz, gzip, zstd) is decompressed once into the cache and that copy is opened.
+    Live QEMU targets (``gdb://``, ``qmp:``) are opened by ``pmoview.inputs`` through ``pmoview.live``."""
     file = MappedFile(path)
     kind = compression_of(file.map[:8])
     if kind is not None:

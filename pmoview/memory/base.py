@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -109,6 +109,11 @@ class PhysicalMemory(ABC):
             chunks.append(page[pos - page_pa : pos - page_pa + take])
             pos += take
         return b"".join(chunks)
+
+    def prefetch(self, pas: Iterable[int]) -> None:
+        """A hint that the pages at ``pas`` are about to be read: a live backend fetches them in one round
+        trip. Files need no hint."""
+        return None
 
     def is_present(self, pa: int) -> bool:
         return self.read_page(pa & ~(PAGE_SIZE - 1)) is not None

@@ -16,7 +16,7 @@ from pmoview.memory.fileview import MappedFile
 from pmoview.memory.notes import apply_notes
 from pmoview.memory.segmented import Segment, SegmentedMemory
 
-EM_ARCH = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}
+EM_ARCH = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_RISCV": "riscv64"}
 MAX_NOTE_BYTES = 64 << 20  # notes are CPU states and VMCOREINFO: kilobytes, never this
 
 
@@ -38,7 +38,7 @@ def open_elf(file: MappedFile) -> SegmentedMemory:
         e_type = elf["e_type"]
         arch = EM_ARCH.get(elf["e_machine"])
         if arch is None:
-            raise DumpFormatError(path, 18, "e_machine EM_X86_64 or EM_AARCH64", str(elf["e_machine"]))
+            raise DumpFormatError(path, 18, "e_machine EM_X86_64, EM_AARCH64 or EM_RISCV", str(elf["e_machine"]))
         phoff, phentsize, phnum = elf["e_phoff"], elf["e_phentsize"], elf["e_phnum"]
         if phnum and (phentsize < 56 or phoff + phnum * phentsize > file.size):
             raise DumpFormatError(

@@ -14,6 +14,7 @@ from parsers.elf_notes import (
     decode_qemu_cpu_state,
     decode_vmcoreinfo,
     prstatus_aarch64,
+    prstatus_riscv64,
     prstatus_x86_64,
 )
 from pmoview.memory.base import CpuState, DumpInfo
@@ -56,6 +57,8 @@ def arch_from_machine(machine: str) -> str | None:
         return "x86_64"
     if m in ("aarch64", "arm64"):
         return "aarch64"
+    if m == "riscv64":
+        return "riscv64"
     return None
 
 
@@ -66,6 +69,8 @@ def _arch_from_notes(prstatus: list[Note], notes: list[Note]) -> str | None:
         return "x86_64"
     if sizes == {prstatus_aarch64.sizeof()}:
         return "aarch64"
+    if sizes == {prstatus_riscv64.sizeof()}:
+        return "riscv64"
     for n in notes:
         if n.name == NOTE_NAME_VMCOREINFO:
             text = n.desc.decode("ascii", "replace")

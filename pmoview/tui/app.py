@@ -37,6 +37,13 @@ class PmoviewApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (marks are already saved)"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help", tooltip="Keys and symbols"),
+        Binding(
+            "r",
+            "reread",
+            "Re-read",
+            id="app.reread",
+            tooltip="Read the dump again; for a live guest, a new snapshot after it moved",
+        ),
     ]
 
     class Progress(Message):
@@ -95,7 +102,7 @@ class PmoviewApp(App[int]):
         self.started = time.monotonic()
         self.options = options
         self.session: Session | None = None
-        self.main = MainScreen()
+        self.main = MainScreen(self)
         self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
         self._save_generation = 0
@@ -106,8 +113,11 @@ class PmoviewApp(App[int]):
 
     # -- workers -----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
+    def load(self, previous: Session | None = None) -> None:
         worker = get_current_worker()
+        if previous is not None:  # wait for the workers reading it, then let go of it (a live connection)
+            with previous.lock:
+                previous.inputs.close()
 
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
@@ -185,9 +195,11 @@ class PmoviewApp(App[int]):
     def _summary(self, s: Session) -> str:
         maps = sum(len(m) for m in s.mappings.values())
         root = s.roots[0]
+        taken = s.mem.info.details.get("snapshot_time")
+        live = f" · snapshot {taken} (r re-reads)" if taken else ""
         return (
             f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
-            f"{len(s.findings)} findings · {len(s.marks)} marks"
+            f"{len(s.findings)} findings · {len(s.marks)} marks{live}"
         )
 
     def on_pmoview_app_progress(self, message: Progress) -> None:
@@ -200,7 +212,9 @@ class PmoviewApp(App[int]):
             return
         self.session = s = message.session
         self.main.set_session(s)
-        self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s) · walking…", 0.1)
+        taken = s.mem.info.details.get("snapshot_time")
+        live = f" · snapshot {taken}" if taken else ""
+        self.main.set_status(f"{s.mem.format} · {len(s.roots)} root(s){live} · walking…", 0.1)
         if s.marks_error:
             self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
         elif s.marks_warning:
@@ -260,6 +274,14 @@ class PmoviewApp(App[int]):
         if event.worker.group == "load":
             self.main.set_status(f"[b red]cannot open:[/] {text}", None)
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=15)
+
+    def action_reread(self) -> None:
+        """Open everything again: a live guest is read anew (registers, roots, tables), a file re-opened."""
+        if any(w.group == "load" and not w.is_finished for w in self.workers):
+            return
+        previous, self.session = self.session, None
+        self.main.set_status(f"re-reading {self.options.inputs.dump}…", 0.05)
+        self.load(previous)
 
     def action_help(self) -> None:
         from pmoview.tui.screens.help import HelpScreen  # Markdown is slow to import: not before it is needed

@@ -8,6 +8,8 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from pmoview.tui.views import VIEWS, view_action
+
 # (command text, screen action, help). The action's check_action decides whether it is offered.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("go: VA…", "goto", "Expand the tree to the leaf mapping a virtual address"),
@@ -18,11 +20,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("mark: ok", "mark_ok", "Mark the entry under the cursor as expected"),
     ("mark: note…", "note", "Attach a note to the entry or range under the cursor"),
     ("export: report", "export", "Write findings and marks as Markdown and JSON"),
-    ("view: tree", "view('tab-tree')", "Page-table tree and entry inspector"),
-    ("view: mappings", "view('tab-mappings')", "ptdump-style mappings"),
-    ("view: coverage", "view('tab-coverage')", "PMO coverage of physical memory"),
-    ("view: findings", "view('tab-findings')", "Findings of the checks"),
-    ("view: marks", "view('tab-marks')", "Your marks on this dump"),
+    *((f"view: {v.name}", view_action(v), v.help) for v in VIEWS),
     ("help: keys", "app.help", "Keys and symbols"),
 )
 

@@ -123,6 +123,8 @@ def candidates(session: Any, space: Any) -> list[tuple[int, str]]:
             (LINUX_X86_4L, "Linux 4-level default"),
             (LINUX_X86_5L, "Linux 5-level default"),
         ]
+    elif space.mode.arch == "riscv64":
+        out.append((0, "identity (xv6: VA = PA from KERNBASE to PHYSTOP)"))
     else:
         va_bits = vmci.number(info, "VA_BITS") or space.mode.va_bits
         page_offset = (-(1 << va_bits)) & MASK64

@@ -141,6 +141,19 @@ MEANINGS = {
     "UXNTable": ("EL0 execute-never below", ""),
     "PXNTable": ("EL1 execute-never below", ""),
 }
+RISCV_MEANINGS = {
+    # RISC-V privileged spec 4.4.1 (Sv39 PTE), Svpbmt, Svnapot
+    "v": ("valid", "not valid"),
+    "r": ("readable", "not readable"),
+    "w": ("writable", "not writable"),
+    "x": ("executable", "not executable"),
+    "u": ("user (U-mode; S-mode only with SUM, never executes)", "supervisor only"),
+    "g": ("global (all ASIDs)", "not global"),
+    "a": ("accessed", "not accessed"),
+    "d": ("dirty", "clean"),
+    "rsw": ("reserved for supervisor software", ""),
+    "n": ("NAPOT (needs Svnapot: reserved here)", "not NAPOT"),
+}
 AP_TEXT = {0: "EL1 RW, EL0 none", 1: "EL1 RW, EL0 RW", 2: "EL1 RO, EL0 none", 3: "EL1 RO, EL0 RO"}
 
 
@@ -159,6 +172,13 @@ class BitField:
 
 def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
     """(layout name, Construct) describing an entry of this kind at this level."""
+    if arch == "riscv64":
+        from parsers import riscv_pte as rv
+
+        names = {0: "4 KiB page", 1: "2 MiB megapage", 2: "1 GiB gigapage", 3: "512 GiB terapage", 4: "256 TiB"}
+        if kind == "leaf" or kind == "fault" and level in names:
+            return (f"leaf PTE ({names[level]})", rv.pte(level))
+        return ("non-leaf PTE (next table)", rv.table_pte)
     if arch == "x86_64":
         from parsers import x86_64_entry as x
 
@@ -184,12 +204,17 @@ def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple
     """Every field of ``entry`` (as the layout for its kind names it), MSB first, with its meaning."""
     from pmoview.arch.layout import field_layout
 
+    if arch == "riscv64" and kind == "fault" and not entry & 0xE:
+        kind = "table"  # a non-leaf entry that faults (A/D/U/N/PBMT set, or a pointer at level 0)
     name, struct = layout_for(arch, level, kind, span)
     fields = []
+    meanings = RISCV_MEANINGS if arch == "riscv64" else MEANINGS
     for fname, (lsb, width) in sorted(field_layout(struct).items(), key=lambda kv: -kv[1][0]):
         value = (entry >> lsb) & ((1 << width) - 1)
-        on, off = MEANINGS.get(fname, ("", ""))
-        if fname.startswith(("ign", "res0", "rsvd")):
+        on, off = meanings.get(fname, ("", ""))
+        if arch == "riscv64" and fname in ("ppn", "ppn_low", "pbmt"):
+            meaning = _riscv_meaning(fname, value, lsb)
+        elif fname.startswith(("ign", "res0", "rsvd")):
             meaning = "ignored" if fname.startswith("ign") else ("reserved: must be 0" if value else "reserved")
         elif fname in ("address", "OA", "next_level"):
             meaning = f"{value << lsb:#x}"
@@ -201,3 +226,13 @@ def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple
             meaning = on
         fields.append(BitField(fname, lsb, width, value, meaning))
     return name, fields
+
+
+def _riscv_meaning(name: str, value: int, lsb: int) -> str:
+    from parsers.riscv_pte import PAGE_SHIFT, PBMT_NAMES, PPN_LSB
+
+    if name == "ppn":  # the page number names a frame: PA = PPN << 12
+        return f"physical page number: PA {value << (lsb - PPN_LSB + PAGE_SHIFT):#x}"
+    if name == "ppn_low":
+        return "not 0: misaligned superpage (faults)" if value else "0 (superpage aligned)"
+    return PBMT_NAMES[value] + (" (needs Svpbmt: reserved without it)" if value else "")

@@ -10,7 +10,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
+from pmoview.tui.views import VIEWS
+
+VIEW_KEYS = f"`1`..`{len(VIEWS)}`"
+VIEW_NAMES = " · ".join(v.name for v in VIEWS)
+HELP = f"""\
 # pmoview
 
 | key | action |
@@ -23,7 +27,7 @@ HELP = """\
 | `o` | mark the entry as ok (expected as it is) |
 | `n` | add a note to the entry |
 | `e` | export a report (Markdown and JSON) of findings and marks |
-| `1`..`5` | tree · mappings · coverage · findings · marks |
+| {VIEW_KEYS} | {VIEW_NAMES} |
 | `enter` | in findings, marks and coverage: jump to the evidence in the tree |
 | `delete` | in marks: remove the mark |
 | `ctrl+p` | command palette ("go:", "mark:", "export:", "view:") |

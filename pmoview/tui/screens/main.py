@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.lazy import Lazy
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
-from pmoview.tui.mapping_model import FILTER_HELP, FilterError
+from pmoview.checks import Finding
+from pmoview.checks.findings import PathEntry
+from pmoview.tui.coverage import Coverage
+from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
+from pmoview.tui.session import Session
+from pmoview.tui.views import COVERAGE, FINDINGS, MAPPINGS, MARKS, TREE, VIEWS, SessionView, view_action, view_key
 from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
@@ -44,29 +50,35 @@ def address_problem(text: str) -> str | None:
     return None
 
 
-def _key(path: Any) -> tuple[tuple[int, int], ...]:
-    """An entry path as ``((level, index), ...)`` from EntryRefs, PathEntries or pairs."""
-    return tuple((int(p.level), int(p.index)) if hasattr(p, "level") else (int(p[0]), int(p[1])) for p in path)
+def _key(path: Iterable[PathEntry]) -> tuple[tuple[int, int], ...]:
+    """A finding's entry path as ``((level, index), ...)``, as the tree and marks key entries."""
+    return tuple((e.level, e.index) for e in path)
 
 
-def _finding_detail(f: Any) -> Text:
+def _finding_detail(f: Finding) -> Text:
     out = Text()
-    out.append(f"{getattr(f, 'severity', '')} {getattr(f, 'kind', '')}\n", "bold")
-    out.append(str(getattr(f, "message", "")) + "\n")
-    for label in ("expected", "found"):
-        v = getattr(f, label, None)
-        if v:
+    out.append(f"{f.severity} {f.kind}\n", "bold")
+    out.append(f.message + "\n")
+    for label, value in (("expected", f.expected), ("found", f.found)):
+        if value:
             out.append(f"{label}: ", "bold")
-            out.append(f"{v}\n")
-    for p in (getattr(f, "paths", None) or ())[:4]:
+            out.append(f"{value}\n")
+    for p in f.paths[:4]:
         out.append("evidence: ", "bold")
-        out.append(
-            " → ".join(f"{getattr(e, 'name', '') or 'L' + str(_key([e])[0][0])}[{_key([e])[0][1]}]" for e in p) + "\n"
-        )
-    if getattr(f, "suppressed_by", None):
+        out.append(" → ".join(e.text() for e in p) + "\n")
+    if f.suppressed_by:
         out.append(f"suppressed by ok mark {f.suppressed_by}\n", "green")
     out.append("enter: show the evidence in the tree", "dim")
     return out
+
+
+class AppActions(Protocol):
+    """What the main screen asks of its app: work that runs in the app's workers."""
+
+    def goto_va(self, space: int, va: int) -> object: ...
+    def find_pa(self, space: int, pa: int) -> object: ...
+    def export(self, base: str) -> object: ...
+    def save_marks(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -112,19 +124,16 @@ class MainScreen(Screen[None]):
         Binding("o", "mark_ok", "OK", id="main.mark_ok", tooltip="Mark this entry as expected as it is"),
         Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range"),
         Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
-        Binding("1", "view('tab-tree')", "Tree", show=False, id="main.view_tree"),
-        Binding("2", "view('tab-mappings')", "Mappings", show=False, id="main.view_mappings"),
-        Binding("3", "view('tab-coverage')", "Coverage", show=False, id="main.view_coverage"),
-        Binding("4", "view('tab-findings')", "Findings", show=False, id="main.view_findings"),
-        Binding("5", "view('tab-marks')", "Marks", show=False, id="main.view_marks"),
+        *(Binding(view_key(v), view_action(v), v.title, show=False, id=f"main.view_{v.name}") for v in VIEWS),
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.session: Any = None
-        self.mapping_model: Any = None
-        self.coverage: Any = None
-        self.findings: list[Any] = []
+    def __init__(self, actions: AppActions) -> None:
+        super().__init__()
+        self.actions = actions
+        self.session: Session | None = None
+        self.mapping_model: MappingModel | None = None
+        self.coverage: Coverage | None = None
+        self.findings: list[Finding] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
 
     def on_mount(self) -> None:
@@ -136,20 +145,10 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="tabs", initial="tab-tree"):
-            with TabPane("Tree", id="tab-tree"), Horizontal(id="tree-split"):
-                yield PageTableTree(id="pt-tree")
-                yield EntryInspector(id="inspector")
-            with TabPane("Mappings", id="tab-mappings"), Vertical():
-                yield Static("mappings appear when the walk is done", id="mappings-info")
-                yield MappingsView(id="mappings")
-            with TabPane("Coverage", id="tab-coverage"):
-                yield Lazy(CoverageView(id="coverage"))
-            with TabPane("Findings", id="tab-findings"), Vertical():
-                yield Lazy(FindingsTable(id="findings"))
-                yield Static("", id="finding-detail")
-            with TabPane("Marks", id="tab-marks"):
-                yield Lazy(MarksTable(id="marks"))
+        with TabbedContent(id="tabs", initial=VIEWS[0].id):
+            for view in VIEWS:
+                with TabPane(view.title, id=view.id):
+                    yield from view.content()
         with Horizontal(id="status-bar"):
             yield Static("starting…", id="status")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
@@ -163,14 +162,17 @@ class MainScreen(Screen[None]):
         if fraction is not None:
             bar.update(progress=fraction)
 
-    def set_session(self, session: Any) -> None:
+    def set_session(self, session: Session) -> None:
         self.session = session
         self.query_one(PageTableTree).set_session(session)
         self.query_one(PageTableTree).focus()
+        for widget in self.query(Widget):
+            if isinstance(widget, SessionView):
+                widget.show_session(session)
         self.sync_marks()
         self.refresh_bindings()
 
-    def set_mappings(self, model: Any) -> None:
+    def set_mappings(self, model: MappingModel) -> None:
         self.mapping_model = model
         self.query_one(MappingsView).set_model(model)
         self._mappings_info()
@@ -183,16 +185,16 @@ class MainScreen(Screen[None]):
         extra = f"  filter: {m.filter_text}" if m.filter_text else f"  (/ to filter: {FILTER_HELP})"
         self.query_one("#mappings-info", Static).update(f"root 0 · {shown} mappings{extra}")
 
-    def set_findings(self, findings: list[Any], suppressed: int = 0) -> None:
+    def set_findings(self, findings: list[Finding], suppressed: int = 0) -> None:
         self.findings = findings
         for t in self.query(FindingsTable):
             t.set_findings(findings)
         self.query_one(PageTableTree).refresh_labels()
         n = len(findings)
         label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
-        self.query_one(TabbedContent).get_tab("tab-findings").label = label
+        self.query_one(TabbedContent).get_tab(FINDINGS).label = label
 
-    def set_coverage(self, coverage: Any) -> None:
+    def set_coverage(self, coverage: Coverage) -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
             c.set_coverage(coverage)
@@ -207,16 +209,7 @@ class MainScreen(Screen[None]):
         self.query_one(PageTableTree).refresh_labels()
         self.query_one(EntryInspector).show(s, self._tree_data())
         n = len(s.marks)
-        self.query_one(TabbedContent).get_tab("tab-marks").label = f"Marks ({n})" if n else "Marks"
-
-    def on_descendant_mount(self, event: Any) -> None:
-        w = event.control if hasattr(event, "control") else None
-        if isinstance(w, FindingsTable) and self.findings:
-            w.set_findings(self.findings)
-        elif isinstance(w, CoverageView) and self.coverage is not None:
-            w.call_after_refresh(w.set_coverage, self.coverage)
-        elif isinstance(w, MarksTable) and self.session is not None:
-            w.call_after_refresh(self.sync_marks)
+        self.query_one(TabbedContent).get_tab(MARKS).label = f"Marks ({n})" if n else "Marks"
 
     # -- what the cursor is on -----------------------------------------------------------------------
     def _tree_data(self) -> NodeData | None:
@@ -224,35 +217,34 @@ class MainScreen(Screen[None]):
         return node.data if node is not None else None
 
     def active_tab(self) -> str:
-        return self.query_one(TabbedContent).active or "tab-tree"
+        return self.query_one(TabbedContent).active or TREE
 
     def target(self) -> Target | None:
         tab = self.active_tab()
-        if tab == "tab-tree":
+        if tab == TREE:
             d = self._tree_data()
             if d is None:
                 return None
             if d.row is None:
                 return Target(d.space, (), None, None, False)
             return Target(d.space, d.path_key(), d.row.va_start, d.row.va_end, d.row.kind != "none")
-        if tab == "tab-mappings":
+        if tab == MAPPINGS:
             m = self.query_one(MappingsView).current()
             return None if m is None else Target(0, None, m.va_start, m.va_end, True)
-        if tab == "tab-coverage":
+        if tab == COVERAGE:
             cv = self.query(CoverageView)
             seg = cv.first().current() if cv else None
             if seg is None or self.coverage is None or self.coverage.base is None:
                 return None
             va = self.coverage.va_of(seg.pa_start)
             return Target(0, None, va, va + seg.size, seg.status != "missing")
-        if tab == "tab-findings":
+        if tab == FINDINGS:
             ft = self.query(FindingsTable)
             f = ft.first().current() if ft else None
-            if f is None or getattr(f, "va_start", None) is None:
+            if f is None or f.va_start is None:
                 return None
-            paths = getattr(f, "paths", None) or []
-            path = _key(paths[0]) if paths else None
-            return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in str(f.kind))
+            path = _key(f.paths[0]) if f.paths else None
+            return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in f.kind)
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -284,7 +276,7 @@ class MainScreen(Screen[None]):
     def on_mappings_view_cursor_moved(self, event: MappingsView.CursorMoved) -> None:
         self.refresh_bindings()
 
-    def on_data_table_row_highlighted(self, event: Any) -> None:
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.control, FindingsTable):
             f = event.control.current()
             self.query_one("#finding-detail", Static).update(_finding_detail(f) if f is not None else "")
@@ -298,12 +290,14 @@ class MainScreen(Screen[None]):
         if focusable:
             focusable[0].focus()
 
-    def _space_of(self, finding: Any) -> int:
+    def _space_of(self, finding: Finding) -> int:
         """Which root a finding is about (``Finding.root`` is its top table's PA)."""
-        root = getattr(finding, "root", None)
-        if self.session is not None and root is not None:
+        return self._space_of_root(finding.root)
+
+    def _space_of_root(self, table: int | None) -> int:
+        if self.session is not None and table is not None:
             for i, r in enumerate(self.session.roots):
-                if r.table == root:
+                if r.table == table:
                     return i
         return 0
 
@@ -314,7 +308,7 @@ class MainScreen(Screen[None]):
     def action_goto(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.app.goto_va(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
+                self.actions.goto_va(self._space_index(), parse_address(text))
 
         self.app.push_screen(
             PromptScreen(
@@ -329,7 +323,7 @@ class MainScreen(Screen[None]):
     def action_find_pa(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.app.find_pa(self._space_index(), parse_address(text))  # type: ignore[attr-defined]
+                self.actions.find_pa(self._space_index(), parse_address(text))
 
         self.app.push_screen(
             PromptScreen("Find PA (every VA that maps it)", placeholder="0x1000000", check=address_problem), done
@@ -344,12 +338,14 @@ class MainScreen(Screen[None]):
 
         def done(va: int | None) -> None:
             if va is not None:
-                self.app.goto_va(space, va)  # type: ignore[attr-defined]
+                self.actions.goto_va(space, va)
 
         self.app.push_screen(ChoiceScreen(title, choices), done)
 
     def action_filter(self) -> None:
         model = self.mapping_model
+        if model is None:  # check_action offers the filter only once the mappings are there
+            return
 
         def problem(text: str) -> str | None:
             try:
@@ -363,7 +359,7 @@ class MainScreen(Screen[None]):
                 return
             self.query_one(MappingsView).apply_filter(text)
             self._mappings_info()
-            self.action_view("tab-mappings")
+            self.action_view(MAPPINGS)
 
         old = model.filter_text
         self.app.push_screen(
@@ -388,7 +384,7 @@ class MainScreen(Screen[None]):
             return
         va0, va1 = (t.va_start, t.va_end) if t.va_start is not None else (None, None)
         m = s.marks.add(kind, root, path, va0, va1, note)
-        self.app.save_marks()  # type: ignore[attr-defined]
+        self.actions.save_marks()
         self.sync_marks()
         self.notify(f"{m.id}: marked {kind}" + (f" ({note})" if note else ""), timeout=2)
 
@@ -410,48 +406,51 @@ class MainScreen(Screen[None]):
 
     def action_export(self) -> None:
         s = self.session
+        if s is None:
+            return
 
         def done(text: str | None) -> None:
             if text:
-                self.app.export(text)  # type: ignore[attr-defined]
+                self.actions.export(text)
 
         default = s.dump_path + ".pmoview-report"
         self.app.push_screen(PromptScreen("Export report to (…md and …json)", value=default), done)
 
     # -- jumps from the other views -------------------------------------------------------------------
-    def reveal_path(self, space: int, path: Any) -> None:
-        self.action_view("tab-tree")
+    def reveal_path(self, space: int, path: Iterable[tuple[int, int]]) -> None:
+        self.action_view(TREE)
         self.query_one(PageTableTree).reveal(space, list(path))
 
     def on_mappings_view_mapping_chosen(self, event: MappingsView.MappingChosen) -> None:
-        self.app.goto_va(0, event.mapping.va_start)  # type: ignore[attr-defined]
+        self.actions.goto_va(0, event.mapping.va_start)
 
     def on_findings_table_finding_chosen(self, event: FindingsTable.FindingChosen) -> None:
         f = event.finding
-        paths = getattr(f, "paths", None) or []
         space = self._space_of(f)
-        if paths:
-            self.reveal_path(space, _key(paths[0]))
-        elif getattr(f, "va_start", None) is not None:
-            self.app.goto_va(space, f.va_start)  # type: ignore[attr-defined]
+        if f.paths:
+            self.reveal_path(space, _key(f.paths[0]))
+        elif f.va_start is not None:
+            self.actions.goto_va(space, f.va_start)
 
     def on_marks_table_mark_chosen(self, event: MarksTable.MarkChosen) -> None:
         m = event.mark
-        space = next((i for i, r in enumerate(self.session.roots) if r.table == m.root), 0)
+        space = self._space_of_root(m.root)
         if m.path:
             self.reveal_path(space, m.path)
         elif m.va_start is not None:
-            self.app.goto_va(space, m.va_start)  # type: ignore[attr-defined]
+            self.actions.goto_va(space, m.va_start)
 
     def on_marks_table_mark_removed(self, event: MarksTable.MarkRemoved) -> None:
+        if self.session is None:
+            return
         self.session.marks.remove(event.mark.id)
-        self.app.save_marks()  # type: ignore[attr-defined]
+        self.actions.save_marks()
         self.sync_marks()
         self.notify(f"{event.mark.id} removed", timeout=2)
 
     def on_coverage_view_segment_chosen(self, event: CoverageView.SegmentChosen) -> None:
         if event.va is not None:
-            self.app.goto_va(0, event.va)  # type: ignore[attr-defined]
+            self.actions.goto_va(0, event.va)
 
     def on_page_table_tree_table_loaded(self, event: PageTableTree.TableLoaded) -> None:
         if event.node.parent is self.query_one(PageTableTree).root:  # a root table: the first thing seen

@@ -90,6 +90,11 @@ class EntryInspector(VerticalScroll):
             if row.flags is not None:
                 head.add_row("effective", Text(row.flags.text(row.span), "italic"))
                 head.add_row("", _flag_words(row.flags))
+                if row.flags.arch == "riscv64":
+                    sum_ = root.sum
+                    s_mode, u_mode = row.flags.access(sum_)
+                    note = "" if sum_ is not None else " (sstatus.SUM not known: taken as 0)"
+                    head.add_row("access", Text(f"S-mode {s_mode}, U-mode {u_mode}{note}", "dim"))
         elif row.kind == "fault":
             head.add_row("fault", Text(row.reason or "the MMU faults on this entry", "bold red"))
         parts.append(head)

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Build, boot and capture the RISC-V samples; write their truth.json.
+
+    make_riscv_samples.py [--only rvseed-sv39,rvseed-sv48,rvseed-sv57,xv6-riscv] [--xv6-src DIR]
+
+rvseed-sv39/sv48/sv57: rvseed/ (ours) built three times with Debian's riscv64-linux-gnu-gcc; each
+    builds one page table with 4 KiB, 2 MiB, 1 GiB (and from Sv48 on 512 GiB) leaves plus planted
+    reserved encodings, probes every planted VA in S-mode and prints what the MMU did.
+xv6-riscv: MIT's xv6-riscv (public, fetched here, never committed) at XV6_COMMIT, plus our
+    xv6/spin.c; booted with 3 harts, two ``spin`` processes started from the shell, captured
+    while two harts run them in U-mode and one is in the kernel.
+
+Each folder gets dump.elf.xz, kernel.elf, info-registers.txt, info-mem-cpuN.txt (QEMU's walk of
+each hart's satp: the truth), serial.log and truth.json. Needs: qemu-system-riscv64 (7.2),
+gcc-riscv64-linux-gnu, git (for xv6), xz. Python standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parent
+XV6_URL = "https://github.com/mit-pdos/xv6-riscv"
+XV6_COMMIT = "f5b93ef12f7159f74f80f94729ee4faabe42c360"
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken")
+# xv6-riscv-broken: two mistakes a student makes in the page-table lab, applied to xv6's source.
+XV6_BUGS = [
+    (
+        "kernel/proc.c",
+        "    kvmmap(kpgtbl, va, (uint64)pa, PGSIZE, PTE_R | PTE_W);\n",
+        "    kvmmap(kpgtbl, va, (uint64)pa, PGSIZE, PTE_R | PTE_W);\n"
+        "    kvmmap(kpgtbl, va - PGSIZE, (uint64)kalloc(), PGSIZE, PTE_R | PTE_W); // a bigger stack\n",
+        "the page below every kernel stack is mapped (a second stack page where the guard page belongs)",
+    ),
+    (
+        "kernel/vm.c",
+        "kvmmap(kpgtbl, KERNBASE, KERNBASE, (uint64)etext-KERNBASE, PTE_R | PTE_X);",
+        "kvmmap(kpgtbl, KERNBASE, KERNBASE, (uint64)etext-KERNBASE, PTE_R | PTE_W | PTE_X);",
+        "kernel text mapped writable as well as executable",
+    ),
+]
+PLANT = 0x4000_0000
+GiB = 1 << 30
+# rvseed's planted reserved encodings (kernel.c: build()) and the VA range each makes fault.
+PLANTED = [
+    ("w-without-r", PLANT, PLANT + 0x1000),
+    ("wx-without-r", PLANT + 0x1000, PLANT + 0x2000),
+    ("bit54", PLANT + 0x2000, PLANT + 0x3000),
+    ("n-without-svnapot", PLANT + 0x3000, PLANT + 0x4000),
+    ("pbmt-without-svpbmt", PLANT + 0x4000, PLANT + 0x5000),
+    ("nonleaf-a", PLANT + 0x200000, PLANT + 0x400000),
+    ("nonleaf-u", PLANT + 0x400000, PLANT + 0x600000),
+    ("misaligned-2m", PLANT + 0x600000, PLANT + 0x800000),
+    ("level0-pointer", PLANT + 0x800000, PLANT + 0x801000),
+    ("nonleaf-d", PLANT + 0xA00000, PLANT + 0xC00000),
+    ("misaligned-1g", 3 * GiB, 4 * GiB),
+]
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: int = 900) -> None:
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    subprocess.run(["nice", "-n", "10", *cmd], cwd=cwd, check=True, timeout=timeout)
+
+
+def capture(name: str, out: Path, qemu_args: str, ready: str, send: list[str], cwd: Path, settle: float) -> dict:
+    cmd = [sys.executable, str(HERE / "capture_riscv.py"), "--name", name, "--out", str(out)]
+    cmd += ["--qemu-args", qemu_args, "--ready-regex", ready, "--settle", str(settle), "--cwd", str(cwd)]
+    for line in send:
+        cmd += ["--send", line]
+    run(cmd, timeout=600)
+    meta: dict = json.loads((out / "capture.json").read_text())
+    (out / "capture.json").unlink()
+    return meta
+
+
+def harts(meta: dict) -> list[dict]:
+    out = []
+    for h in meta["harts"]:
+        satp = int(h.get("satp", "0x0"), 16)
+        mstatus = int(h.get("mstatus", "0x0"), 16)
+        mode = {8: "sv39", 9: "sv48", 10: "sv57"}.get(satp >> 60)
+        out.append(
+            {
+                "index": int(h["index"]),
+                "pc": h.get("pc"),
+                "satp": hex(satp),
+                "mode": mode,
+                "asid": (satp >> 44) & 0xFFFF,
+                "root": hex((satp & ((1 << 44) - 1)) << 12) if mode else None,
+                "mstatus": hex(mstatus),
+                "sum": bool(mstatus >> 18 & 1),
+                "mxr": bool(mstatus >> 19 & 1),
+                "info_mem": f"info-mem-cpu{h['index']}.txt",
+            }
+        )
+    return out
+
+
+def symbols(elf: Path, names: tuple[str, ...]) -> dict[str, str]:
+    text = subprocess.run(["riscv64-linux-gnu-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] in names:
+            out[parts[2]] = hex(int(parts[0], 16))
+    return out
+
+
+def rvseed(name: str) -> None:
+    mode = name.split("-")[1]
+    src = HERE / "rvseed"
+    run(["make", "-C", str(src), f"MODES={mode}"])
+    out = SAMPLES / name
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    kernel = out / "kernel.elf"
+    shutil.copy(src / "build" / mode / "kernel.elf", kernel)
+    qemu = "-machine virt -bios none -kernel kernel.elf -m 128M -smp 2"
+    meta = capture(name, out, qemu, r"PMOVIEW-READY variant=\S+", [], out, 0.5)
+    serial = (out / "serial.log").read_text()
+    probes = [
+        {"name": m[0], "va": hex(int(m[1], 16)), "fault": m[2] != "", "scause": int(m[2]) if m[2] else None}
+        for m in re.findall(r"probe (\S+) va=(0x[0-9a-f]+) (?:fault scause=(\d+)|ok)", serial)
+    ]
+    faulted = {p["name"] for p in probes if p["fault"]}
+    missing = [n for n, _, _ in PLANTED if n not in faulted]
+    if missing:
+        raise SystemExit(f"{name}: the MMU did not fault on planted {missing}: see {out / 'serial.log'}")
+    truth = {
+        "name": name,
+        "arch": "riscv64",
+        "kind": "rvseed",
+        "qemu": meta["qemu"],
+        "qemu_cmdline": meta["qemu_cmdline"],
+        "paging": mode,
+        "ram_bytes": 128 << 20,
+        "ram_map": [{"start": "0x80000000", "end": "0x88000000", "type": 1}],
+        "harts": harts(meta),
+        "dumps": {"elf": "dump.elf.xz"},
+        "symbols": symbols(kernel, ("_start", "smain", "probe")),
+        "probes": probes,
+        "planted": [{"name": n, "start": hex(s), "end": hex(e)} for n, s, e in PLANTED],
+        "defect": "planted reserved encodings (each faults in the probe run: scause 13)",
+        "expected_findings": ["reserved-bits"],
+        "notes": "QEMU's info mem does not validate entries: it lists the planted leaves (with PPNs that "
+        "include reserved bits) although the MMU faults on them; the truth excludes the planted ranges.",
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+
+
+def xv6(src_dir: Path | None, name: str = "xv6-riscv") -> None:
+    work = Path(tempfile.mkdtemp(prefix="xv6-riscv-"))
+    try:
+        tree = work / "xv6"
+        if src_dir is None:
+            run(["git", "clone", "-q", XV6_URL, str(tree)])
+            run(["git", "-C", str(tree), "checkout", "-q", XV6_COMMIT])
+        else:
+            shutil.copytree(src_dir, tree, ignore=shutil.ignore_patterns(".git"))
+        shutil.copy(HERE / "xv6" / "spin.c", tree / "user" / "spin.c")
+        bugs = XV6_BUGS if name == "xv6-riscv-broken" else []
+        for rel, old, new, _why in bugs:
+            text = (tree / rel).read_text()
+            if old not in text:
+                raise SystemExit(f"{name}: {rel} no longer has {old.strip()!r}")
+            (tree / rel).write_text(text.replace(old, new))
+        with open(tree / "Makefile", "a") as fh:
+            fh.write("UPROGS += $U/_spin\n")  # the fs.img recipe reads UPROGS when it runs
+        prefix = "TOOLPREFIX=riscv64-linux-gnu-"
+        run(["make", "-C", str(tree), prefix, "kernel/kernel", "user/_spin"], timeout=1800)
+        run(["make", "-C", str(tree), prefix, "fs.img"], timeout=900)
+        out = SAMPLES / name
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        kernel = out / "kernel.elf"
+        shutil.copy(tree / "kernel" / "kernel", kernel)
+        qemu = (
+            f"-machine virt -bios none -kernel {kernel} -m 128M -smp 3 -global virtio-mmio.force-legacy=false "
+            "-drive file=fs.img,if=none,format=raw,id=x0 -device virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0"
+        )
+        meta = capture(name, out, qemu, r"^\$ ", ["spin 3 &", "spin 5 &"], tree, 2.0)
+        meta["qemu_cmdline"] = meta["qemu_cmdline"].replace(str(kernel), "kernel.elf")
+        serial = (out / "serial.log").read_text()
+        spins = [{"pid": int(p), "heap_pages": int(n)} for p, n in re.findall(r"spin (\d+): (\d+) heap pages", serial)]
+        truth = {
+            "name": name,
+            "arch": "riscv64",
+            "kind": "xv6",
+            "xv6": {"url": XV6_URL, "commit": XV6_COMMIT, "added": ["user/spin.c (sample_dumps/riscv/xv6)"]},
+            "qemu": meta["qemu"],
+            "qemu_cmdline": meta["qemu_cmdline"],
+            "paging": "sv39",
+            "ram_bytes": 128 << 20,
+            "ram_map": [{"start": "0x80000000", "end": "0x88000000", "type": 1}],
+            "harts": harts(meta),
+            "dumps": {"elf": "dump.elf.xz"},
+            "symbols": symbols(kernel, ("kernel_pagetable", "trampoline", "etext", "end", "proc")),
+            "layout": {"KERNBASE": "0x80000000", "PHYSTOP": "0x88000000", "TRAMPOLINE": "0x3ffffff000"},
+            "spin_processes": spins,
+            "defect": "; ".join(why for *_, why in bugs) or None,
+            "patches": [{"file": f, "from": o, "to": n} for f, o, n, _ in bugs],
+            "expected_findings": ["stack-guard", "wx"] if bugs else [],
+            "notes": "Captured at the shell prompt after starting two spin processes: harts in U-mode have "
+            "that process's page table in satp, the other the kernel's (kernel_pagetable).",
+        }
+        (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(NAMES))
+    ap.add_argument("--xv6-src", type=Path, help="an xv6-riscv checkout to build instead of cloning XV6_URL")
+    a = ap.parse_args(argv)
+    for name in a.only.split(","):
+        if name not in NAMES:
+            raise SystemExit(f"unknown sample {name!r}; known: {', '.join(NAMES)}")
+        if name.startswith("xv6-riscv"):
+            xv6(a.xv6_src, name)
+        else:
+            rvseed(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
