@@ -21,7 +21,7 @@ from typing import Any
 from pmoview.checks import kernel_image, pmo, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.facts import gather_facts
-from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, Pending, merge_pending, sort_findings
+from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, merge_pending, sort_findings
 from pmoview.checks.marks import apply_marks
 from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
 from pmoview.checks.ram import RamMap, RamRange, find_ram
@@ -104,10 +104,9 @@ def run_checks(
     skipped: dict[str, str] = {}
     for space in spaces:
         ctx = CheckContext(space, mem, resolved, ram_map, kernel, opts)
-        pending: list[Pending] = []
         for family in FAMILIES:
-            pending += family.check(ctx)
-        got = merge_pending(pending)
+            ctx.sink.extend(family.check(ctx))
+        got = merge_pending(ctx.sink)
         if opts.marks is not None:
             got, sup = apply_marks(ctx, got, opts.marks)
             suppressed += sup

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmoview.checks.findings import EntryPath, PathEntry, Pending
+import numpy as np
+
+from pmoview.arch.columns import Bool, MappingColumns
+from pmoview.arch.records import Mapping
+from pmoview.checks.findings import EntryPath, Evidence, PathEntry, Pending, PendingCollector
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
 from pmoview.marks import Mark
 
+MAPS_BLOCK = 4096
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 
 
@@ -38,14 +42,13 @@ class CheckContext:
     ram: RamMap
     kernel: Any
     options: CheckOptions
-    maps: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
+    sink: PendingCollector = field(default_factory=PendingCollector)  # where hot loops put conclusions
 
     def __post_init__(self) -> None:
-        if not self.maps:
-            self.maps = list(self.space.walk())
-        self._ends = [m.va_end for m in self.maps]
+        # Columns, not Mapping objects: 38 bytes per mapping; objects are made a block at a time.
+        self.cols: MappingColumns = self.space.columns()
 
     @property
     def root(self) -> int:
@@ -55,14 +58,20 @@ class CheckContext:
     def arch(self) -> str:
         return str(self.space.root.arch)
 
-    def maps_in(self, lo: int, hi: int) -> list[Any]:
-        """Mappings meeting [lo, hi), in VA order (not clipped)."""
-        i = bisect.bisect_right(self._ends, lo)
-        out = []
-        while i < len(self.maps) and self.maps[i].va_start < hi:
-            out.append(self.maps[i])
-            i += 1
-        return out
+    def maps_in(self, lo: int, hi: int) -> Iterator[Mapping]:
+        """Mappings meeting [lo, hi), in VA order (not clipped), made ``MAPS_BLOCK`` at a time."""
+        i, j = self.cols.overlapping(lo, hi)
+        for k in range(i, j, MAPS_BLOCK):
+            yield from self.cols.take(slice(k, min(j, k + MAPS_BLOCK))).mappings()
+
+    def maps_where(self, lo: int, hi: int, keep: Callable[[MappingColumns], Bool]) -> Iterator[Mapping]:
+        """``maps_in`` restricted to the mappings ``keep`` selects (a numpy mask over columns): a check
+        that concerns few mappings does not meet the others in Python."""
+        i, j = self.cols.overlapping(lo, hi)
+        part = self.cols.take(slice(i, j))
+        idx = np.flatnonzero(keep(part))
+        for k in range(0, idx.size, MAPS_BLOCK):
+            yield from part.take(idx[k : k + MAPS_BLOCK]).mappings()
 
     def path(self, refs: Sequence[Any]) -> EntryPath:
         out = []
@@ -99,11 +108,24 @@ class CheckContext:
         pa_start: int | None,
         pa_end: int | None,
         render: Any,
-        paths: Sequence[EntryPath] = (),
+        paths: Sequence[Evidence] = (),
         **data: Any,
     ) -> Pending:
         return Pending(
-            kind, severity, group, va_start, va_end, pa_start, pa_end, render, list(paths), 1, dict(data), self.root
+            kind,
+            severity,
+            group,
+            va_start,
+            va_end,
+            pa_start,
+            pa_end,
+            render,
+            [p for p in paths if not isinstance(p, int)],
+            1,
+            dict(data),
+            self.root,
+            resolve=self.path_of_va,
+            path_vas=[p for p in paths if isinstance(p, int)],
         )
 
 

@@ -77,7 +77,7 @@ def _rule(ctx: CheckContext, region: ResolvedRegion, lo: int, hi: int, segment: 
                     pa0,
                     pa0 + (va1 - va0),
                     _render_rule,
-                    [ctx.path_of_va(va0)],
+                    [va0],
                     region=region,
                     segment=segment,
                 )
@@ -174,7 +174,7 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
                         pa0,
                         pa0 + (va1 - va0),
                         _render_perms,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         names=names,
                         extra=extra,
                         w=w,
@@ -198,7 +198,7 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
                         pa0,
                         pa0 + (va1 - va0),
                         _render_perms_narrow,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         names=names,
                         fewer=fewer,
                     )
@@ -219,7 +219,7 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
                         pa0,
                         pa0 + (va1 - va0),
                         _render_rule,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         region=region,
                         segment=names,
                     )
