@@ -12,10 +12,17 @@ from pmoview import cli
 from pmoview.inputs import InputOptions
 
 
-def run_tui(inputs: InputOptions, *, profile: str | None, spec: str | None, marks: str | None) -> int:
+def run_tui(
+    inputs: InputOptions,
+    *,
+    profile: str | None,
+    spec: str | None,
+    marks: str | None,
+    diff: InputOptions | None = None,
+) -> int:
     from pmoview.tui.app import make_app
 
-    result = make_app(inputs, profile=profile, spec=spec, marks=marks).run()
+    result = make_app(inputs, profile=profile, spec=spec, marks=marks, diff=diff).run()
     return int(result or 0)
 
 

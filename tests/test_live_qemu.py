@@ -267,3 +267,39 @@ def test_tui_on_a_live_guest_shows_the_snapshot_time_and_r_reads_it_again(hole: 
 
     asyncio.run(drive())
     assert hole.qmp is not None and hole.qmp.status() == "paused"
+
+
+def test_explain_over_gdbstub_answers_as_the_dump(hole: Guest, capsys: pytest.CaptureFixture[str]) -> None:
+    for va, access in (("0xffff800048000000", "read"), ("0xffff800000001000", "exec"), ("0xffffffff80100000", "read")):
+        code_d, out_d, _ = run(capsys, "explain", str(HOLE / "dump.kdump.xz"), va, "--access", access, "--json")
+        code_l, out_l, err = run(capsys, "explain", hole.gdb, va, "--access", access, "--json")
+        assert code_l == code_d, err
+        live, dump = json.loads(out_l), json.loads(out_d)
+        # "control"/"assumptions" differ on purpose: the stub gives EFER, the dump leaves NXE inferred
+        keys = ("allowed", "pa", "page_size", "reason", "level", "index", "entry", "path")
+        assert {k: live.get(k) for k in keys} == {k: dump.get(k) for k in keys}
+        assert live["control"]["nxe"]["assumed"] is False and dump["control"]["nxe"]["assumed"] is True
+
+
+def test_snapshot_elf_of_a_small_guest_reads_back_with_the_live_ranges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # QEMU writes a 32-bit ELF for a CPU not in long mode: the smallest seed guest, booted to its marker
+    sample = ROOT / "sample_dumps" / "seed-no-pml4-256"
+    truth = json.loads((sample / "truth.json").read_text())
+    guest = Guest(machine_args(truth["qemu_cmdline"], seed_iso(sample / "kernel.elf", tmp_path)), tmp_path, "READY")
+    try:
+        assert guest.qmp is not None
+        guest.qmp.execute("stop")
+        out = tmp_path / "small.elf"
+        code, _, err = run(capsys, "snapshot", guest.qmp_target, str(out))
+        assert code == 0, err
+        code, live_out, err = run(capsys, "info", guest.qmp_target, "--json")
+        assert code == 0, err
+    finally:
+        guest.kill()
+    code, dump_out, err = run(capsys, "info", str(out), "--json")
+    assert code == 0, err
+    live, dump = json.loads(live_out), json.loads(dump_out)
+    assert dump["format"] == "elf" and live["format"] == "qmp"
+    assert live["ranges"] == dump["ranges"]

@@ -55,7 +55,11 @@ def control(regs: Mapping[str, int] | None, root: Root, cpu: int | None) -> Cont
         bits["nxe"] = ControlBit(int(root.nxe), "EFER.NXE as the root was opened (--nxe)")
     else:
         bits["nxe"] = ControlBit(1, "EFER is not in QEMU dumps; bit 63 read as XD, as on every 64-bit kernel", True)
-    bits["pkru"] = ControlBit(0, "PKRU is not in the dump: every key taken as allowing access", True)
+    if "pkru" in r:  # a live gdbstub reports it; dumps do not
+        where = f"CPU {cpu} " if cpu is not None else ""
+        bits["pkru"] = ControlBit(r["pkru"], f"PKRU from {where}PKRU of the target")
+    else:
+        bits["pkru"] = ControlBit(0, "PKRU is not in the dump: every key taken as allowing access", True)
     return ControlState(ARCH, bits)
 
 

@@ -1,5 +1,5 @@
-"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``
-are headless.
+"""Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``,
+``cpus``, ``diff`` are headless.
 
 The headless commands never import Textual. Unusable input exits 2 with one line on stderr. The TUI is
 run by the function ``pmoview.main`` passes in (``tui_runner``): the CLI never imports the TUI.
@@ -17,7 +17,7 @@ from pmoview.cli import common, options
 from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
 from pmoview.live.target import close_live_targets, live_notes
 
-COMMANDS = ("info", "translate", "mappings", "check", "explain", "snapshot", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "explain", "cpus", "diff", "snapshot", "tui")
 
 
 class UsageError(Exception):
@@ -29,9 +29,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import check_cmd, cpus_cmd, diff_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
 
-    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, snapshot_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, cpus_cmd, diff_cmd, snapshot_cmd, tui_cmd):
         module.register(sub)
     return parser
 

@@ -7,6 +7,7 @@ load Textual."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Protocol
 
 from pmoview.cli.options import add_dump_options, add_root_options, input_options
@@ -16,7 +17,15 @@ from pmoview.inputs import InputOptions
 class TuiRunner(Protocol):
     """Runs the TUI until it quits; returns the exit status."""
 
-    def __call__(self, inputs: InputOptions, *, profile: str | None, spec: str | None, marks: str | None) -> int: ...
+    def __call__(
+        self,
+        inputs: InputOptions,
+        *,
+        profile: str | None,
+        spec: str | None,
+        marks: str | None,
+        diff: InputOptions | None = None,
+    ) -> int: ...
 
 
 class NoTuiError(Exception):
@@ -30,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--profile", metavar="P", help="expected layout: seed, linux-x86_64, linux-arm64 (default: guessed)")
     p.add_argument("--spec", metavar="FILE", help="layout spec (TOML) for the checks")
     p.add_argument("--marks", metavar="FILE", help="marks sidecar (default: DUMP.pmoview-marks.json beside the dump)")
+    p.add_argument("--diff", metavar="B", help="a second dump: the Diff view shows what it maps differently")
     p.set_defaults(run=run)
 
 
@@ -37,4 +47,8 @@ def run(args: argparse.Namespace) -> int:
     runner: TuiRunner | None = args.tui_runner
     if runner is None:
         raise NoTuiError("the TUI is started by the pmoview command (pmoview.main), not by pmoview.cli.main")
-    return runner(input_options(args), profile=args.profile, spec=args.spec, marks=args.marks)
+    inputs = input_options(args)
+    diff = None if args.diff is None else replace(inputs, dump=args.diff)
+    if diff is None:  # a runner written before --diff existed keeps working
+        return runner(inputs, profile=args.profile, spec=args.spec, marks=args.marks)
+    return runner(inputs, profile=args.profile, spec=args.spec, marks=args.marks, diff=diff)

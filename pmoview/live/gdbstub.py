@@ -22,25 +22,37 @@ line when the guest was resumed meanwhile (another monitor, a script), as a torn
 from __future__ import annotations
 
 import atexit
-import bisect
 import contextlib
-import threading
-import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import NoReturn
 
 from pmoview.live import hmp
+from pmoview.live.base import LiveMemory
 from pmoview.live.errors import LiveError
 from pmoview.live.rsp import DEFAULT_TIMEOUT, RspClient, RspError, TargetStopped, is_stop_reply
 from pmoview.live.tdesc import Register, TargetDescription, TargetDescriptionError, parse_target
-from pmoview.memory.base import PAGE_SIZE, CpuState, DumpInfo, PhysicalMemory, Range
+from pmoview.memory.base import PAGE_SIZE, CpuState
 
 # Registers a page-table inspector needs, per architecture (names as the target description has them,
 # lowercased). Whatever of these the stub lacks is simply absent from the CPU state.
 WANTED = {
-    "x86_64": ("rip", "rsp", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"),
+    "x86_64": (
+        "rip",
+        "rsp",
+        "eflags",
+        "cs",
+        "ss",
+        "cr0",
+        "cr2",
+        "cr3",
+        "cr4",
+        "cr8",
+        "efer",
+        "pkru",
+        "fs_base",
+        "gs_base",
+        "k_gs_base",
+    ),
     "aarch64": (
         "pc",
         "sp",
@@ -57,7 +69,6 @@ WANTED = {
     # QEMU's generated riscv-64bit-csr.xml and its "virtual" priv register (0 U, 1 S, 3 M)
     "riscv64": ("pc", "sp", "satp", "sstatus", "mstatus", "priv"),
 }
-BATCH_PAGES = 64  # pages asked for in one pipelined round trip
 
 
 def _feature(item: str) -> tuple[str, str]:
@@ -70,20 +81,12 @@ def _feature(item: str) -> tuple[str, str]:
     return item, "+"
 
 
-class GdbStubMemory(PhysicalMemory):
+class GdbStubMemory(LiveMemory):
     def __init__(self, host: str, port: int, stop: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.path = f"gdb://{host}:{port}"
-        self.format = "gdbstub"
-        self.file_size = 0
-        self.info = DumpInfo()
-        self._lock = threading.RLock()
-        self._pages: dict[int, bytes] = {}
+        super().__init__(f"gdb://{host}:{port}", "gdbstub")
         self._restore_mode: str | None = None
-        self._ranges: list[Range] = []
-        self._starts: list[int] = []
         self._address = (host, port, timeout)
         self.stop = stop
-        self.snapshot_time = 0.0
         self._connect()
         atexit.register(self.close)
 
@@ -143,10 +146,7 @@ class GdbStubMemory(PhysicalMemory):
             if c.request("Qqemu.PhyMemMode:1") != b"OK":
                 raise LiveError(self.path, "the stub refused Qqemu.PhyMemMode:1")
             self._restore_mode = mode
-        self._ranges = hmp.memory_ranges(c.monitor("info mtree -f"))
-        if not self._ranges:
-            raise LiveError(self.path, "the monitor's `info mtree -f` lists no RAM in the system address space")
-        self._starts = [r.start for r in self._ranges]
+        self._set_ranges(c.monitor("info mtree -f"))
         self._snapshot()
 
     def _target_description(self, features: dict[str, str]) -> TargetDescription:
@@ -193,6 +193,8 @@ class GdbStubMemory(PhysicalMemory):
                     values[reg.name] = int.from_bytes(bytes.fromhex(reply.decode("ascii")), "little")
                 except ValueError:
                     raise LiveError(self.path, f"register {reg.name} came back as {reply[:40]!r}") from None
+            if "eflags" in values:  # the name a dump's notes use too
+                values.setdefault("rflags", values["eflags"])
             try:  # QEMU numbers its threads cpu_index + 1 ("02", or "p01.02" with multiprocess)
                 index = int(tid.rsplit(".", 1)[-1], 16) - 1
             except ValueError:
@@ -206,38 +208,10 @@ class GdbStubMemory(PhysicalMemory):
         if hmp.is_running(state):
             raise LiveError(self.path, "the guest is running again; stop it and retry")
         self.info.cpus = self._cpu_states()
-        self.snapshot_time = time.time()
-        self.info.details["run_state"] = state
-        self.info.details["snapshot_time"] = datetime.fromtimestamp(self.snapshot_time, UTC).isoformat(
-            timespec="seconds"
-        )
+        self._stamp(state)
         self.client.unsolicited.clear()
 
-    # -- PhysicalMemory -----------------------------------------------------------------------
-    def ranges(self) -> list[Range]:
-        return list(self._ranges)
-
-    def _present(self, pa: int) -> bool:
-        i = bisect.bisect_right(self._starts, pa) - 1
-        return i >= 0 and pa + PAGE_SIZE <= self._ranges[i].end
-
-    def read_page(self, pa: int) -> bytes | None:
-        page = self._pages.get(pa)
-        if page is not None:
-            return page
-        if not self._present(pa):
-            return None
-        self.prefetch([pa])
-        return self._pages.get(pa)
-
-    def prefetch(self, pas: Iterable[int]) -> None:
-        """Read every page of ``pas`` not yet cached, ``BATCH_PAGES`` per round trip."""
-        todo = sorted({pa & ~(PAGE_SIZE - 1) for pa in pas} - self._pages.keys())
-        todo = [pa for pa in todo if self._present(pa)]
-        with self._lock:
-            for i in range(0, len(todo), BATCH_PAGES):
-                self._fetch(todo[i : i + BATCH_PAGES])
-
+    # -- reading ------------------------------------------------------------------------------
     def _fetch(self, pages: list[int]) -> None:
         requests = [f"m{pa + off:x},{min(self.chunk, PAGE_SIZE - off):x}" for pa in pages for off in self._offsets()]
         try:
@@ -280,8 +254,7 @@ class GdbStubMemory(PhysicalMemory):
 
     # -- live ---------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Forget every cached page and read the registers again (the guest moved): a new connection,
-        as after a resume the stub's reply stream cannot be trusted."""
+        """A new connection: after a resume the stub's reply stream cannot be trusted."""
         with self._lock:
             self._pages.clear()
             self.close()

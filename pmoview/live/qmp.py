@@ -18,27 +18,23 @@ owns. QMP is JSON lines; every read here has a deadline.
 from __future__ import annotations
 
 import atexit
-import bisect
 import contextlib
 import json
 import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from types import MappingProxyType
 
 from pmoview.live import hmp
+from pmoview.live.base import LiveMemory
 from pmoview.live.errors import LiveError
 from pmoview.live.target import LiveTarget
-from pmoview.memory.base import PAGE_SIZE, CpuState, DumpInfo, PhysicalMemory, Range
+from pmoview.memory.base import PAGE_SIZE, CpuState
 
 DEFAULT_TIMEOUT = 10.0
 MAX_LINE = 16 << 20  # a QMP reply (``info mtree -f`` through HMP is the largest we ask for) stays far below
-BATCH_PAGES = 256
 
 
 class QmpClient:
@@ -199,16 +195,12 @@ def connect_stopped(target: LiveTarget, stop: bool, timeout: float) -> tuple[Qmp
         raise
 
 
-class QmpMemory(PhysicalMemory):
+class QmpMemory(LiveMemory):
+    batch_pages = 256  # one pmemsave per run of contiguous pages: larger batches cost little
+
     def __init__(self, target: LiveTarget, stop: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.path = str(target)
-        self.format = "qmp"
-        self.file_size = 0
-        self.info = DumpInfo()
-        self._lock = threading.RLock()
-        self._pages: dict[int, bytes] = {}
+        super().__init__(str(target), "qmp")
         self._tmpdir = tempfile.mkdtemp(prefix="pmoview-qmp-")
-        self.snapshot_time = 0.0
         try:
             self.client, stopped = connect_stopped(target, stop, timeout)
             self.info.details["target"] = self.path
@@ -218,10 +210,7 @@ class QmpMemory(PhysicalMemory):
             self.info.arch = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(str(name))
             if self.info.arch is None:
                 raise LiveError(self.path, f"a target pmoview can walk (x86_64, aarch64), found {name!r}")
-            self._ranges = hmp.memory_ranges(self.client.hmp("info mtree -f"))
-            if not self._ranges:
-                raise LiveError(self.path, "the monitor's `info mtree -f` lists no RAM in the system address space")
-            self._starts = [r.start for r in self._ranges]
+            self._set_ranges(self.client.hmp("info mtree -f"))
             self._snapshot()
         except BaseException:
             self.close()
@@ -241,37 +230,9 @@ class QmpMemory(PhysicalMemory):
                 regs = hmp.x86_registers(self.client.hmp("info registers", index)).get(0, {})
             cpus.append(CpuState(index, self.info.arch or "x86_64", MappingProxyType(regs), ("QMP info registers",)))
         self.info.cpus = cpus
-        self.snapshot_time = time.time()
-        self.info.details["run_state"] = state
-        self.info.details["snapshot_time"] = datetime.fromtimestamp(self.snapshot_time, UTC).isoformat(
-            timespec="seconds"
-        )
+        self._stamp(state)
         self.client.poll_events()
         self.client.events.clear()
-
-    # -- PhysicalMemory -----------------------------------------------------------------------
-    def ranges(self) -> list[Range]:
-        return list(self._ranges)
-
-    def _present(self, pa: int) -> bool:
-        i = bisect.bisect_right(self._starts, pa) - 1
-        return i >= 0 and pa + PAGE_SIZE <= self._ranges[i].end
-
-    def read_page(self, pa: int) -> bytes | None:
-        page = self._pages.get(pa)
-        if page is not None:
-            return page
-        if not self._present(pa):
-            return None
-        self.prefetch([pa])
-        return self._pages.get(pa)
-
-    def prefetch(self, pas: Iterable[int]) -> None:
-        todo = sorted({pa & ~(PAGE_SIZE - 1) for pa in pas} - self._pages.keys())
-        todo = [pa for pa in todo if self._present(pa)]
-        with self._lock:
-            for i in range(0, len(todo), BATCH_PAGES):
-                self._fetch(todo[i : i + BATCH_PAGES])
 
     def _fetch(self, pages: list[int]) -> None:
         runs: list[tuple[int, int]] = []  # (pa, page count)

@@ -89,6 +89,9 @@ class RspClient:
         self._buf = bytearray()
         self.acks = True
         self.unsolicited: list[bytes] = []
+        self.round_trips = 0  # for benchmarks: request batches sent, packets asked, bytes received
+        self.requests = 0
+        self.bytes_received = 0
         self.strict = False  # raise TargetStopped on an unsolicited stop reply (after the handshake)
         self.closed = False
 
@@ -106,6 +109,7 @@ class RspClient:
             raise RspError(self.target, f"connection lost ({exc.strerror or type(exc).__name__})") from None
         if not data:
             raise RspError(self.target, "the stub closed the connection")
+        self.bytes_received += len(data)
         self._buf += data
 
     def _send(self, data: bytes) -> None:
@@ -175,6 +179,8 @@ class RspClient:
         acks on, its ``+`` before each reply is skipped and each reply is acked as it is read (a system-mode
         QEMU stub does not wait for the ack before it reads the next request)."""
         deadline = time.monotonic() + (timeout or self.timeout)
+        self.round_trips += 1
+        self.requests += len(payloads)
         self._send(b"".join(frame(p.encode() if isinstance(p, str) else p) for p in payloads))
         return [self._reply(deadline, stop_reply_ok) for _ in payloads]
 

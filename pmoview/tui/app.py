@@ -19,7 +19,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from pmoview.inputs import InputOptions
+from pmoview.cpus import cpu_views
+from pmoview.diff import diff_spaces
+from pmoview.inputs import InputOptions, open_inputs
 from pmoview.marks import atomic_write, export_report, write_report
 from pmoview.tui.commands import PmoviewProvider
 from pmoview.tui.coverage import pmo_coverage
@@ -78,6 +80,17 @@ class PmoviewApp(App[int]):
         def __init__(self, coverage: Any) -> None:
             super().__init__()
             self.coverage = coverage
+
+    class CpusRead(Message):
+        def __init__(self, views: list[Any]) -> None:
+            super().__init__()
+            self.views = views
+
+    class Diffed(Message):
+        def __init__(self, result: Any, title: str) -> None:
+            super().__init__()
+            self.result = result
+            self.title = title
 
     class Translated(Message):
         def __init__(self, space: int, translation: Any) -> None:
@@ -141,6 +154,19 @@ class PmoviewApp(App[int]):
         with session.lock:
             coverage = pmo_coverage(session, 0)
         self.post_message(self.Covered(coverage))
+        with session.lock:
+            views = cpu_views(session.mem, session.roots, session.options.inputs.limits)
+        self.post_message(self.CpusRead(views))
+        if session.options.diff is not None:
+            self.post_message(self.Progress(f"comparing with {session.options.diff.dump}…", 0.9))
+            other = open_inputs(session.options.diff)
+            try:
+                with session.lock:
+                    result = diff_spaces(session.spaces[0], other.space(other.roots[0]))
+            finally:
+                other.close()
+            title = f"A {session.roots[0].table:#x} ({session.dump_path}) · B {other.roots[0].table:#x} ({other.path})"
+            self.post_message(self.Diffed(result, title))
         self.post_message(self.Progress(self._summary(session), 1.0))
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
@@ -243,6 +269,16 @@ class PmoviewApp(App[int]):
             return
         self.main.set_coverage(message.coverage)
 
+    def on_pmoview_app_cpus_read(self, message: CpusRead) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_cpus(message.views)
+
+    def on_pmoview_app_diffed(self, message: Diffed) -> None:
+        if not self.main.is_attached:  # quitting: results that arrive now are dropped
+            return
+        self.main.set_diff(message.result, message.title)
+
     def on_pmoview_app_translated(self, message: Translated) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
@@ -290,8 +326,13 @@ class PmoviewApp(App[int]):
 
 
 def make_app(
-    inputs: InputOptions, *, profile: str | None = None, spec: str | None = None, marks: str | None = None
+    inputs: InputOptions,
+    *,
+    profile: str | None = None,
+    spec: str | None = None,
+    marks: str | None = None,
+    diff: InputOptions | None = None,
 ) -> PmoviewApp:
     """The app for ``inputs`` (dump, kernel, roots, limits), checked against ``profile``/``spec``, with
-    marks in the sidecar ``marks`` (default: beside the dump)."""
-    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks))
+    marks in the sidecar ``marks`` (default: beside the dump); ``diff``: a second dump for the Diff view."""
+    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks, diff=diff))

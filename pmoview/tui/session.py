@@ -33,6 +33,7 @@ class SessionOptions:
     profile: str | None = None  # seed, linux-x86_64, linux-arm64; None: picked from the dump
     spec: str | None = None  # TOML layout spec extending the profile
     marks: str | None = None  # sidecar path; None: DUMP.pmoview-marks.json beside the dump
+    diff: InputOptions | None = None  # a second dump to compare root 0 with (the Diff view)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from textual.lazy import Lazy
 from textual.widgets import Static
 
 from pmoview.tui.widgets.coverage_view import CoverageView
+from pmoview.tui.widgets.cpus_table import CpusTable
+from pmoview.tui.widgets.diff_table import DiffTable
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
 from pmoview.tui.widgets.mappings_view import MappingsView
@@ -74,19 +76,35 @@ def _marks() -> ComposeResult:
     yield Lazy(MarksTable(id="marks"))
 
 
+def _cpus() -> ComposeResult:
+    with Vertical():
+        yield CpusTable(id="cpus")
+        yield Static("CPU records appear when the dump is open", id="cpu-detail")
+
+
+def _diff() -> ComposeResult:
+    with Vertical():
+        yield Static("start with `pmoview A --diff B` to compare A with a second dump B", id="diff-info")
+        yield DiffTable(id="diff")
+
+
 VIEWS: tuple[View, ...] = (
     View("tree", "Tree", "Page-table tree and entry inspector", _tree),
     View("mappings", "Mappings", "ptdump-style mappings", _mappings),
     View("coverage", "Coverage", "PMO coverage of physical memory", _coverage),
     View("findings", "Findings", "Findings of the checks", _findings),
     View("marks", "Marks", "Your marks on this dump", _marks),
+    View("cpus", "CPUs", "Each CPU: mode, PC, root and its last fault explained", _cpus),
+    View("diff", "Diff", "What the --diff dump maps differently", _diff),
 )
 if len(VIEWS) > 9:
     raise RuntimeError("views are switched with the keys 1-9")
 
 # The ids the main screen refers to by name.
-TREE, MAPPINGS, COVERAGE, FINDINGS, MARKS = (f"tab-{n}" for n in ("tree", "mappings", "coverage", "findings", "marks"))
-if not {TREE, MAPPINGS, COVERAGE, FINDINGS, MARKS} <= {v.id for v in VIEWS}:
+TREE, MAPPINGS, COVERAGE, FINDINGS, MARKS, CPUS, DIFF = (
+    f"tab-{n}" for n in ("tree", "mappings", "coverage", "findings", "marks", "cpus", "diff")
+)
+if not {TREE, MAPPINGS, COVERAGE, FINDINGS, MARKS, CPUS, DIFF} <= {v.id for v in VIEWS}:
     raise RuntimeError("a view the main screen needs is not registered")
 
 

@@ -181,6 +181,11 @@ def cli_commands(path: str, max_tables: int = DEFAULT_MAX_TABLES, check: bool | 
     ]
     if has_check() if check is None else check:
         cmds.append(["check", path, "--max-tables", str(max_tables)])
+    cmds += [
+        ["explain", path, vas[0], "--access", "write", "--json", "--max-tables", str(max_tables)],
+        ["cpus", path, "--json", "--max-tables", str(max_tables)],
+        ["diff", path, path, "--max-tables", str(max_tables)],
+    ]
     return cmds
 
 

@@ -15,15 +15,32 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
+from pmoview.arch.records import path_key
 from pmoview.checks import Finding
 from pmoview.checks.findings import PathEntry
+from pmoview.cpus import CpuView
+from pmoview.diff import SpaceDiff
 from pmoview.tui.coverage import Coverage
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
 from pmoview.tui.session import Session
-from pmoview.tui.views import COVERAGE, FINDINGS, MAPPINGS, MARKS, TREE, VIEWS, SessionView, view_action, view_key
+from pmoview.tui.views import (
+    COVERAGE,
+    CPUS,
+    DIFF,
+    FINDINGS,
+    MAPPINGS,
+    MARKS,
+    TREE,
+    VIEWS,
+    SessionView,
+    view_action,
+    view_key,
+)
 from pmoview.tui.widgets.coverage_view import CoverageView
+from pmoview.tui.widgets.cpus_table import CpusTable, cpu_detail
+from pmoview.tui.widgets.diff_table import DiffTable
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
 from pmoview.tui.widgets.mappings_view import MappingsView
@@ -134,6 +151,7 @@ class MainScreen(Screen[None]):
         self.mapping_model: MappingModel | None = None
         self.coverage: Coverage | None = None
         self.findings: list[Finding] = []
+        self.cpus: list[CpuView] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
 
     def on_mount(self) -> None:
@@ -193,6 +211,24 @@ class MainScreen(Screen[None]):
         n = len(findings)
         label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
         self.query_one(TabbedContent).get_tab(FINDINGS).label = label
+
+    def set_cpus(self, views: list[CpuView]) -> None:
+        self.cpus = views
+        table = self.query_one(CpusTable)
+        table.set_views(views)
+        first = table.current()
+        self.query_one("#cpu-detail", Static).update(cpu_detail(first) if first else "the dump records no CPU state")
+        faults = sum(1 for v in views if v.fault is not None and not v.fault.explanation.allowed)
+        label = f"CPUs ({len(views)}" + (f", {faults} fault" if faults else "") + ")" if views else "CPUs"
+        self.query_one(TabbedContent).get_tab(CPUS).label = label
+
+    def set_diff(self, result: SpaceDiff, title: str) -> None:
+        """The Diff view's content (only with ``--diff B``)."""
+        self.query_one(DiffTable).set_diff(result)
+        n = len(result.removed) + len(result.added) + len(result.changed)
+        text = f"{title} · {n} difference(s): - only in A, + only in B, ~ changed; enter: the VA in A's tree"
+        self.query_one("#diff-info", Static).update(text)
+        self.query_one(TabbedContent).get_tab(DIFF).label = f"Diff ({n})"
 
     def set_coverage(self, coverage: Coverage) -> None:
         self.coverage = coverage
@@ -280,6 +316,9 @@ class MainScreen(Screen[None]):
         if isinstance(event.control, FindingsTable):
             f = event.control.current()
             self.query_one("#finding-detail", Static).update(_finding_detail(f) if f is not None else "")
+        elif isinstance(event.control, CpusTable):
+            v = event.control.current()
+            self.query_one("#cpu-detail", Static).update(cpu_detail(v) if v is not None else "")
         self.refresh_bindings()
 
     # -- actions -------------------------------------------------------------------------------------
@@ -431,6 +470,25 @@ class MainScreen(Screen[None]):
             self.reveal_path(space, _key(f.paths[0]))
         elif f.va_start is not None:
             self.actions.goto_va(space, f.va_start)
+
+    def on_cpus_table_cpu_chosen(self, event: CpusTable.CpuChosen) -> None:
+        """The fault's walk in the tree (down to the entry that denies it), else the PC's."""
+        v = event.view
+        if v.root is None or self.session is None:
+            self.notify(f"CPU {v.index} has no page-table root", severity="warning")
+            return
+        space = next((i for i, r in enumerate(self.session.roots) if r.table == v.root.table), None)
+        if space is None:
+            self.notify(f"root {v.root.table:#x} of CPU {v.index} is not among the open roots", severity="warning")
+            return
+        f = v.fault
+        if f is not None and f.explanation.path:
+            self.reveal_path(space, path_key(f.explanation.path))
+        elif v.pc is not None:
+            self.actions.goto_va(space, v.pc)
+
+    def on_diff_table_va_chosen(self, event: DiffTable.VaChosen) -> None:
+        self.actions.goto_va(0, event.va)
 
     def on_marks_table_mark_chosen(self, event: MarksTable.MarkChosen) -> None:
         m = event.mark
