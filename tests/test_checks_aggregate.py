@@ -86,3 +86,38 @@ def test_alternating_mappings_stream_one_per_line(alternating: Path, capsys: pyt
     assert main(["mappings", "--json", "--writable", str(alternating)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 131_072 + 2 and '"writable":false' not in out
+
+
+def test_finding_index_answers_rows_without_scanning_findings() -> None:
+    from pmoview.checks.findings import Example, Finding, PathEntry
+    from pmoview.checks.index import FindingIndex
+
+    leaf = (PathEntry(4, 256, 0), PathEntry(3, 0, 0), PathEntry(2, 5, 0))
+    other = (PathEntry(4, 256, 0), PathEntry(3, 1, 0), PathEntry(2, 7, 0))
+    findings = [
+        Finding("wx", "error", 0x1000, 0x2000, None, None, "m", paths=(leaf,)),
+        Finding(
+            "pmo-flags", "warning", 0x8000, 0x9000, None, None, "m", count=40, examples=(Example(1, 2, 3, 4, other),)
+        ),
+        Finding("pmo-extra", "info", 0x20000, 0x30000, None, None, "m"),
+    ]
+    idx = FindingIndex(findings)
+    assert idx.severity(((4, 256),), None, None) == 3  # both paths run through PML4[256]
+    assert idx.severity(((4, 256), (3, 1)), None, None) == 2  # an example's path counts
+    assert idx.severity(((4, 255),), 0x8800, 0x8900) == 2  # by VA range
+    assert idx.severity(((4, 255),), 0x0, 0x1001) == 3
+    assert idx.severity(((4, 255),), 0x2000, 0x8000) == 0  # touching is not meeting
+    assert idx.severity(((4, 255),), 0x2F000, 0x40000) == 1
+
+
+def test_distinct_causes_and_findings_are_capped_and_say_so() -> None:
+    from pmoview.checks.findings import MAX_CAUSES, MAX_FINDINGS
+
+    sink = PendingCollector()
+    for i in range(MAX_CAUSES + 500):  # a wrong-target offset per place: a cause each
+        sink.add(Pending("pmo-wrong-target", ERROR, ("pmo", i), i * 20, i * 20 + 10, 0, 10, render_))
+    assert len(sink.buckets) == MAX_CAUSES + 1  # the rest share one bucket
+    many = [Pending(f"k{i % 7}", ERROR, ("g", i), i * 20, i * 20 + 10, None, None, render_) for i in range(3000)]
+    got = merge_pending(many)
+    assert len(got) == MAX_FINDINGS and got[-1].kind == "report-limit"
+    assert "2,001 more findings" in got[-1].message

@@ -21,7 +21,7 @@ from typing import Any
 from pmoview.checks import kernel_image, pmo, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.facts import gather_facts
-from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, merge_pending, sort_findings
+from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, cap_findings, merge_pending, sort_findings
 from pmoview.checks.marks import apply_marks
 from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
 from pmoview.checks.ram import RamMap, RamRange, find_ram
@@ -123,7 +123,7 @@ def run_checks(
     return Report(
         profile=resolved,
         ram=ram_map,
-        findings=sort_findings(findings),
+        findings=sort_findings(cap_findings(findings)),  # several roots: the cap holds for the report
         suppressed=suppressed,
         roots=[s.root for s in spaces],
         dump=mem,

@@ -39,6 +39,7 @@ KINDS = (
     # added beyond the issue's list: walker anomalies that are neither of the above
     "table-cycle",
     "walk-limit",
+    "report-limit",
     # kernel stacks and their guard pages (profiles with a StackRule: xv6-riscv)
     "stack-missing",
     "stack-flags",
@@ -233,9 +234,12 @@ class Pending:
         )
 
 
-AGGREGATE_OVER = 16  # more separate places of one kind and cause than this become one finding
+AGGREGATE_OVER = 100  # more separate places of one kind and cause than this become one finding
 MAX_EXAMPLES = 8  # places listed in an aggregated finding
 EXACT_PLACES = 1024  # places per kind and cause kept whole while checking; the rest are counted
+MAX_CAUSES = 1024  # causes (groups) per kind; more (a hostile tree's distinct wrong offsets) share one bucket
+MAX_FINDINGS = 1000  # finding records per report; the rest are folded into one "not listed" finding
+OTHER_CAUSES = "other causes"
 
 
 def _bucket_key(p: Pending) -> tuple[Any, ...]:
@@ -281,13 +285,11 @@ class PendingCollector:
 
     def __init__(self) -> None:
         self.buckets: dict[tuple[Any, ...], _Bucket] = {}
+        self.causes: dict[tuple[Any, ...], int] = {}  # buckets per (kind, severity, root)
 
     def count(self, like: Pending, places: int, units: int, va_end: int, pa_start: int, pa_end: int) -> None:
         """``places`` more separate places concluding ``like`` (which is not added), counted only."""
-        key = _bucket_key(like)
-        b = self.buckets.get(key)
-        if b is None:
-            b = self.buckets[key] = _Bucket()
+        b = self._bucket(like)
         b.count_tail()
         b.more += places
         b.more_units += units
@@ -299,10 +301,21 @@ class PendingCollector:
             b.places.append(like)
             b.more -= 1
 
-    def add(self, p: Pending) -> None:
-        b = self.buckets.get(_bucket_key(p))
+    def _bucket(self, p: Pending) -> _Bucket:
+        key = _bucket_key(p)
+        b = self.buckets.get(key)
         if b is None:
-            b = self.buckets[_bucket_key(p)] = _Bucket()
+            kind = (p.kind, p.severity, p.root)
+            if self.causes.get(kind, 0) >= MAX_CAUSES:
+                key = (p.kind, p.severity, OTHER_CAUSES, p.root)
+                b = self.buckets.get(key)
+            if b is None:
+                self.causes[kind] = self.causes.get(kind, 0) + 1
+                b = self.buckets[key] = _Bucket()
+        return b
+
+    def add(self, p: Pending) -> None:
+        b = self._bucket(p)
         if b.tail is not None:
             if b.tail.can_join(p):
                 b.tail.join(p)
@@ -354,7 +367,30 @@ def merge_pending(items: Iterable[Pending] | PendingCollector) -> list[Finding]:
             out.append(_aggregate(joined, b))
         else:
             out += [p.finish() for p in joined]
-    return out
+    return cap_findings(out)
+
+
+def cap_findings(findings: list[Finding]) -> list[Finding]:
+    """At most ``MAX_FINDINGS`` records, the most severe first; the rest become one finding that says
+    what was left out (a limit that cut the work says so)."""
+    if len(findings) <= MAX_FINDINGS:
+        return findings
+    ordered = sort_findings(findings)
+    kept, rest = ordered[: MAX_FINDINGS - 1], ordered[MAX_FINDINGS - 1 :]
+    kinds = sorted({f.kind for f in rest})
+    worst = min(rest, key=lambda f: SEVERITY_RANK.get(f.severity, 9)).severity
+    more = Finding(
+        "report-limit",
+        worst,
+        None,
+        None,
+        None,
+        None,
+        f"{len(rest):,} more findings ({', '.join(kinds)}) are not listed: a report holds at most "
+        f"{MAX_FINDINGS:,} findings (pmoview.checks.findings.MAX_FINDINGS); the ones listed are the most severe.",
+        count=sum(f.count for f in rest),
+    )
+    return [*kept, more]
 
 
 def _aggregate(places: list[Pending], b: _Bucket) -> Finding:

@@ -143,6 +143,12 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
         default=None,
         help="cap on page-table pages visited per walk (default 2097152)",
     )
+    g.add_argument(
+        "--max-revisits",
+        type=parse_positive,
+        default=None,
+        help="cap on visits of tables a walk has visited before (shared tables; default 65536)",
+    )
 
 
 NXE = {"on": True, "off": False, "auto": None}
@@ -167,7 +173,8 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         sum=NXE[args.sum],
         mxr=NXE[args.mxr],
     )
-    limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
+    given = {"max_tables": args.max_tables, "max_revisits": getattr(args, "max_revisits", None)}
+    limits = WalkLimits(**{k: v for k, v in given.items() if v is not None})
     return InputOptions(
         dump=args.dump,
         dump_format=args.dump_format,

@@ -103,4 +103,5 @@ def _warn_limits(space: Any) -> None:
     """A walk cut short by a cap must say so: silent truncation would read as "not mapped"."""
     limits = [a for a in space.anomalies if a.kind == "limit"]
     if limits:
-        note(f"incomplete output: {limits[0].detail} (--max-tables raises it)")
+        flag = "--max-revisits" if "max_revisits" in limits[0].detail else "--max-tables"
+        note(f"incomplete output: {limits[0].detail} ({flag} raises it)")

@@ -15,9 +15,9 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
+from pmoview.checks.index import FindingIndex
 from pmoview.tui.rows import Row, human, table_rows
 
-SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 MARK_GLYPH = {
     "wrong": ("✗", "bold magenta"),
     "missing": ("∅", "bold magenta"),
@@ -98,6 +98,8 @@ class PageTableTree(Tree[NodeData]):
         self.guide_depth = 3
         self.session: Any = None
         self._queue: asyncio.Queue[TreeNode[NodeData]] = asyncio.Queue()
+        self._index: FindingIndex | None = None
+        self._indexed: object = None
 
     # -- content ---------------------------------------------------------------------------------
     def set_session(self, session: Any) -> None:
@@ -169,19 +171,9 @@ class PageTableTree(Tree[NodeData]):
         row, s = data.row, self.session
         if row is None or not s.findings or row.kind == "none":
             return 0
-        key = data.path_key()
-        best = 0
-        for f in s.findings:
-            rank = SEVERITY_RANK.get(str(getattr(f, "severity", "")).lower(), 0)
-            if rank <= best:
-                continue
-            hit = any(tuple(_keys(path))[: len(key)] == key for path in getattr(f, "paths", ()) or ())
-            va0, va1 = getattr(f, "va_start", None), getattr(f, "va_end", None)
-            if not hit and va0 is not None and va1 is not None and row.va_start is not None and row.va_end is not None:
-                hit = va0 < row.va_end and row.va_start < va1
-            if hit:
-                best = rank
-        return best
+        if self._index is None or self._indexed is not s.findings:  # built once per set of findings
+            self._index, self._indexed = FindingIndex(s.findings), s.findings
+        return self._index.severity(data.path_key(), row.va_start, row.va_end)
 
     def refresh_labels(self) -> None:
         """Redraw every loaded label (after marks or findings change)."""
@@ -315,13 +307,3 @@ class PageTableTree(Tree[NodeData]):
 def _depth(session: Any, data: NodeData) -> int:
     levels = [r.level for r in session.spaces[data.space].mode.levels]
     return levels.index(data.view.level)
-
-
-def _keys(path: Any) -> list[tuple[int, int]]:
-    out = []
-    for p in path:
-        if hasattr(p, "level"):
-            out.append((int(p.level), int(p.index)))
-        else:
-            out.append((int(p[0]), int(p[1])))
-    return out
