@@ -98,6 +98,7 @@ class KdumpHeader:
     max_mapnr: int  # the 64-bit value from the sub-header when the version has it
     nr_cpus: int
     phys_base: int
+    dump_level: int  # makedumpfile -d: 1 zero, 2 cache, 4 cache+private, 8 user, 16 free pages
     offset_vmcoreinfo: int
     size_vmcoreinfo: int
     offset_note: int
@@ -124,6 +125,7 @@ def decode_headers(main: bytes, sub: bytes) -> KdumpHeader:
         max_mapnr=s.max_mapnr_64 if version >= 6 else h.max_mapnr,
         nr_cpus=h.nr_cpus,
         phys_base=s.phys_base,
+        dump_level=s.dump_level,
         offset_vmcoreinfo=s.offset_vmcoreinfo if version >= 3 else 0,
         size_vmcoreinfo=s.size_vmcoreinfo if version >= 3 else 0,
         offset_note=s.offset_note if version >= 4 else 0,

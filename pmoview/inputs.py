@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root, WalkLimits
+from pmoview.arch.mode import UnsupportedPaging
 from pmoview.kernel import KernelImage, load_system_map
 from pmoview.live.target import is_live, open_live
 from pmoview.memory import PhysicalMemory, open_dump
@@ -53,12 +54,15 @@ class InputOptions:
 
 @dataclass
 class Inputs:
-    """The opened inputs. ``roots`` are every candidate, best first (see ``pmoview.roots``)."""
+    """The opened inputs. ``roots`` are every candidate, best first (see ``pmoview.roots``);
+    ``left_out`` says which candidates from the dump were dropped because pmoview cannot walk their
+    paging mode (an AArch64 granule or VA size no CPU has), and why."""
 
     options: InputOptions
     mem: PhysicalMemory
     kernel: KernelImage | None
     roots: list[Root]
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -96,10 +100,15 @@ def open_inputs(options: InputOptions, progress: Progress | None = None, *, requ
     try:
         kernel = open_kernel(options, mem)
         say("finding page-table roots")
-        roots = find_roots(mem, kernel, options.roots)
+        left_out: list[str] = []
+        try:
+            roots = find_roots(mem, kernel, options.roots, left_out)
+        except UnsupportedPaging as exc:  # from the root options themselves (--tcr, --ttbr1, ...)
+            raise DumpFormatError(options.dump, None, "a paging mode pmoview can walk", str(exc)) from exc
         if require_root and not roots:
-            raise DumpFormatError(options.dump, None, NO_ROOT, "none")
+            found = "none" if not left_out else "only roots pmoview cannot walk: " + "; ".join(left_out)
+            raise DumpFormatError(options.dump, None, NO_ROOT, found)
     except BaseException:
         mem.close()
         raise
-    return Inputs(options, mem, kernel, roots)
+    return Inputs(options, mem, kernel, roots, left_out)

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from pmoview.live.target import is_live
 
@@ -152,18 +152,9 @@ def _hex_or_none(v: Any, where: str) -> int | None:
     raise ValueError(f'{where}: {v!r} is not an address ("0x...")')
 
 
-def _path_key(path: Iterable[Any] | None) -> PathKey | None:
-    """Accept ``[(level, index)]``, ``[[level, index]]`` or EntryRef-like objects (``.level``, ``.index``)."""
-    if path is None:
-        return None
-    out = []
-    for p in path:
-        if hasattr(p, "level") and hasattr(p, "index"):
-            out.append((int(p.level), int(p.index)))
-        else:
-            lvl, idx = p
-            out.append((int(lvl), int(idx)))
-    return tuple(out)
+def _path_key(path: Iterable[Sequence[int]] | None) -> PathKey | None:
+    """``[(level, index), ...]`` or ``[[level, index], ...]`` as a ``PathKey``; None stays None."""
+    return None if path is None else tuple((int(level), int(index)) for level, index in path)
 
 
 @dataclass
@@ -191,7 +182,7 @@ class MarkSet:
         self,
         kind: str,
         root: int,
-        path: Iterable[Any] | None = None,
+        path: Iterable[Sequence[int]] | None = None,
         va_start: int | None = None,
         va_end: int | None = None,
         note: str = "",
@@ -224,12 +215,12 @@ class MarkSet:
                 return self.marks.pop(i)
         return None
 
-    def for_path(self, root: int, path: Iterable[Any]) -> list[Mark]:
+    def for_path(self, root: int, path: Iterable[Sequence[int]]) -> list[Mark]:
         """Marks on exactly this entry."""
         key = _path_key(path)
         return [m for m in self.marks if m.root == root and m.path == key]
 
-    def under_path(self, root: int, path: Iterable[Any]) -> list[Mark]:
+    def under_path(self, root: int, path: Iterable[Sequence[int]]) -> list[Mark]:
         """Marks on this entry or on any entry below it."""
         key = _path_key(path) or ()
         n = len(key)
@@ -329,109 +320,3 @@ def identity_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str | N
         if a is not None and b is not None and a != b:
             return f"the marks were made on a dump with {key} {a}, this one has {b}"
     return None
-
-
-# -- reports -----------------------------------------------------------------------------------------
-
-
-class ExportedReport(NamedTuple):
-    markdown: str
-    data: dict[str, Any]
-
-
-def _h(v: Any) -> str | None:
-    return None if v is None else hex(v) if isinstance(v, int) else str(v)
-
-
-def finding_json(f: Any) -> dict[str, Any]:
-    """A finding (``pmoview.checks.Finding`` or anything with its attributes) as plain JSON."""
-    if hasattr(f, "to_json"):
-        try:
-            out = f.to_json()
-            if isinstance(out, dict):
-                return out
-        except Exception:  # noqa: BLE001, S110 - fall back to attributes
-            pass
-    paths = getattr(f, "paths", None) or []
-    return {
-        "kind": getattr(f, "kind", "?"),
-        "severity": getattr(f, "severity", "?"),
-        "va_start": _h(getattr(f, "va_start", None)),
-        "va_end": _h(getattr(f, "va_end", None)),
-        "pa_start": _h(getattr(f, "pa_start", None)),
-        "pa_end": _h(getattr(f, "pa_end", None)),
-        "message": getattr(f, "message", ""),
-        "paths": [[list(k) for k in (_path_key(p) or ())] for p in paths],
-    }
-
-
-def _range_text(a: Any, b: Any) -> str:
-    if a is None:
-        return ""
-    return f"{a}-{b}" if b is not None else str(a)
-
-
-def export_report(
-    marks: MarkSet | Sequence[Mark],
-    findings: Sequence[Any] = (),
-    *,
-    dump: dict[str, Any] | None = None,
-    roots: Sequence[Any] = (),
-    profile: str | None = None,
-    title: str = "pmoview report",
-) -> ExportedReport:
-    """Marks and findings as a Markdown document and a JSON-ready dict (same content)."""
-    mark_list = list(marks)
-    ident = dump if dump is not None else (marks.dump if isinstance(marks, MarkSet) else {})
-    fj = [finding_json(f) for f in findings]
-    roots_j = [r.to_json() if hasattr(r, "to_json") else r for r in roots]
-    data: dict[str, Any] = {
-        "version": VERSION,
-        "generated": _now(),
-        "dump": ident,
-        "profile": profile,
-        "roots": roots_j,
-        "summary": {"findings": len(fj), **{k: sum(1 for m in mark_list if m.kind == k) for k in KINDS}},
-        "findings": fj,
-        "marks": [m.to_json() for m in mark_list],
-    }
-    md = [f"# {title}", ""]
-    if ident:
-        md.append(f"- dump: `{ident.get('path')}` ({ident.get('format') or '?'}, {ident.get('size') or '?'} bytes)")
-    if profile:
-        md.append(f"- profile: {profile}")
-    for r in roots_j:
-        md.append(f"- root: {r.get('mode')} table {r.get('table')} ({r.get('source')})")
-    md.append(f"- findings: {len(fj)}; marks: " + ", ".join(f"{data['summary'][k]} {k}" for k in KINDS))
-    md += ["", "## Findings", ""]
-    if fj:
-        md += ["| severity | kind | VA | PA | message |", "|---|---|---|---|---|"]
-        for f in fj:
-            md.append(
-                f"| {f.get('severity')} | {f.get('kind')} | {_range_text(f.get('va_start'), f.get('va_end'))} "
-                f"| {_range_text(f.get('pa_start'), f.get('pa_end'))} | {_md(str(f.get('message', '')))} |"
-            )
-    else:
-        md.append("No findings.")
-    md += ["", "## Marks", ""]
-    if mark_list:
-        md += ["| id | kind | root | entry path | VA range | note |", "|---|---|---|---|---|---|"]
-        for m in mark_list:
-            path = " → ".join(f"L{lvl}[{idx}]" for lvl, idx in m.path) if m.path else ""
-            va = _range_text(_h(m.va_start), _h(m.va_end))
-            md.append(f"| {m.id} | {m.kind} | {m.root:#x} | {path} | {va} | {_md(m.note)} |")
-    else:
-        md.append("No marks.")
-    return ExportedReport("\n".join(md) + "\n", data)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def write_report(report: ExportedReport, base: str) -> tuple[str, str]:
-    """Write ``base.md`` and ``base.json`` (atomically); returns both paths."""
-    md_path, json_path = base + ".md", base + ".json"
-    atomic_write(md_path, report.markdown)
-    atomic_write(json_path, json.dumps(report.data, indent=2) + "\n")
-    return md_path, json_path

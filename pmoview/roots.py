@@ -4,13 +4,16 @@ Each candidate says where it came from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 import numpy as np
 
+from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
-from pmoview.arch.root import Root
+from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
+from pmoview.arch.mode import UnsupportedPaging
+from pmoview.arch.root import Root, paging_mode
 from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory
 from pmoview.memory.base import present_pages
@@ -50,20 +53,39 @@ def _pa_mask(maxphyaddr: int) -> int:
 
 
 def find_roots(
-    mem: PhysicalMemory, kernel: KernelImage | None = None, options: RootOptions | None = None
+    mem: PhysicalMemory,
+    kernel: KernelImage | None = None,
+    options: RootOptions | None = None,
+    problems: list[str] | None = None,
 ) -> list[Root]:
-    """All candidates, best first, without duplicates (same arch, mode and table)."""
+    """All candidates, best first, without duplicates (same arch, mode and table), each with its
+    kind (``pmoview.rootkind``): explicit options first, then kernel roots (a PTI user CR3's kernel
+    twin among them), then user roots.
+
+    A candidate from the dump whose paging mode pmoview cannot walk (UnsupportedPaging: a granule or
+    VA size no AArch64 has) is left out and the reason appended to ``problems``; one from the options
+    (``--ttbr1``, ``--tcr``, ...) raises it: the user asked for exactly that."""
     opt = options or RootOptions()
     arch = opt.arch or mem.arch or (kernel.arch if kernel else None) or "x86_64"
     found: list[Root] = []
+    sink = problems if problems is not None else []
+
+    def from_dump(make: Callable[[], list[Root]]) -> list[Root]:
+        try:
+            return [r for r in make() if _walkable(r, sink)]
+        except UnsupportedPaging as exc:
+            sink.append(str(exc))
+            return []
+
     if arch == "riscv64":
         found += _riscv(mem, kernel, opt)
     elif arch == "x86_64":
         found += _explicit_x86(opt) + _cpu_x86(mem, opt) + _vmcoreinfo_x86(mem, opt)
     else:
-        found += _explicit_arm(opt) + _cpu_arm(mem, opt) + _vmcoreinfo_arm(mem, opt)
+        found += [r for r in _explicit_arm(mem, opt) if _walkable(r, None)]
+        found += from_dump(lambda: _cpu_arm(mem, opt)) + from_dump(lambda: _vmcoreinfo_arm(mem, opt))
     if arch != "riscv64":
-        found += _symbols(mem, kernel, arch, opt)
+        found += from_dump(lambda: _symbols(mem, kernel, arch, opt))
     if not found and opt.scan and arch == "x86_64":
         found += _scan_x86(mem, opt)
     # One candidate per table; when several sources agree, say so (agreement is evidence).
@@ -75,7 +97,19 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return list(unique.values())
+    return rootkind.classify(mem, list(unique.values()))
+
+
+def _walkable(root: Root, problems: list[str] | None) -> bool:
+    """Whether the walker has rows for this root; without ``problems`` the reason is raised."""
+    try:
+        paging_mode(root)
+    except UnsupportedPaging as exc:
+        if problems is None:
+            raise
+        problems.append(f"{root.source}: {exc}")
+        return False
+    return True
 
 
 def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) -> list[Root]:
@@ -138,87 +172,105 @@ def _vmcoreinfo_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     return [_x86(pa, la57, "VMCOREINFO init_top_pgt - __START_KERNEL_map + phys_base", opt)]
 
 
-def _arm_va_bits(tcr: int | None, fallback: int | None, t1: bool) -> int:
+@dataclass(frozen=True)
+class ArmGeometry:
+    """How one AArch64 half translates, and where each parameter came from (for ``Root.source``)."""
+
+    mode: str
+    va_bits: int
+    ds: bool | None
+    hpd: bool
+    maxphyaddr: int
+    tcr: int | None
+    why: str
+
+
+def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: int | None = None) -> ArmGeometry:
+    """Granule and VA size of one half: from TCR_EL1 (``--tcr`` or the CPU's own) when known, else from
+    VMCOREINFO (``PAGESIZE``, ``NUMBER(TCR_EL1_T1SZ)``, ``NUMBER(VA_BITS)``; Linux gives TTBR0 the
+    same VA size as TTBR1), else 4 KiB and 48 bits. UnsupportedPaging for a granule AArch64 lacks."""
+    tcr = opt.tcr if opt.tcr is not None else tcr_value
     if tcr is not None:
-        tsz = (tcr >> (16 if t1 else 0)) & 0x3F
-        return 64 - tsz
-    return fallback or 48
+        t = decode_tcr(tcr)
+        h = t.half(half)
+        return ArmGeometry(h.mode, h.va_bits, t.ds, h.hpd, min(opt.maxphyaddr, t.pa_bits), tcr, f"TCR_EL1 {tcr:#x}")
+    info = mem.vmcoreinfo
+    why = []
+    page_size = vmci.plain_number(info, "PAGESIZE")
+    mode = "aarch64-4k"
+    if page_size is not None:
+        mode = granule_mode(page_size)
+        why.append(f"PAGESIZE {page_size}")
+    t1sz = vmci.number(info, "TCR_EL1_T1SZ")
+    va_bits = vmci.number(info, "VA_BITS")
+    if t1sz:
+        va_bits = 64 - t1sz
+        why.append(f"TCR_EL1_T1SZ {t1sz}")
+    elif va_bits:
+        why.append(f"VA_BITS {va_bits}")
+    text = "VMCOREINFO " + ", ".join(why) if why else "4 KiB granule and 48-bit VA assumed (no TCR_EL1, no VMCOREINFO)"
+    return ArmGeometry(mode, va_bits or 48, None, False, min(opt.maxphyaddr, 52), None, text)
 
 
-def _arm(table: int, half: str, va_bits: int, source: str, opt: RootOptions) -> Root:
+def _arm(table: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
     return Root(
         arch="aarch64",
-        mode="aarch64-4k",
+        mode=geo.mode,
         table=table,
-        source=source,
+        source=f"{source} ({geo.why})",
         half=half,
-        va_bits=va_bits,
+        va_bits=geo.va_bits,
         mair=opt.mair,
-        maxphyaddr=min(opt.maxphyaddr, 52),
+        maxphyaddr=geo.maxphyaddr,
+        hpd=geo.hpd,
+        ds=geo.ds,
+        tcr=geo.tcr,
+        cpu=cpu,
     )
 
 
-# TCR_EL1 fields (Arm ARM D19.2.139): per half the size offset, the walk-disable bit, the granule encoding
-# and hierarchical-permission-disable bit; IPS, the intermediate (here: output) physical address size.
-class TcrHalf(NamedTuple):
-    tsz: int
-    epd: int
-    tg: int
-    tg_codes: dict[int, str]
-    hpd: int
+SCTLR_M = 1  # SCTLR_EL1.M: the stage 1 MMU is on
 
 
-TCR_HALVES = {
-    "ttbr1": TcrHalf(16, 23, 30, {2: "aarch64-4k", 1: "aarch64-16k", 3: "aarch64-64k"}, 42),
-    "ttbr0": TcrHalf(0, 7, 14, {0: "aarch64-4k", 2: "aarch64-16k", 1: "aarch64-64k"}, 41),
-}
-TCR_IPS_BITS = {0: 32, 1: 36, 2: 40, 3: 42, 4: 44, 5: 48, 6: 52}
-SCTLR_M = 1
+def _from_ttbr(ttbr: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
+    """A root from a TTBR value: the table address as the MMU takes it (ASID, CnP masked; aligned to
+    the top table's size, not to a page)."""
+    probe = _arm(0, half, geo, source, opt, cpu)
+    return replace(probe, table=ttbr_table_address(ttbr, paging_mode(probe)))
 
 
-def _cpu_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
-    """One root per half per CPU whose registers a live target (the gdbstub) gives: TTBRn_EL1 with the
-    granule, size, HPD and PA size of TCR_EL1 and the CPU's MAIR_EL1. A dump's notes carry none of them."""
+def _explicit_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     out = []
-    baddr = ((1 << 48) - 1) & ~1
-    for cpu in mem.cpus:
-        regs = cpu.regs
-        if (opt.cpu is not None and cpu.index != opt.cpu) or "tcr_el1" not in regs:
-            continue
-        sctlr = regs.get("sctlr_el1", regs.get("sctlr"))
-        if sctlr is not None and not sctlr & SCTLR_M:
-            continue  # MMU off: no translation to show
-        tcr = regs["tcr_el1"]
-        for half, f in TCR_HALVES.items():
-            ttbr = regs.get(f"{half}_el1")
-            mode = f.tg_codes.get((tcr >> f.tg) & 3)
-            if ttbr is None or mode is None or (tcr >> f.epd) & 1:
-                continue
-            pa_bits = TCR_IPS_BITS.get((tcr >> 32) & 7, 48)
-            out.append(
-                Root(
-                    arch="aarch64",
-                    mode=mode,
-                    table=ttbr & baddr,
-                    source=f"CPU {cpu.index} {half.upper()}_EL1",
-                    half=half,
-                    va_bits=64 - ((tcr >> f.tsz) & 0x3F),
-                    mair=opt.mair if opt.mair is not None else regs.get("mair_el1"),
-                    maxphyaddr=min(opt.maxphyaddr, pa_bits),
-                    hpd=bool((tcr >> f.hpd) & 1),
-                    cpu=cpu.index,
-                )
-            )
+    for half, value in (("ttbr1", opt.ttbr1), ("ttbr0", opt.ttbr0)):
+        if value is not None:
+            out.append(_from_ttbr(value, half, arm_geometry(mem, opt, half), f"--{half} {value:#x}", opt))
     return out
 
 
-def _explicit_arm(opt: RootOptions) -> list[Root]:
+def _cpu_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
+    """TTBR1_EL1 / TTBR0_EL1 of each CPU whose state the dump (or a live target: the gdbstub) records,
+    with that CPU's TCR_EL1 and MAIR_EL1. A CPU with its MMU off (SCTLR_EL1.M = 0) has no translation
+    to show; a half whose walks TCR_EL1.EPDn disables is left out. A dump's notes carry none of these."""
     out = []
-    baddr = ((1 << 48) - 1) & ~1
-    if opt.ttbr1 is not None:
-        out.append(_arm(opt.ttbr1 & baddr, "ttbr1", _arm_va_bits(opt.tcr, None, True), "--ttbr1", opt))
-    if opt.ttbr0 is not None:
-        out.append(_arm(opt.ttbr0 & baddr, "ttbr0", _arm_va_bits(opt.tcr, None, False), "--ttbr0", opt))
+    for cpu in mem.cpus:
+        if opt.cpu is not None and cpu.index != opt.cpu:
+            continue
+        regs = cpu.regs
+        sctlr = regs.get("sctlr_el1", regs.get("sctlr"))
+        if sctlr is not None and not sctlr & SCTLR_M:
+            continue
+        tcr = regs.get("tcr_el1")
+        for half in ("ttbr1", "ttbr0"):
+            value = regs.get(f"{half}_el1")
+            if value is None:
+                continue
+            geo = arm_geometry(mem, opt, half, tcr)
+            if geo.tcr is not None and decode_tcr(geo.tcr).half(half).epd:
+                continue
+            cpu_opt = opt if opt.mair is not None or "mair_el1" not in regs else replace(opt, mair=regs["mair_el1"])
+            out.append(
+                _from_ttbr(value, half, geo, f"CPU {cpu.index} {half.upper()}_EL1 {value:#x}", cpu_opt, cpu.index)
+            )
     return out
 
 
@@ -228,10 +280,9 @@ def _vmcoreinfo_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     voff = vmci.number(info, "kimage_voffset")
     if va is None or voff is None:
         return []
-    t1sz = vmci.number(info, "TCR_EL1_T1SZ")
-    va_bits = 64 - t1sz if t1sz else (vmci.number(info, "VA_BITS") or 48)
     pa = (va - voff) & ((1 << 64) - 1)
-    return [_arm(pa, "ttbr1", va_bits, "VMCOREINFO swapper_pg_dir - kimage_voffset", opt)]
+    geo = arm_geometry(mem, opt, "ttbr1")
+    return [_arm(pa, "ttbr1", geo, "VMCOREINFO swapper_pg_dir - kimage_voffset", opt)]
 
 
 def _symbols(mem: PhysicalMemory, kernel: KernelImage | None, arch: str, opt: RootOptions) -> list[Root]:
@@ -249,7 +300,7 @@ def _symbols(mem: PhysicalMemory, kernel: KernelImage | None, arch: str, opt: Ro
         if arch == "x86_64":
             out.append(_x86(pa, bool(opt.la57), source, opt))
         else:
-            out.append(_arm(pa, "ttbr1", 48, source, opt))
+            out.append(_arm(pa, "ttbr1", arm_geometry(mem, opt, "ttbr1"), source, opt))
     return out
 
 

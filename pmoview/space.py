@@ -147,7 +147,9 @@ class AddressSpace:
         for depth, row in enumerate(self.mode.levels):
             dec = self.walker.decoded(table, depth)
             if dec is None:
-                return Translation(va, None, None, None, path, row.level, f"table at {table:#x} not in dump")
+                missing = self.mem.absent_reason(table)
+                reason = f"table at {table:#x} not in dump"
+                return Translation(va, None, None, None, path, row.level, reason, None, missing)
             idx = (off >> row.shift) & (row.entries - 1)
             entry, kind = int(dec.raw[idx]), int(dec.kind[idx])
             path.append(EntryRef(row.level, idx, entry, table))
@@ -158,7 +160,9 @@ class AddressSpace:
             if kind == LEAF:
                 pa = int(dec.addr[idx]) + (off & (row.span - 1))
                 backed = self.walker.backed_one(pa)
-                return Translation(va, pa, row.span, self.flags.get(row, entry, acc), path, None, None, backed)
+                absent = None if backed else self.mem.absent_reason(pa)
+                flags = self.flags.get(row, entry, acc)
+                return Translation(va, pa, row.span, flags, path, None, None, backed, absent)
             acc = self.mode.combine(acc, entry)
             table = int(dec.addr[idx])
         raise AssertionError("the last level holds no table pointers")  # rows guarantee it

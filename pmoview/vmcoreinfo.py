@@ -46,6 +46,13 @@ def number(vmci: Mapping[str, str] | None, name: str) -> int | None:
     return _parse(vmci[f"NUMBER({name})"], 10)
 
 
+def plain_number(vmci: Mapping[str, str] | None, key: str) -> int | None:
+    """A bare decimal key such as ``PAGESIZE``."""
+    if not vmci or key not in vmci:
+        return None
+    return _parse(vmci[key], 10)
+
+
 def kernel_offset(vmci: Mapping[str, str] | None) -> int | None:
     if not vmci or "KERNELOFFSET" not in vmci:
         return None

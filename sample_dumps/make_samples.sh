@@ -1,27 +1,31 @@
 #!/bin/bash
 # Regenerate every sample in sample_dumps/ (see SCHEMA.md for the layout, README.md for details).
 #
-#   make_samples.sh                 seed kernels, the Linux guests (if linux/make_linux_samples.sh exists), RISC-V
+#   make_samples.sh                 seed kernels, the Linux guests (if linux/make_linux_samples.sh exists), RISC-V,
+#                                   the bare-metal aarch64 64 KiB kernel
 #   make_samples.sh --seed-only     only the seed-* folders
 #   make_samples.sh --linux-only    only the Linux guests
 #   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, xv6-riscv, xv6-riscv-broken)
+#   make_samples.sh --bare-only     only the bare-metal aarch64 64 KiB kernel (aarch64-64k-lpa)
 #   make_samples.sh --seed-only --only seed-correct,seed-hole   (extra args go to seed/make_seed_samples.py)
 #
 # Needs (Debian 12, as root):
 #   apt-get install qemu-system-x86 grub-pc-bin grub-common xorriso mtools gcc binutils make xz-utils python3
+#   apt-get install qemu-system-arm gcc-aarch64-linux-gnu gdb-multiarch     # the bare-metal aarch64 sample
 # Env: PYTHON (default python3), JOBS (seed captures in parallel, default 2).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${PYTHON:-python3}
 JOBS=${JOBS:-2}
-do_seed=1 do_linux=1 do_riscv=1
+do_seed=1 do_linux=1 do_riscv=1 do_bare=1
 seed_args=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --seed-only)  do_linux=0; do_riscv=0 ;;
-    --linux-only) do_seed=0; do_riscv=0 ;;
-    --riscv-only) do_seed=0; do_linux=0 ;;
-    -h|--help)    sed -n '2,12p' "$0"; exit 0 ;;
+    --seed-only)  do_linux=0; do_riscv=0; do_bare=0 ;;
+    --linux-only) do_seed=0; do_riscv=0; do_bare=0 ;;
+    --riscv-only) do_seed=0; do_linux=0; do_bare=0 ;;
+    --bare-only)  do_seed=0; do_linux=0; do_riscv=0 ;;
+    -h|--help)    sed -n '2,15p' "$0"; exit 0 ;;
     *)            seed_args+=("$1") ;;
   esac
   shift
@@ -43,6 +47,7 @@ fi
 if [ $do_linux = 1 ]; then
   if [ -x "$HERE/linux/make_linux_samples.sh" ] || [ -f "$HERE/linux/make_linux_samples.sh" ]; then
     bash "$HERE/linux/make_linux_samples.sh"
+    bash "$HERE/linux/make_kdump_samples.sh"   # PTI user-mode snapshot + real kdump panic
   else
     echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
   fi
@@ -55,4 +60,10 @@ if [ $do_riscv = 1 ]; then
   done
   timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py" ${XV6_SRC:+--xv6-src "$XV6_SRC"}
 fi
-du -sh "$HERE"/seed-* "$HERE"/linux-* "$HERE"/rvseed-* "$HERE"/xv6-* 2>/dev/null || true
+if [ $do_bare = 1 ]; then
+  for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc gdb-multiarch; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: see the apt-get line at the top of $0" >&2; exit 1; }
+  done
+  timeout 600 "$PY" "$HERE/bare64k/capture_bare64k.py"
+fi
+du -sh "$HERE"/seed-* "$HERE"/linux-* "$HERE"/rvseed-* "$HERE"/xv6-* "$HERE"/aarch64-* 2>/dev/null || true

@@ -119,19 +119,39 @@ class X86Tree:
 ARM_GRANULE_SHIFT = {"aarch64-4k": 12, "aarch64-16k": 14, "aarch64-64k": 16}
 
 
-def arm_table(pa: int, granule_shift: int = 12, **fields: int) -> int:
+def _arm_oa(pa: int, lsb: int, oa: str) -> dict[str, int]:
+    """Address fields of a descriptor in format ``oa`` ("48", "lpa2", "lpa") for output address ``pa``."""
+    if oa == "lpa2":
+        return {"in_place": (pa & ((1 << 50) - 1)) >> lsb, "hi": pa >> 50}
+    if oa == "lpa":
+        return {"in_place": (pa & ((1 << 48) - 1)) >> lsb, "hi": pa >> 48}
+    return {"in_place": pa >> lsb}
+
+
+def arm_table(pa: int, granule_shift: int = 12, oa: str = "48", **fields: int) -> int:
     f: dict[str, int] = {"valid": 1, "type": 1}
+    a = _arm_oa(pa, granule_shift, oa)
+    f["next_level"] = a["in_place"]
+    if "hi" in a:
+        f["next_level_hi"] = a["hi"]
     f.update(fields)
-    return build_entry(table_descriptor(granule_shift), next_level=pa >> granule_shift, **f)
+    return build_entry(table_descriptor(granule_shift, oa), **f)  # type: ignore[arg-type]
 
 
-def arm_leaf(pa: int, shift: int, granule_shift: int = 12, **fields: int) -> int:
-    """A page (``shift == granule_shift``) or block descriptor; default valid, AF, SH inner, AttrIndx 0."""
+def arm_leaf(pa: int, shift: int, granule_shift: int = 12, oa: str = "48", **fields: int) -> int:
+    """A page (``shift == granule_shift``) or block descriptor; default valid, AF, SH inner (not with
+    LPA2, where bits 9:8 are address bits), AttrIndx 0."""
     page = shift == granule_shift
-    struct = page_descriptor(granule_shift) if page else block_descriptor(shift)
-    f: dict[str, int] = {"valid": 1, "type": 1 if page else 0, "AF": 1, "SH": 3}
+    struct = page_descriptor(granule_shift, oa) if page else block_descriptor(shift, oa)  # type: ignore[arg-type]
+    f: dict[str, int] = {"valid": 1, "type": 1 if page else 0, "AF": 1}
+    if oa != "lpa2":
+        f["SH"] = 3
+    a = _arm_oa(pa, shift, oa)
+    f["OA"] = a["in_place"]
+    if "hi" in a:
+        f["OA_hi"] = a["hi"]
     f.update(fields)
-    return build_entry(struct, OA=pa >> shift, **f)
+    return build_entry(struct, **f)
 
 
 class Arm64Tree:
@@ -142,14 +162,19 @@ class Arm64Tree:
         half: str = "ttbr1",
         mem: SparseMemory | None = None,
         table_base: int = 0x4000_0000,
+        oa: str | None = None,
+        table_bytes: int | None = None,
     ) -> None:
+        """``oa``: descriptor format ("48", "lpa2", "lpa"; default "lpa2" for a 4/16 KiB VA over 48 bits).
+        ``table_bytes``: the size of the top table allocation (default: a granule)."""
         self.mode, self.va_bits, self.half = mode, va_bits, half
         self.g = ARM_GRANULE_SHIFT[mode]
+        self.oa = oa or ("lpa2" if va_bits > 48 and self.g != 16 else "48")
         self.bits = self.g - 3
         self.start = 4 - -(-(va_bits - self.g) // self.bits)
         self.mem = mem if mem is not None else SparseMemory(info=DumpInfo(arch="aarch64"))
         self.next_table = table_base
-        self.root = self.new_table()
+        self.root = self.new_table(table_bytes)
 
     def root_obj(self, **kw: Any) -> Root:
         return Root(
@@ -165,11 +190,20 @@ class Arm64Tree:
     def shift(self, level: int) -> int:
         return self.g + (3 - level) * self.bits
 
-    def new_table(self) -> int:
+    def new_table(self, nbytes: int | None = None) -> int:
         pa = self.next_table
-        self.next_table += 1 << self.g
-        self.mem.write(pa, bytes(1 << self.g))
+        size = nbytes or 1 << self.g
+        self.next_table = -(-(pa + size) // (1 << self.g)) << self.g  # the next one granule-aligned
+        self.mem.write(pa, bytes(size))
         return pa
+
+    def table_address(self, entry: int) -> int:
+        addr = entry & ((1 << (50 if self.oa == "lpa2" else 48)) - 1) & ~((1 << self.g) - 1)
+        if self.oa == "lpa2":
+            addr |= ((entry >> 8) & 3) << 50
+        elif self.oa == "lpa":
+            addr |= ((entry >> 12) & 15) << 48
+        return addr
 
     def offset(self, va: int) -> int:
         return va - ((1 << 64) - (1 << self.va_bits)) if self.half == "ttbr1" else va
@@ -192,9 +226,9 @@ class Arm64Tree:
                 if not create:
                     raise KeyError(f"no level {lv + 1} table for {va:#x}")
                 child = self.new_table()
-                self.write(table, i, arm_table(child, self.g, **(table_fields or {})))
+                self.write(table, i, arm_table(child, self.g, self.oa, **(table_fields or {})))
                 e = self.read(table, i)
-            table = e & ((1 << 48) - 1) & ~((1 << self.g) - 1)
+            table = self.table_address(e)
         return table
 
     def level_of(self, size: int) -> int:
@@ -208,7 +242,7 @@ class Arm64Tree:
     ) -> None:
         level = self.level_of(size or 1 << self.g)
         table = self.table_of(va, level, table_fields=table_fields)
-        self.write(table, self.index(va, level), arm_leaf(pa, self.shift(level), self.g, **fields))
+        self.write(table, self.index(va, level), arm_leaf(pa, self.shift(level), self.g, self.oa, **fields))
 
     def entry(self, va: int, level: int) -> int:
         return self.read(self.table_of(va, level, create=False), self.index(va, level))

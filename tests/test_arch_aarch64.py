@@ -7,6 +7,7 @@ from synth import PAGE, Arm64Tree, GiB, MiB, arm_leaf, arm_table
 
 from pmoview.arch import Root
 from pmoview.arch.aarch64 import GRANULES, LINUX_MAIR, aarch64_mode, mair_names, start_level
+from pmoview.arch.mode import UnsupportedPaging
 from pmoview.space import AddressSpace
 
 LINEAR = 0xFFFF_0000_0000_0000  # Linux arm64 48-bit linear map start (PAGE_OFFSET)
@@ -160,7 +161,13 @@ def test_recursive_descriptor_on_aarch64() -> None:
     assert "recursive-map" in {a.kind for a in s.anomalies}
 
 
-def test_root_rejects_unsupported_va_bits() -> None:
+def test_root_rejects_52_bit_va_without_lpa2() -> None:
     t = Arm64Tree()
-    with pytest.raises(ValueError, match="VA_BITS 52"):
-        AddressSpace(t.mem, Root("aarch64", "aarch64-4k", t.root, va_bits=52))
+    with pytest.raises(UnsupportedPaging, match=r"VA_BITS 52 .*TCR_EL1.DS = 1"):
+        AddressSpace(t.mem, Root("aarch64", "aarch64-4k", t.root, va_bits=52, ds=False))
+
+
+def test_root_rejects_va_bits_no_granule_has() -> None:
+    t = Arm64Tree()
+    with pytest.raises(UnsupportedPaging, match="VA_BITS 53"):
+        AddressSpace(t.mem, Root("aarch64", "aarch64-4k", t.root, va_bits=53))

@@ -8,6 +8,7 @@ import json
 import shlex
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -303,3 +304,83 @@ def test_snapshot_elf_of_a_small_guest_reads_back_with_the_live_ranges(
     live, dump = json.loads(live_out), json.loads(dump_out)
     assert dump["format"] == "elf" and live["format"] == "qmp"
     assert live["ranges"] == dump["ranges"]
+
+
+def test_diff_of_the_dump_and_the_live_guest_is_empty_and_cpus_agree(
+    hole: Guest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "diff", str(HOLE / "dump.kdump.xz"), hole.gdb, "--json")
+    assert code == 0, err
+    diff = json.loads(out)
+    assert diff["added"] == diff["removed"] == diff["changed"] == []
+    assert diff["b"]["root"]["table"] == diff["a"]["root"]["table"]
+    code_d, out_d, _ = run(capsys, "cpus", str(HOLE / "dump.kdump.xz"), "--json")
+    code_l, out_l, err = run(capsys, "cpus", hole.gdb, "--json")
+    assert code_l == code_d == 0, err
+    for live, dump in zip(json.loads(out_l), json.loads(out_d), strict=True):
+        assert (live["pc"], live["sp"], live["mode"]) == (dump["pc"], dump["sp"], dump["mode"])
+        assert live["root"]["table"] == dump["root"]["table"]
+
+
+def test_breakpoint_workflow_gdb_disconnects_pmoview_reads_gdb_continues(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The boot.S developer's loop: gdb stops the kernel at a breakpoint (``Z0`` at ``kernel_main``) and
+    disconnects (not ``detach``, which would resume); pmoview reads the stopped guest; gdb reconnects and
+    continues. pmoview leaves the breakpoint, the stop and the memory mode as they were."""
+    truth = json.loads((HOLE / "truth.json").read_text())
+    argv = machine_args(truth["qemu_cmdline"], seed_iso(HOLE / "kernel.elf", tmp_path)) + ["-S"]
+    guest = Guest(argv, tmp_path, None)
+    kernel_main = next(
+        int(line.split()[0], 16)
+        for line in subprocess.run(["nm", str(HOLE / "kernel.elf")], capture_output=True, text=True).stdout.splitlines()
+        if line.endswith(" kernel_main")
+    )
+    try:
+        gdb = RspClient("127.0.0.1", guest.port)
+        gdb.request("qSupported")
+        assert gdb.request(f"Z0,{kernel_main:x},1") == b"OK"
+        gdb.resume()
+        assert gdb.wait_stop(60).startswith(b"T05")
+        gdb.close()
+
+        code, out, err = run(capsys, "cpus", guest.gdb, "--json")
+        assert code == 0, err
+        assert int(json.loads(out)[0]["pc"], 16) == kernel_main
+        code, out, err = run(capsys, "info", guest.gdb, "--json")
+        assert code == 0, err
+        details = json.loads(out)["details"]
+        assert details["run_state"] == "paused (debug)"
+        code, out, err = run(capsys, "translate", guest.gdb, f"{kernel_main:#x}", "--json")
+        assert code == 0 and int(json.loads(out)[0]["pa"], 16) == kernel_main - 0xFFFFFFFF80000000, err
+
+        gdb = RspClient("127.0.0.1", guest.port)
+        gdb.request("qSupported")
+        assert gdb.request("qqemu.PhyMemMode") == b"0"
+        assert gdb.request(f"z0,{kernel_main:x},1") == b"OK"  # pmoview left the user's breakpoint in place
+        gdb.resume()
+        guest.wait_serial("PMOVIEW-READY", 60)  # and the kernel runs on from where it stopped
+        gdb.close()
+    finally:
+        guest.kill()
+
+
+def test_qmp_over_tcp_refuses_a_running_guest_and_stops_it_with_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    qmp_tcp = ["-qmp", f"tcp:127.0.0.1:{port},server=on,wait=off"]
+    guest = Guest(["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-m", "64M", *qmp_tcp], tmp_path, None)
+    target = f"qmp://127.0.0.1:{port}"
+    try:
+        assert guest.qmp is not None and guest.qmp.status() == "running"  # SeaBIOS, looking for a disk
+        code, out, err = run(capsys, "info", target)
+        assert code == 2 and out == "" and "running" in err and len(err.strip().splitlines()) == 1
+        assert guest.qmp.status() == "running"
+        code, out, err = run(capsys, "info", target, "--stop", "--json")
+        assert code == 0, err
+        assert json.loads(out)["ranges"][0] == {"start": "0x0", "end": "0xa0000"}
+        assert "pmoview stopped it (--stop)" in err
+        assert guest.qmp.status() == "paused"
+    finally:
+        guest.kill()

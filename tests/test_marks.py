@@ -18,11 +18,9 @@ from pmoview.marks import (
     MarksError,
     MarkSet,
     dump_identity,
-    export_report,
     identity_mismatch,
     load_marks,
     sidecar_path,
-    write_report,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,30 +133,6 @@ def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
     ms.save()
     ms.save()
     assert sorted(os.listdir(tmp_path)) == ["m.json"]
-
-
-class _Finding:
-    kind, severity, message = "pmo-missing", "error", "RAM 0x40000000-0x80000000 not in the PMO | gap"
-    va_start, va_end, pa_start, pa_end = KERNEL_PMO + (1 << 30), KERNEL_PMO + (2 << 30), 1 << 30, 2 << 30
-    paths = (((4, 256), (3, 1)),)
-
-
-def test_export_report_has_findings_and_marks_in_both_forms(tmp_path: Path) -> None:
-    ms = load_marks(str(tmp_path / "m.json"), {"path": "/d", "size": 9, "format": "kdump"})
-    ms.add("wrong", 0x1000, [(4, 256), (3, 1)], note="should map 1 GiB")
-    rep = export_report(ms, [_Finding()], profile="seed")
-    assert "## Findings" in rep.markdown and "pmo-missing" in rep.markdown and "L4[256] → L3[1]" in rep.markdown
-    assert "\\| gap" in rep.markdown  # table cells escape pipes
-    assert rep.data["summary"] == {"findings": 1, "wrong": 1, "missing": 0, "ok": 0, "note": 0}
-    assert rep.data["findings"][0]["paths"] == [[[4, 256], [3, 1]]]
-    assert rep.data["marks"][0]["note"] == "should map 1 GiB"
-    md, js = write_report(rep, str(tmp_path / "report"))
-    assert json.loads(Path(js).read_text())["profile"] == "seed" and Path(md).read_text() == rep.markdown
-
-
-def test_export_report_without_anything_says_so(tmp_path: Path) -> None:
-    rep = export_report(load_marks(str(tmp_path / "m.json")), [])
-    assert "No findings." in rep.markdown and "No marks." in rep.markdown
 
 
 def test_marks_module_does_not_import_textual() -> None:

@@ -24,7 +24,7 @@ from parsers.errors import DumpFormatError
 from parsers.kdump import DUMP_DH_COMPRESSED_ZSTD, FLAT_HEADER_SIZE, PAGE_DESC_DTYPE, flat_record_header
 from pmoview.arch.records import WalkLimits
 from pmoview.checks import findings
-from pmoview.memory import container, elfcore, fileview, kdump, lime, open_dump
+from pmoview.memory import cache, container, elfcore, fileview, kdump, lime, open_dump
 from pmoview.memory.segmented import PA_LIMIT
 
 sys.path.insert(0, str(Path(__file__).parent / "fuzz"))
@@ -54,6 +54,7 @@ def limits_doc() -> str:
         ("PMOVIEW_MAX_UNPACK", "256 GiB"),
         ("SCAN_LIMIT_BYTES", "256 MiB"),
         ("CACHE_BYTES", "64 MiB"),
+        ("PMOVIEW_CACHE_MAX", "4 GiB"),
     ],
 )
 def test_limits_doc_lists_each_cap_with_its_default(name: str, value: str) -> None:
@@ -65,6 +66,7 @@ def test_defaults_match_the_doc() -> None:
     assert elfcore.MAX_NOTE_BYTES == kdump.MAX_NOTE_BYTES == 64 << 20
     assert container.DEFAULT_MAX_BYTES == 256 << 30
     assert kdump.CACHE_BYTES == 64 << 20
+    assert cache.DEFAULT_MAX_BYTES == 4 << 30
 
 
 # -- flattened records ------------------------------------------------------------------------------------

@@ -219,7 +219,9 @@ def write_dump(b: Built, path: Path) -> list[str]:
         path.write_bytes(dumpsynth.kdump(pages, notes=notes))
         return []
     path.write_bytes(dumpsynth.kdump(pages, machine="aarch64"))
-    tcr = (64 - b.tree.va_bits) << 16
+    # T1SZ, TG1 (the tree's granule: 0b10 4K, 0b01 16K, 0b11 64K) and IPS 48 bits
+    tg1 = {12: 0b10, 14: 0b01, 16: 0b11}[b.tree.g]
+    tcr = (64 - b.tree.va_bits) << 16 | tg1 << 30 | 0b101 << 32
     return ["--arch", "aarch64", "--ttbr1", hex(b.tree.root), "--tcr", hex(tcr)]
 
 

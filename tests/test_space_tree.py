@@ -104,6 +104,11 @@ def test_root_json() -> None:
         "va_bits": 48,
         "half": "ttbr1",
         "mair": "0x44",
+        "granule": 4096,
+        "start_level": 0,
+        "top_table_entries": 512,
+        "pa_bits": 48,
+        "ds": False,
     }
     assert X86Tree().root_obj().to_json()["mode"] == "x86_64-4level"
     assert MiB == 1 << 20

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,11 @@ from snapshot_apps.helpers import ROOT, run_async, sample, settle
 
 pytest.importorskip("textual")
 
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, Static
 
 from pmoview.inputs import InputOptions
 from pmoview.tui.app import PmoviewApp, make_app
+from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
@@ -30,12 +30,11 @@ SEED_PMO = 0xFFFF_8000_0000_0000
 
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No blinking cursor, no user config, no locale surprises, no cache in $HOME."""
+    """No blinking cursor, no user config, no locale surprises (the cache is conftest's temporary one)."""
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("PMOVIEW_CACHE", os.environ.get("PMOVIEW_CACHE") or str(Path.home() / ".cache" / "pmoview"))
 
 
 def need(name: str) -> tuple[Path, Path | None]:
@@ -82,23 +81,6 @@ async def goto(app: Any, pilot: Any, va: int) -> Any:
         ):
             return node
     return tree(app).cursor_node
-
-
-@run_async
-async def test_first_screen_appears_within_a_second_on_the_largest_sample(tmp_path: Path) -> None:
-    candidates = [
-        s
-        for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr", "seed-correct")
-        if sample(s)
-    ]
-    if not candidates:
-        pytest.skip("no sample dumps")
-    largest = max(candidates, key=lambda s: sample(s)[0].stat().st_size)  # type: ignore[index]
-    app = app_for(largest, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.main.first_paint is not None and app.main.first_paint - app.started < 1.0
-        assert app.session is not None
 
 
 @run_async
@@ -233,8 +215,12 @@ async def test_export_writes_markdown_and_json(tmp_path: Path) -> None:
         await settle(app, pilot)
     md = (tmp_path / "report.md").read_text()
     data = json.loads((tmp_path / "report.json").read_text())
-    assert "## Marks" in md and "PML4" not in md or "L4[511]" in md
-    assert data["summary"]["ok"] == 1 and data["roots"][0]["mode"] == "x86_64-4level"
+    marks = md.split("## Marks\n", 1)[1]
+    assert "| ok | 0x" in marks and "PML4[511] → PDPT[510] → PD[0]" in marks  # the text page's entry, named
+    checks = md.split("## Checks\n", 1)[1].split("## Marks", 1)[0]
+    assert "profile:  seed" in checks and "PMO COVERAGE" in checks  # check's own text report
+    assert data["marks_summary"]["ok"] == 1 and data["marks"][0]["kind"] == "ok"
+    assert data["roots"][0]["mode"] == "x86_64-4level" and data["profile"] == "seed" and data["coverage"]
 
 
 @run_async
@@ -306,10 +292,13 @@ async def test_coverage_view_shows_the_hole(tmp_path: Path) -> None:
         await settle(app, pilot)
         cov = app.main.coverage
         assert cov is not None and cov.base == SEED_PMO
-        assert any(s.status == "missing" and s.pa_start < 0x80000000 for s in cov.segments)
+        assert [(r.pa_start, r.pa_end) for r in cov.of_status("missing")] == [(0x4800_0000, 0x4820_0000)]
         await pilot.press("3")
         await settle(app, pilot)
         assert app.main.active_tab() == "tab-coverage"
+        view = app.main.query_one(CoverageView)
+        assert view.query_one(DataTable).row_count == len(cov.ranges)
+        assert "missing 2M" in str(view.query_one("#coverage-bar", Static).render())
 
 
 @run_async
@@ -386,7 +375,9 @@ async def test_unusable_dump_shows_the_error_instead_of_crashing(tmp_path: Path)
 
 
 @run_async
-async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> None:
+async def test_biggest_mapping_expands_to_its_leaf_with_summarised_rows(tmp_path: Path) -> None:
+    """Going to the biggest mapping of a real Linux guest reaches its leaf row, and no table shows more
+    than its 512 entries as rows (runs are summarised). Its speed is benchmarks/bench_tui.py's business."""
     name = next(
         (s for s in ("linux-x86_64-4l-nokaslr", "linux-x86_64-4l-kaslr", "linux-x86_64-5l-kaslr") if sample(s)), None
     )
@@ -397,10 +388,8 @@ async def test_big_subtree_expands_without_blocking_the_ui(tmp_path: Path) -> No
         await settle(app, pilot)
         cols = app.session.mappings[0]
         biggest = cols.mapping(int(cols.count.argmax()))
-        start = time.monotonic()
         node = await goto(app, pilot, biggest.va_start)
         assert node.data.row.va_start <= biggest.va_start < node.data.row.va_end
-        assert time.monotonic() - start < 5
         assert len(node.parent.children) <= 512
 
 
@@ -458,3 +447,10 @@ async def test_each_registered_view_has_its_tab_digit_key_and_palette_command(tm
         (f"view: {v.name}", view_action(v), v.help) for v in VIEWS
     ]
     assert " · ".join(v.name for v in VIEWS) in HELP
+
+
+def test_every_mark_kind_has_one_glyph_and_style() -> None:
+    from pmoview.marks import KINDS
+    from pmoview.tui.widgets.marks_table import MARK_LOOK
+
+    assert set(MARK_LOOK) == set(KINDS)

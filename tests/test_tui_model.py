@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from synth import PAGE, GiB, MiB, X86Tree
 
+from pmoview.sizes import size_short, size_text
 from pmoview.space import AddressSpace
 from pmoview.tui.mapping_model import FilterError, MappingModel
-from pmoview.tui.rows import entry_bits, human, table_rows
+from pmoview.tui.rows import entry_bits, table_rows
 
 KERNEL = 0xFFFF_FFFF_8000_0000
 
@@ -68,7 +69,9 @@ def test_entry_bits_name_every_field_of_a_2m_leaf() -> None:
 
 
 def test_human_sizes() -> None:
-    assert (human(4096), human(2 * MiB), human(GiB), human(1536)) == ("4K", "2M", "1G", "1.5K")
+    assert (size_short(4096), size_short(2 * MiB), size_short(GiB), size_short(1536)) == ("4K", "2M", "1G", "1.5K")
+    assert (size_short(512), size_short(1 << 56)) == ("512B", "64P")
+    assert (size_text(4096), size_text(3 * GiB // 2), size_text(512)) == ("4 KiB", "1.5 GiB", "512 bytes")
 
 
 def test_mapping_filter_words_and_ranges() -> None:

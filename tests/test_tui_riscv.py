@@ -72,7 +72,7 @@ async def test_xv6_opens_with_its_tree_bits_coverage_and_clean_checks(tmp_path: 
         assert "S-mode r-x, U-mode ---" in text
         cov = app.main.coverage
         assert cov is not None and cov.base == 0
-        assert not any(s.status == "missing" and 0x8000_0000 <= s.pa_start < 0x8800_0000 for s in cov.segments)
+        assert not any(s.status == "missing" and 0x8000_0000 <= s.pa_start < 0x8800_0000 for s in cov.ranges)
         assert app.main.findings is not None
         assert [f for f in app.main.findings if f.severity == "error"] == []
         await pilot.press("3")

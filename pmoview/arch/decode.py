@@ -70,6 +70,9 @@ def decode(raw: U64, row: LevelRow) -> Decoded:
         addr = np.where(leafsel, raw & _u(row.leaf_addr_mask), raw & _u(row.table_addr_mask))
     if row.addr_shift:
         addr = addr << _u(row.addr_shift)
+    src, width, dst = row.addr_hi
+    if width:  # a 52-bit format keeps the top address bits elsewhere in the entry
+        addr = addr | (((raw >> _u(src)) & _u((1 << width) - 1)) << _u(dst))
     res0 = None
     if row.leaf_res0_mask or row.table_res0_mask:
         bits = np.where(leafsel, raw & _u(row.leaf_res0_mask), raw & _u(row.table_res0_mask))

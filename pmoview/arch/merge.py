@@ -1,7 +1,9 @@
 """Leaves -> mappings (ptdump-style runs). Its own function: the walker never merges.
 
 Within a chunk, run boundaries are found with numpy: a run breaks where VA or PA is not contiguous,
-the attribute bits or the accumulated table bits differ, or backing changes. Runs whose raw bits
+or the attribute bits or the accumulated table bits differ; not where the dump's backing changes (a
+filtered dump must list the same mappings as a full one): a run is ``backed`` when the dump holds every
+page of it. Runs whose raw bits
 differ but whose effective flags are equal join up (flags are compared by id in the space's
 ``FlagTable``: only the few distinct (key, acc) pairs meet Python). A run is joined to the previous
 one across chunks and tables. The result streams as ``MappingColumns`` batches: memory follows the
@@ -49,25 +51,21 @@ def _chunk_runs(ch: LeafChunk, flags: FlagsCache) -> MappingColumns:
             | (ch.pa[1:] != ch.pa[:-1] + sz)
             | (ch.key[1:] != ch.key[:-1])
             | (ch.acc[1:] != ch.acc[:-1])
-            | (ch.backed[1:] != ch.backed[:-1])
         )
         starts = np.concatenate((np.zeros(1, dtype=np.int64), np.flatnonzero(brk) + 1))
     else:
         starts = np.zeros(1, dtype=np.int64)
     counts = np.diff(np.append(starts, n)).astype(np.uint64)
-    va, pa, backed = ch.va[starts], ch.pa[starts], ch.backed[starts]
+    va, pa = ch.va[starts], ch.pa[starts]
+    backed = np.logical_and.reduceat(ch.backed, starts) if n else ch.backed[starts]
     fid = _flag_ids(row, ch.key[starts], ch.acc[starts], flags)
     if starts.size > 1:  # runs whose raw bits differ but whose effective flags are equal join up
-        join = (
-            (va[1:] == va[:-1] + counts[:-1] * sz)
-            & (pa[1:] == pa[:-1] + counts[:-1] * sz)
-            & (fid[1:] == fid[:-1])
-            & (backed[1:] == backed[:-1])
-        )
+        join = (va[1:] == va[:-1] + counts[:-1] * sz) & (pa[1:] == pa[:-1] + counts[:-1] * sz) & (fid[1:] == fid[:-1])
         if join.any():
             firsts = np.flatnonzero(np.concatenate(([True], ~join)))
             counts = np.add.reduceat(counts, firsts)
-            va, pa, backed, fid = va[firsts], pa[firsts], backed[firsts], fid[firsts]
+            backed = np.logical_and.reduceat(backed, firsts)
+            va, pa, fid = va[firsts], pa[firsts], fid[firsts]
     k = va.shape[0]
     return MappingColumns(
         va,
@@ -96,8 +94,8 @@ def _runs(chunks: Iterable[LeafChunk], flags: FlagsCache) -> Iterator[MappingCol
                 and pend.va_end_int(0) == int(cols.va_start[0])
                 and int(pend.pa_start[0]) + int(pend.count[0]) * size == int(cols.pa_start[0])
                 and pend.flag_id[0] == cols.flag_id[0]
-                and pend.backed[0] == cols.backed[0]
             ):
+                cols.backed[0] = bool(pend.backed[0]) and bool(cols.backed[0])
                 cols.va_start[0] = pend.va_start[0]
                 cols.pa_start[0] = pend.pa_start[0]
                 cols.count[0] += pend.count[0]

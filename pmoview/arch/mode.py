@@ -15,7 +15,9 @@ How a row is used, for an entry ``e`` of a table at that level:
   res0      bits the manuals call RES0 but that do not make the MMU fault: reported, walk continues
   address   ``(e & table_addr_mask) << addr_shift`` (next table) or ``(e & leaf_addr_mask) << addr_shift``
             (output address); the shift is 0 where the address sits in place (x86, Arm), 2 where a
-            page number at bit 10 names a 4 KiB frame (RISC-V PPN)
+            page number at bit 10 names a 4 KiB frame (RISC-V PPN); where a 52-bit format moves the top
+            address bits elsewhere (AArch64 LPA2/LPA, ``addr_hi``: descriptor lsb, width, PA lsb), those
+            bits are put back in place
   key       ``e & leaf_key_mask``: the bits that make a leaf's flags; two leaves with equal key and equal
             accumulated table bits have equal flags (the merge key)
 
@@ -34,6 +36,11 @@ from typing import Literal
 NONE, TABLE, LEAF, FAULT = 0, 1, 2, 3
 
 Op = Literal["all", "any", "value"]
+
+
+class UnsupportedPaging(ValueError):
+    """A paging mode or parameter combination the walker has no rows for (say, a granule no AArch64
+    has, or TnSZ out of range): unusable input, not a bug. The message names what is missing."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class LevelRow:
     leaf_fault_patterns: tuple[tuple[int, int, str], ...] = ()  # (mask, value, why): reserved leaf encodings
     table_fault_text: str = ""  # what the table_fault_mask bits are, for fault reasons
     leaf_fault_text: str = ""  # what the leaf_fault_mask bits are, for fault reasons
+    addr_hi: tuple[int, int, int] = (0, 0, 0)  # (descriptor lsb, width, PA lsb) of moved top address bits
 
     def is_leaf(self, entry: int) -> bool:
         """Whether a valid ``entry`` at this level maps memory (as opposed to pointing to a table)."""
@@ -87,11 +95,15 @@ class LevelRow:
             return bool(entry & self.leaf_mask)
         return (entry & self.leaf_mask) == self.leaf_value
 
+    def _high_bits(self, entry: int) -> int:
+        src, width, dst = self.addr_hi
+        return ((entry >> src) & ((1 << width) - 1)) << dst if width else 0
+
     def table_address(self, entry: int) -> int:
-        return (entry & self.table_addr_mask) << self.addr_shift
+        return (entry & self.table_addr_mask) << self.addr_shift | self._high_bits(entry)
 
     def leaf_address(self, entry: int) -> int:
-        return (entry & self.leaf_addr_mask) << self.addr_shift
+        return (entry & self.leaf_addr_mask) << self.addr_shift | self._high_bits(entry)
 
     @property
     def entries(self) -> int:
@@ -120,6 +132,7 @@ class PagingMode:
     el0_writable_implies_pxn: bool = False  # AArch64: a region writable at EL0 never executes at EL1
     entry_size: int = 8
     notes: tuple[str, ...] = field(default=())  # assumptions made when building the mode
+    oa_bits: int = 52  # effective output (physical) address size: larger addresses fault
 
     def level_row(self, level: int) -> LevelRow:
         for row in self.levels:
@@ -156,3 +169,8 @@ class PagingMode:
     @property
     def va_limit(self) -> int:
         return 1 << self.va_bits
+
+    @property
+    def top_table_bytes(self) -> int:
+        """Size of the top table: the alignment its base register's address must have."""
+        return self.levels[0].entries * self.entry_size

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pmoview.arch.flags import Flags
 
@@ -21,8 +22,21 @@ class EntryRef(NamedTuple):
         return (self.level, self.index)
 
 
-def path_key(path: tuple[EntryRef, ...] | list[EntryRef]) -> tuple[tuple[int, int], ...]:
-    return tuple(e.key() for e in path)
+class LevelIndex(Protocol):
+    """An entry on a path: the walker's ``EntryRef``, the checks' ``PathEntry``, ..."""
+
+    @property
+    def level(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+
+
+PathKey = tuple[tuple[int, int], ...]
+
+
+def path_key(path: Iterable[LevelIndex]) -> PathKey:
+    """An entry path as ``((level, index), ...)``: the stable identity marks and the tree key entries by."""
+    return tuple((e.level, e.index) for e in path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,7 @@ class Translation:
     stop_level: int | None = None  # level whose entry ended the walk without a page
     reason: str | None = None  # why pa is None: "not present", "non-canonical VA", "reserved bits set ..."
     backed: bool | None = None  # whether the dump holds the byte at ``pa``
+    absent: str | None = None  # why the dump lacks the frame (or the table): "excluded by dump level 31", ...
 
 
 class Leaf(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pmoview.arch.aarch64 import GRANULES, aarch64_mode
-from pmoview.arch.mode import PagingMode
+from pmoview.arch.mode import PagingMode, UnsupportedPaging
 from pmoview.arch.riscv import MODES as RISCV_MODES
 from pmoview.arch.riscv import riscv_mode
 from pmoview.arch.x86_64 import MODES as X86_MODES
@@ -19,11 +19,16 @@ class Root:
     x86_64: ``nxe`` is EFER.NXE (None: not in the dump; the walk then reads bit 63 as XD and says so
     in ``AddressSpace.assumptions``), ``maxphyaddr`` the CPU's physical address width, ``page_1g``
     CPUID.pdpe1gb (False makes PS=1 in a PDPTE a reserved-bit fault), ``pat`` the IA32_PAT MSR.
-    aarch64: ``va_bits`` = 64 - TnSZ (default 48), ``start_level`` (checked against ``va_bits``),
-    ``half`` "ttbr0" or "ttbr1" (default "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd``
-    TCR_EL1.HPDn; ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 for 4 KiB descriptors.
+    aarch64: ``mode`` names the granule (``aarch64-4k``, ``-16k``, ``-64k``), ``va_bits`` = 64 - TnSZ
+    (default 48), ``start_level`` (checked against ``va_bits``), ``half`` "ttbr0" or "ttbr1" (default
+    "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd`` TCR_EL1.HPDn, ``ds`` TCR_EL1.DS (None: a VA
+    wider than 48 bits implies it); ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 bits
+    unless the descriptors have a 52-bit format (LPA2 with DS = 1, LPA with 64 KiB). ``tcr`` is the
+    TCR_EL1 value the parameters came from, when one did.
     riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
     sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
+    ``kind`` says what the root is for (``kernel``, ``pti-user``, ``user``: ``pmoview.rootkind``) and
+    ``twin`` is a PTI user root's kernel PGD.
     """
 
     arch: str
@@ -40,10 +45,14 @@ class Root:
     pat: int | None = None
     page_1g: bool = True
     hpd: bool = False
+    ds: bool | None = None
+    tcr: int | None = None
     asid: int | None = None
     sum: bool | None = None
     mxr: bool | None = None
     svpbmt: bool = False
+    kind: str | None = None  # "kernel", "pti-user", "user" (pmoview.rootkind); None: not classified
+    twin: int | None = None  # a PTI user root's kernel PGD (PA)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"arch": self.arch, "mode": self.mode, "table": hex(self.table), "source": self.source}
@@ -53,19 +62,46 @@ class Root:
                 out[name] = value
         if self.mair is not None:
             out["mair"] = hex(self.mair)
+        if self.arch == "aarch64" and self.mode in GRANULES:
+            out["granule"] = 1 << GRANULES[self.mode].shift
+            out["va_bits"] = self.va_bits or 48
+            try:
+                mode = paging_mode(self)
+            except UnsupportedPaging as exc:
+                out["unsupported"] = str(exc)
+            else:
+                out["start_level"] = mode.levels[0].level
+                out["top_table_entries"] = mode.levels[0].entries
+                out["pa_bits"] = mode.oa_bits
+                g = GRANULES[self.mode]
+                out["ds"] = g.oa52 == "lpa2" and (self.ds if self.ds is not None else (self.va_bits or 48) > 48)
+            if self.tcr is not None:
+                out["tcr"] = hex(self.tcr)
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.twin is not None:
+            out["kernel_twin"] = hex(self.twin)
         return out
 
 
 def paging_mode(root: Root) -> PagingMode:
-    """The rows for this root. Raises ValueError for a mode or parameter the walker does not know."""
+    """The rows for this root. Raises UnsupportedPaging (a ValueError) for a mode or parameter the
+    walker does not know, naming it."""
     if root.arch == "x86_64" and root.mode in X86_MODES:
         return x86_mode(
             root.mode, root.maxphyaddr, nxe=True if root.nxe is None else root.nxe, page_1g=root.page_1g, pat=root.pat
         )
     if root.arch == "aarch64" and root.mode in GRANULES:
         return aarch64_mode(
-            root.mode, root.va_bits or 48, root.half or "ttbr1", root.maxphyaddr, root.mair, root.hpd, root.start_level
+            root.mode,
+            root.va_bits or 48,
+            root.half or "ttbr1",
+            root.maxphyaddr,
+            root.mair,
+            root.hpd,
+            root.start_level,
+            root.ds,
         )
     if root.arch == "riscv64" and root.mode in RISCV_MODES:
         return riscv_mode(root.mode, svpbmt=root.svpbmt, mxr=root.mxr)
-    raise ValueError(f"no paging mode {root.mode!r} for arch {root.arch!r}")
+    raise UnsupportedPaging(f"no paging mode {root.mode!r} for arch {root.arch!r}")

@@ -22,7 +22,7 @@ Rules for trees that are not trees:
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -117,7 +117,8 @@ class Walker:
         self.limits = limits
         self.stats = stats
         self.report = report
-        self._cache: OrderedDict[tuple[int, int], Decoded | None] = OrderedDict()
+        # decoded tables, least recently used dropped first (functools' LRU; per walker, so per space)
+        self._decoded = functools.lru_cache(maxsize=limits.table_cache)(self._decode_table)
         self._offsets = [np.arange(r.entries, dtype=np.uint64) * np.uint64(r.span) for r in mode.levels]
         rs = mem.ranges()
         self._range_starts = [r.start for r in rs]
@@ -145,19 +146,16 @@ class Walker:
 
     def decoded(self, pa: int, depth: int) -> Decoded | None:
         """One table decoded (cached per PA and level), or None when the dump lacks it."""
-        key = (pa, depth)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            self.stats.cache_hits += 1
-            return self._cache[key]
+        dec = self._decoded(pa, depth)
+        self.stats.cache_hits = self._decoded.cache_info().hits
+        return dec
+
+    def _decode_table(self, pa: int, depth: int) -> Decoded | None:
         row = self.mode.levels[depth]
         data = self.read_table(pa, row.entries * self.mode.entry_size)
         dec = None if data is None else decode(np.frombuffer(data, dtype="<u8"), row)
         if dec is not None:
             self.stats.entries_decoded += row.entries
-        self._cache[key] = dec
-        if len(self._cache) > self.limits.table_cache:
-            self._cache.popitem(last=False)
         return dec
 
     def backed_one(self, pa: int, size: int = 1) -> bool:

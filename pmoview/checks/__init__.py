@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pmoview.checks import kernel_image, pmo, stacks, structure, wx
+from pmoview.checks import kernel_image, pmo, pti, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
+from pmoview.checks.coverage import CoverageRange, PmoCoverage
 from pmoview.checks.facts import gather_facts
 from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, cap_findings, merge_pending, sort_findings
 from pmoview.checks.marks import apply_marks
@@ -34,7 +35,9 @@ __all__ = [
     "INFO",
     "WARNING",
     "CheckOptions",
+    "CoverageRange",
     "Finding",
+    "PmoCoverage",
     "Profile",
     "RamMap",
     "RamRange",
@@ -46,6 +49,14 @@ __all__ = [
 ]
 
 FAMILIES = (pmo, kernel_image, wx, structure, stacks)
+# A root that is not the kernel's view (a PTI user PGD, a TTBR0 or user-only table) is judged by
+# what that kind must hold, never by the PMO or kernel-image rules (pmoview.rootkind).
+USER_ROOT_FAMILIES = (pti, structure)
+
+
+def _families(space: Any) -> tuple[Any, ...]:
+    kind = getattr(space.root, "kind", None)
+    return USER_ROOT_FAMILIES if kind in ("pti-user", "user") else FAMILIES
 
 
 def resolve_profile(
@@ -89,7 +100,9 @@ def run_checks(
     opts = options or CheckOptions()
     if marks is not None:
         opts.marks = marks
-    resolved = resolve_profile(spaces[0], mem, profile, kernel, spec)
+    # facts (PMO base, kernel image) and the RAM map come from the first kernel root
+    lead = next((s for s in spaces if getattr(s.root, "kind", None) not in ("pti-user", "user")), spaces[0])
+    resolved = resolve_profile(lead, mem, profile, kernel, spec)
     if isinstance(ram, RamMap):
         ram_map = ram
     else:
@@ -97,14 +110,15 @@ def run_checks(
         linux = resolved.name.startswith("linux")
         scan = opts.scan_ram and not linux
         e820 = opts.scan_ram and linux and resolved.profile.arch == "x86_64"
-        ram_map = find_ram(mem, spaces[0], kernel, ranges, opts.mb2_info, scan=scan, e820=e820)
+        ram_map = find_ram(mem, lead, kernel, ranges, opts.mb2_info, scan=scan, e820=e820)
     findings: list[Finding] = []
     suppressed: list[Finding] = []
     notes: list[str] = []
     skipped: dict[str, str] = {}
+    coverage: list[PmoCoverage] = []
     for space in spaces:
         ctx = CheckContext(space, mem, resolved, ram_map, kernel, opts)
-        for family in FAMILIES:
+        for family in _families(space):
             ctx.sink.extend(family.check(ctx))
         got = merge_pending(ctx.sink)
         if opts.marks is not None:
@@ -116,6 +130,7 @@ def run_checks(
             if a not in notes:
                 notes.append(a)
         skipped.update(ctx.skipped)
+        coverage += ctx.coverage
     if not ram_map.authoritative:
         notes.insert(0, "RAM map: " + ram_map.detail)
     for why in resolved.unresolved:
@@ -129,6 +144,7 @@ def run_checks(
         dump=mem,
         notes=notes,
         skipped=skipped,
+        coverage=coverage,
         cpu_features=opts.cpu_features,
         kernel=kernel,
     )

@@ -10,6 +10,7 @@ import numpy as np
 
 from pmoview.arch.columns import Bool, MappingColumns
 from pmoview.arch.records import Mapping
+from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import EntryPath, Evidence, PathEntry, Pending, PendingCollector
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
@@ -45,6 +46,7 @@ class CheckContext:
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
     sink: PendingCollector = field(default_factory=PendingCollector)  # where hot loops put conclusions
+    coverage: list[PmoCoverage] = field(default_factory=list)  # one per PMO region, from the PMO check
 
     def __post_init__(self) -> None:
         # Columns, not Mapping objects: 38 bytes per mapping; objects are made a block at a time.

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pmoview.sizes import size_text as size_text  # the checks' vocabulary; one implementation
+
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
 SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -36,6 +38,7 @@ KINDS = (
     "recursive-map",
     "identity-map-leftover",
     "user-mark",
+    "pti-leak",
     # added beyond the issue's list: walker anomalies that are neither of the above
     "table-cycle",
     "walk-limit",
@@ -481,18 +484,6 @@ def intersect_intervals(a: Iterable[Interval], b: Iterable[Interval]) -> list[In
         else:
             j += 1
     return out
-
-
-def size_text(n: int) -> str:
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
-    return f"{n} bytes"
-
-
-def page_size_text(n: int) -> str:
-    return {4096: "4 KiB", 2 << 20: "2 MiB", 1 << 30: "1 GiB"}.get(n, size_text(n))
 
 
 def rng(a: int | None, b: int | None) -> str:

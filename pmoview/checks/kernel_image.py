@@ -18,10 +18,10 @@ from pmoview.checks.findings import (
     intersect_intervals,
     merge_intervals,
     path_text,
-    size_text,
     subtract_intervals,
 )
 from pmoview.checks.profiles import U64, ResolvedRegion
+from pmoview.sizes import size_text
 
 PAGE = 4096
 

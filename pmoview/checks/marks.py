@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pmoview.arch import EntryRef
+from pmoview.arch.records import path_key
 from pmoview.checks.context import CheckContext
-from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text, size_text
+from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text
 from pmoview.marks import Mark
+from pmoview.sizes import size_text
 
 
 def _covers(mark: Mark, f: Finding) -> bool:
     if mark.path is not None:
         n = len(mark.path)
         for p in f.paths:
-            if tuple((e.level, e.index) for e in p[:n]) == tuple(mark.path) and len(p) >= n:
+            if len(p) >= n and path_key(p[:n]) == mark.path:
                 return True
     if mark.va_start is not None and mark.va_end is not None and f.va_start is not None and f.va_end is not None:
         return mark.va_start <= f.va_start and f.va_end <= mark.va_end

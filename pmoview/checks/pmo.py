@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pmoview.checks.context import ATTR_WORDS, CheckContext, flags_words, has_attr
+from pmoview.checks.coverage import pmo_coverage
 from pmoview.checks.findings import (
     ERROR,
     INFO,
@@ -22,13 +23,12 @@ from pmoview.checks.findings import (
     Pending,
     intersect_intervals,
     merge_intervals,
-    page_size_text,
     path_text,
-    size_text,
     subtract_intervals,
 )
 from pmoview.checks.profiles import GiB, ResolvedRegion
 from pmoview.checks.runs import Window, judge_runs, per_flag
+from pmoview.sizes import size_text
 
 MAX_STEPS = 4096  # translate() calls spent explaining one missing range
 
@@ -80,6 +80,7 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
                 ram=ctx.ram.of_types(region.cover_types),
             )
         )
+        _coverage(ctx, region, [], [], (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
         return out
     # Vectorised over the window's columns: each check runs once per run of mappings it would judge
     # alike (pmoview.checks.runs), so a tree of a million unmergeable leaves costs numpy passes.
@@ -132,8 +133,42 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     judge_runs(
         ctx.sink, win, s_wrong, e_wrong, delta, lambda m, v0, v1, p0, p1: [_wrong(ctx, region, m, v0, v1, correct_m)]
     )
-    out += _missing(ctx, region, slots, (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
+    pa_window = (region.pa_of(lo), region.pa_of(lo) + (hi - lo))
+    out += _missing(ctx, region, slots, pa_window)
+    wrong_slots = [
+        ((int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i])), int(win.pa0[i]))
+        for i, j in zip(s_wrong.tolist(), e_wrong.tolist(), strict=True)
+    ]
+    _coverage(ctx, region, correct_m, wrong_slots, pa_window)
     return out
+
+
+def _coverage(
+    ctx: CheckContext,
+    region: ResolvedRegion,
+    correct: list[Interval],
+    wrong: list[tuple[Interval, int]],
+    pa_window: Interval,
+) -> None:
+    """The region's RAM by status, from the same walk as the findings (the report's ``coverage``): the
+    RAM ``_missing`` requires, so a missing range here is a pmo-missing finding there."""
+    ram = ctx.ram.of_types(region.cover_types)
+    if region.va_end is not None:
+        ram = intersect_intervals(ram, [pa_window])
+    ctx.coverage.append(
+        pmo_coverage(
+            root=ctx.root,
+            region=region.name,
+            rule=region.rule_text,
+            pa_base=region.pa_base,
+            va_start=region.va_start,
+            ram_source=ctx.ram.source,
+            authoritative=ctx.ram.authoritative,
+            ram=ram,
+            correct=correct,
+            wrong=wrong,
+        )
+    )
 
 
 # -- pmo-overlap ---------------------------------------------------------------------------------------
@@ -449,12 +484,12 @@ def _render_1g(p: Pending) -> tuple[str, str | None, str | None]:
 
 def _render_size(p: Pending) -> tuple[str, str | None, str | None]:
     r = p.data["region"]
-    allowed = ", ".join(page_size_text(s) for s in r.page_sizes)
+    allowed = ", ".join(size_text(s) for s in r.page_sizes)
     msg = (
-        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} uses {page_size_text(p.data['size'])} pages; the "
+        f"{r.description} VA {p.va_start:#x}-{p.va_end:#x} uses {size_text(p.data['size'])} pages; the "
         f"profile allows {allowed}."
     )
-    return msg, allowed, page_size_text(p.data["size"])
+    return msg, allowed, size_text(p.data["size"])
 
 
 # -- pmo-extra -----------------------------------------------------------------------------------------
@@ -543,7 +578,7 @@ def _render_extra(p: Pending) -> tuple[str, str | None, str | None]:
     )
     if p.data.get("straddles") and p.data["page"] > 4096:
         msg += (
-            f" The {page_size_text(p.data['page'])} page that maps it also maps RAM: the {r.description} is rounded "
+            f" The {size_text(p.data['page'])} page that maps it also maps RAM: the {r.description} is rounded "
             "up to whole large pages at the end of a RAM range."
         )
     elif p.data.get("straddles"):

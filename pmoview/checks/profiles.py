@@ -234,7 +234,10 @@ LINUX_ARM64 = Profile(
             pa_base="PHYS_OFFSET",
             required=("present", "nx", "supervisor"),
             forbidden=("user",),
-            page_sizes=(4 * KiB, 64 * KiB, 2 * MiB, 32 * MiB, GiB),
+            # Every page and block size of the three granules (and their contiguous runs, which Linux
+            # uses for the linear map): 4K: 4K, 64K, 2M, 32M, 1G; 16K: 16K, 2M, 32M, 1G, 64G (LPA2);
+            # 64K: 64K, 2M, 512M, 16G, 4T (LPA). The walker yields only the sizes the granule has.
+            page_sizes=(4 * KiB, 16 * KiB, 64 * KiB, 2 * MiB, 32 * MiB, 512 * MiB, GiB, 16 * GiB, 64 * GiB, 4096 * GiB),
             must_not_reach=("kernel-image",),
             description="linear map",
             rule_text="__phys_to_virt(pa) = pa - PHYS_OFFSET + PAGE_OFFSET",

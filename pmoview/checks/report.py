@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmoview import __version__
+from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import ERROR, INFO, KINDS, SEVERITIES, WARNING, Finding, path_text
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
@@ -43,6 +44,7 @@ RULES = {
     "recursive-map": "A recursive (self-referencing) page-table entry",
     "identity-map-leftover": "An identity map (VA = PA) left in the user half",
     "user-mark": "A reviewer marked this entry or range wrong or missing",
+    "pti-leak": "A PTI user page table maps kernel memory beyond the entry trampoline and cpu_entry_area",
     "table-cycle": "A table points back to a table above it",
     "walk-limit": "The walk stopped at a limit before the end",
 }
@@ -61,6 +63,7 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
     cpu_features: frozenset[str] | None = None
     kernel: Any = None
+    coverage: list[PmoCoverage] = field(default_factory=list)  # PMO coverage per root and PMO region
 
     @property
     def ram_source(self) -> str:
@@ -115,6 +118,7 @@ class Report:
             "notes": self.notes,
             "skipped": self.skipped,
             "suppressed": [{**f.to_json(), "suppressed_by": f.suppressed_by} for f in self.suppressed],
+            "coverage": [c.to_json() for c in self.coverage],
         }
 
 
@@ -200,6 +204,11 @@ def to_text(report: Report) -> str:
             out.append("")
     if not report.findings:
         out += ["No findings: the address space matches the profile.", ""]
+    if report.coverage:
+        out.append("PMO COVERAGE")
+        for c in report.coverage:
+            out += c.text()
+        out.append("")
     if report.suppressed:
         out.append(
             f"suppressed by ok marks: {len(report.suppressed)} ("

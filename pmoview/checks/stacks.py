@@ -10,8 +10,9 @@ below (or of whatever the guard page maps).
 from __future__ import annotations
 
 from pmoview.checks.context import CheckContext, flags_words
-from pmoview.checks.findings import ERROR, Pending, path_text, size_text
+from pmoview.checks.findings import ERROR, Pending, path_text
 from pmoview.checks.profiles import FactMissing, evaluate
+from pmoview.sizes import size_text
 
 PAGE = 4096
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from pmoview.checks.context import CheckContext
-from pmoview.checks.findings import ERROR, INFO, WARNING, EntryPath, Pending, path_text, size_text
+from pmoview.checks.findings import ERROR, INFO, WARNING, EntryPath, Pending, path_text
 from pmoview.checks.profiles import U64, GiB
+from pmoview.sizes import size_text
 
 X86_ADDR = 0x000F_FFFF_FFFF_F000  # bits 51:12, whatever MAXPHYADDR is
 ARM_ADDR = 0x0000_FFFF_FFFF_F000  # bits 47:12
@@ -152,11 +153,7 @@ class VirtToPhysDiagnosis:
         if not self.ctx.mem.is_present(pa):
             return None
         parent = " → ".join(e.text() for e in path[:-1])
-        child = (
-            {4: "PML4", 3: "PDPT", 2: "PD", 1: "PT"}.get(last.level, last.name)
-            if self.ctx.arch == "x86_64"
-            else last.name
-        )
+        child = last.name or f"L{last.level}"
         head = f"{parent} → {child} entry {last.index}" if parent else f"{child} entry {last.index}"
         return (
             f"{head} points at {addr:#x}, which is kernel VA {va:#x} minus {self.base_name}: virt_to_phys "

@@ -8,7 +8,8 @@ every level; AArch64 AP[1]); the profile may allow a few (Linux's vsyscall page)
 from __future__ import annotations
 
 from pmoview.checks.context import CheckContext, flags_words
-from pmoview.checks.findings import ERROR, INFO, Pending, intersect_intervals, path_text, size_text, subtract_intervals
+from pmoview.checks.findings import ERROR, INFO, Pending, intersect_intervals, path_text, subtract_intervals
+from pmoview.sizes import size_text
 
 
 def check(ctx: CheckContext) -> list[Pending]:

@@ -1,5 +1,5 @@
 """Command line: ``pmoview DUMP`` opens the TUI; ``info``, ``translate``, ``mappings``, ``check``, ``explain``,
-``cpus``, ``diff`` are headless.
+``cpus``, ``diff``, ``log`` are headless.
 
 The headless commands never import Textual. Unusable input exits 2 with one line on stderr. The TUI is
 run by the function ``pmoview.main`` passes in (``tui_runner``): the CLI never imports the TUI.
@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from parsers.errors import DumpFormatError
+from pmoview.arch.mode import UnsupportedPaging
 from pmoview.cli import common, options
 from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
 from pmoview.live.target import close_live_targets, live_notes
 
-COMMANDS = ("info", "translate", "mappings", "check", "explain", "cpus", "diff", "snapshot", "tui")
+COMMANDS = ("info", "translate", "mappings", "check", "explain", "cpus", "diff", "snapshot", "log", "tui")
 
 
 class UsageError(Exception):
@@ -29,9 +30,19 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import check_cmd, cpus_cmd, diff_cmd, explain_cmd, info_cmd, snapshot_cmd, translate_cmd, tui_cmd
+    from pmoview.cli import (
+        check_cmd,
+        cpus_cmd,
+        diff_cmd,
+        explain_cmd,
+        info_cmd,
+        log_cmd,
+        snapshot_cmd,
+        translate_cmd,
+        tui_cmd,
+    )
 
-    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, cpus_cmd, diff_cmd, snapshot_cmd, tui_cmd):
+    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, cpus_cmd, diff_cmd, snapshot_cmd, log_cmd, tui_cmd):
         module.register(sub)
     return parser
 
@@ -62,6 +73,10 @@ def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None)
     except (UsageError, options.OptionError, NoTuiError) as exc:
         common.PENDING_NOTES.clear()
         print(f"pmoview: {exc}", file=sys.stderr)
+        return 2
+    except UnsupportedPaging as exc:  # a paging mode or parameter the walker has no rows for
+        common.PENDING_NOTES.clear()
+        print(f"pmoview: {getattr(args, 'dump', '')}: unsupported paging: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

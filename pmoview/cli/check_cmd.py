@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     opened = open_inputs(input_options(args))
     roots = opened.roots
+    for problem in opened.left_out:
+        note(f"root left out: {problem}")
     chosen = roots if args.all_roots else roots[:1]
     if not args.all_roots and len(roots) > 1:
         note(

@@ -10,10 +10,11 @@ from dataclasses import replace
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root
 from pmoview.cli.common import note, warn_damage
-from pmoview.cli.mappings_output import TEXT_ROW, flags_json, human_size, page_size_text
+from pmoview.cli.mappings_output import TEXT_ROW, flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
 from pmoview.diff import SpaceDiff, diff_spaces
 from pmoview.inputs import Inputs, open_inputs
+from pmoview.sizes import size_short
 from pmoview.space import Mapping
 
 PAGE_MASK = ~0xFFF  # a CR3 or TTBR value: the low bits are flags (PCID, CnP, ASID is above 48)
@@ -92,8 +93,8 @@ def mapping_json(m: Mapping) -> dict[str, object]:
 
 def mapping_line(m: Mapping) -> str:
     """One mapping as a ``mappings`` listing line."""
-    size = human_size(m.va_end - m.va_start)
-    return TEXT_ROW % (m.va_start, m.va_end, size, m.pa_start, page_size_text(m.page_size), m.flags.text())
+    size = size_short(m.va_end - m.va_start)
+    return TEXT_ROW % (m.va_start, m.va_end, size, m.pa_start, size_short(m.page_size), m.flags.text())
 
 
 def diff_json(result: SpaceDiff, side_a: dict[str, object], side_b: dict[str, object]) -> dict[str, object]:

@@ -54,8 +54,10 @@ def collect(mem: PhysicalMemory, roots: list[Root]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     opened = open_inputs(input_options(args), require_root=False)
-    mem, roots = opened.mem, opened.roots
+    mem, roots, problems = opened.mem, opened.roots, opened.left_out
     data = collect(mem, roots)
+    if problems:
+        data["roots_left_out"] = problems
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -82,5 +84,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"roots: {len(roots)}")
     for root in roots:
         j = root.to_json()
-        print(f"  {j['arch']} {j['mode']} table {j['table']}  ({j['source']})")
+        geometry = f" {j['va_bits']}-bit VA, start level {j['start_level']}" if "start_level" in j else ""
+        kind = f" {root.kind}" if root.kind else ""
+        twin = f" (kernel twin {root.twin:#x})" if root.twin is not None else ""
+        print(f"  {j['arch']} {j['mode']}{geometry}{kind} table {j['table']}{twin}  ({j['source']})")
+    for problem in problems:
+        print(f"  left out: {problem}")
     return 0

@@ -12,8 +12,11 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+import numpy as np
+
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
+from pmoview.sizes import size_short
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
 JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
@@ -31,25 +34,6 @@ def flags_json(flags: Flags | None) -> dict[str, bool | str] | None:
     if flags.cache is not None:
         out["cache"] = flags.cache
     return out
-
-
-def page_size_text(n: int | None) -> str:
-    """``4K``, ``2M``, ``1G``: a page size in the fewest characters."""
-    if not n:
-        return "?"
-    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift}{unit}"
-    return str(n)
-
-
-def human_size(n: int) -> str:
-    """``4K``, ``1.5M``, ``4G``: a mapping's size for the text listing."""
-    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}"
 
 
 class _PerFlags:
@@ -73,8 +57,21 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
-    """The JSON array, one object per line; returns the number of mappings written."""
+Absent = Callable[[int, int], str]
+"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
+
+
+def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
+    """Row -> why the dump lacks some of its frames, for the rows not wholly backed (few)."""
+    if absent is None:
+        return {}
+    pas = cols.pa_start
+    return {int(i): absent(int(pas[i]), int(pas[i]) + ends[i] - vas[i]) for i in np.flatnonzero(~cols.backed).tolist()}
+
+
+def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
+    """The JSON array, one object per line; returns the number of mappings written. A mapping some of
+    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31")."""
     per: _PerFlags | None = None
     n = 0
     for cols in batches:
@@ -88,14 +85,17 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO) -> int:
             JSON_ROW % t
             for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
         ]
+        for i, why in _unbacked(cols, ends, vas, absent).items():
+            rows[i] = rows[i][:-1] + ',"absent":' + json.dumps(why) + "}"
         out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
         n += len(rows)
     out.write("\n]\n" if n else "[]\n")
     return n
 
 
-def write_text(batches: Iterable[MappingColumns], out: TextIO) -> int:
-    """The ptdump-style listing, one mapping per line; returns the number of mappings written."""
+def write_text(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
+    """The ptdump-style listing, one mapping per line; returns the number of mappings written. A
+    mapping some of whose frames the dump lacks ends with ``[why]``."""
     per: _PerFlags | None = None
     human: dict[int, str] = {}
     n = 0
@@ -107,13 +107,15 @@ def write_text(batches: Iterable[MappingColumns], out: TextIO) -> int:
         ft = per.strings()
         vas, ends, sizes = _ends(cols)
         spans = [e - v for v, e in zip(vas, ends, strict=True)]
-        hs = [human.get(s) or human.setdefault(s, human_size(s)) for s in spans]
-        pst = {s: page_size_text(s) for s in set(sizes)}
+        hs = [human.get(s) or human.setdefault(s, size_short(s)) for s in spans]
+        pst = {s: size_short(s) for s in set(sizes)}
         ps = [pst[s] for s in sizes]
         rows = [
             TEXT_ROW % t
             for t in zip(vas, ends, hs, cols.pa_start.tolist(), ps, [ft[i] for i in cols.flag_id.tolist()], strict=True)
         ]
+        for i, why in _unbacked(cols, ends, vas, absent).items():
+            rows[i] += f"  [frames not in the dump: {why}]"
         out.write("\n".join(rows) + "\n")
         n += len(rows)
     return n

@@ -8,9 +8,10 @@ import sys
 from typing import Any
 
 from pmoview.cli.common import hexs, note, warn_damage
-from pmoview.cli.mappings_output import flags_json, page_size_text
+from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
 from pmoview.inputs import open_inputs
+from pmoview.sizes import size_short
 from pmoview.space import AddressSpace
 
 
@@ -44,6 +45,8 @@ def open_space(args: argparse.Namespace) -> AddressSpace:
     inputs = open_inputs(input_options(args))
     roots = inputs.roots
     root = roots[0]
+    for problem in inputs.left_out:
+        note(f"root left out: {problem}")
     note(
         f"using {root.mode} root at {root.table:#x} from {root.source}"
         + (f" ({len(roots) - 1} other candidates: pmoview info lists them)" if len(roots) > 1 else "")
@@ -68,6 +71,8 @@ def run_translate(args: argparse.Namespace) -> int:
                 "flags": flags_json(t.flags),
                 "path": path_json(t.path),
                 "reason": t.reason,
+                "backed": t.backed,
+                "absent": t.absent,
             }
         )
     warn_damage(space.mem)
@@ -76,9 +81,12 @@ def run_translate(args: argparse.Namespace) -> int:
         return 0
     for va, t in zip(args.vas, translations, strict=True):
         if t.pa is None:
-            print(f"{va:#018x} -> unmapped: {t.reason}")
+            print(f"{va:#018x} -> unmapped: {t.reason}" + (f" ({t.absent})" if t.absent else ""))
         else:
-            print(f"{va:#018x} -> {t.pa:#x}  ({page_size_text(t.page_size)} page, {t.flags.text() if t.flags else ''})")
+            size = size_short(t.page_size) if t.page_size else "?"
+            print(f"{va:#018x} -> {t.pa:#x}  ({size} page, {t.flags.text() if t.flags else ''})")
+            if t.absent:
+                print(f"    frame {t.pa:#x} is not in the dump: {t.absent}")
         for e in t.path:
             print(f"    {space.level_name(e.level)}[{e.index}] = {e.entry:#018x}")
     return 0
@@ -93,7 +101,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     start, end = args.range if args.range else (None, None)
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
-    (write_json if args.json else write_text)(batches, sys.stdout)
+    (write_json if args.json else write_text)(batches, sys.stdout, space.mem.absent_reason)
     _warn_limits(space)
     warn_damage(space.mem)
     return 0

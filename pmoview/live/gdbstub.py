@@ -13,7 +13,8 @@ What QEMU's stub gives, and how it is used (checked against QEMU 7.2):
   close. Physical reads of unassigned addresses return zeros, so which addresses exist comes from the
   monitor's ``info mtree -f`` (``qRcmd``): RAM and ROM, as ``dump-guest-memory`` would write them.
 - The guest is never written, registers are never set, the stub is never sent ``D`` (QEMU resumes the
-  guest on detach): closing the socket leaves it as it was.
+  guest on detach) nor ``?`` (QEMU removes all breakpoints on it): closing the socket leaves the guest,
+  its breakpoints and the stub's memory mode as they were.
 
 Pages are cached until ``refresh()``; each batch of reads ends with ``info status`` and fails with one
 line when the guest was resumed meanwhile (another monitor, a script), as a torn read would mislead.
@@ -146,6 +147,8 @@ class GdbStubMemory(LiveMemory):
             if c.request("Qqemu.PhyMemMode:1") != b"OK":
                 raise LiveError(self.path, "the stub refused Qqemu.PhyMemMode:1")
             self._restore_mode = mode
+        # No "?" (stop reason) here: QEMU answers it by removing every breakpoint, taking it for a new gdb
+        # session. Why the guest stopped is in run_state instead ("paused (debug)": a breakpoint or step).
         self._set_ranges(c.monitor("info mtree -f"))
         self._snapshot()
 

@@ -168,9 +168,9 @@ class RspClient:
                 continue
             return payload
 
-    def request(self, payload: str | bytes, timeout: float | None = None) -> bytes:
-        """Send one request and return its reply."""
-        return self.pipeline([payload], timeout)[0]
+    def request(self, payload: str | bytes, timeout: float | None = None, stop_reply_ok: bool = False) -> bytes:
+        """Send one request and return its reply (``stop_reply_ok`` for ``?``, whose answer is one)."""
+        return self.pipeline([payload], timeout, stop_reply_ok)[0]
 
     def pipeline(
         self, payloads: Sequence[str | bytes], timeout: float | None = None, stop_reply_ok: bool = False

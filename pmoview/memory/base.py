@@ -90,6 +90,12 @@ class PhysicalMemory(ABC):
         Equal to ``ranges()`` for formats that only describe what they hold."""
         return self.ranges()
 
+    def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
+        """Why the dump lacks memory in [pa_start, pa_end) (default: the page at ``pa_start``), in words
+        for the user: a filtered kdump says "excluded by dump level 31" for pages the machine had and
+        makedumpfile left out, and "not memory the machine had" for the rest."""
+        return "not in the dump"
+
     @abstractmethod
     def read_page(self, pa: int) -> bytes | None:
         """The 4 KiB page at 4 KiB-aligned ``pa``, or ``None`` when the dump lacks any of it."""
@@ -147,9 +153,12 @@ def present_pages(mem: PhysicalMemory, budget: int) -> Iterator[tuple[int, bytes
     """The dump's present pages in PA order, until ``budget`` bytes have been looked at: the bounded
     walk every low-memory scan (roots, Multiboot2, E820) makes."""
     seen = 0
+    ahead = 64 * PAGE_SIZE  # a live target reads this much per round trip instead of page by page
     for r in mem.ranges():
         pa = r.start & ~(PAGE_SIZE - 1)
         while pa < r.end and seen < budget:
+            if not (pa - r.start) % ahead:
+                mem.prefetch(range(pa, min(r.end, pa + ahead, pa + budget - seen), PAGE_SIZE))
             page = mem.read_page(pa)
             seen += PAGE_SIZE
             if page is not None:

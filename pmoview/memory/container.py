@@ -2,7 +2,8 @@
 
 A compressed stream cannot be mapped, so it is decompressed once into a cache file (all-zero
 chunks left as holes, so a mostly empty 5 GiB guest costs a few MiB of disk) and that file is
-opened instead. The logical size is capped so a decompression bomb ends in an error.
+opened instead. The cache is bounded (``pmoview.memory.cache``:
+``PMOVIEW_CACHE_MAX``). The logical size is capped so a decompression bomb ends in an error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+import zstandard
+
 from parsers.errors import DumpFormatError
+from pmoview.memory.cache import cache_dir, cache_max, evict, touch
 
 CHUNK = 1 << 20
 DEFAULT_MAX_BYTES = 256 << 30  # logical size; PMOVIEW_MAX_UNPACK raises it
@@ -46,23 +50,7 @@ def _opener(kind: str, path: str) -> Callable[[], AbstractContextManager[_Stream
         return lambda: lzma.open(path)
     if kind == "gzip":
         return lambda: gzip.open(path)
-    try:
-        import zstandard
-    except ImportError:
-        raise DumpFormatError(
-            path,
-            0,
-            "a zstd-compressed dump, which needs: pip install 'pmoview[zstd]'",
-            "module zstandard not installed",
-        ) from None
     return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("PMOVIEW_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pmoview"
-    )
-    return Path(base)
 
 
 def decompressed_path(path: str, kind: str) -> str:
@@ -75,7 +63,10 @@ def decompressed_path(path: str, kind: str) -> str:
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()
     out = out_dir / f"{Path(path).name}.{key}"
+    cache_bound = cache_max()  # an unusable PMOVIEW_CACHE_MAX is said before any work
     if out.exists():
+        touch(out)
+        evict(keep=out, limit=cache_bound)
         return str(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     limit = int(os.environ.get("PMOVIEW_MAX_UNPACK", DEFAULT_MAX_BYTES))
@@ -99,6 +90,7 @@ def decompressed_path(path: str, kind: str) -> str:
                     fout.write(chunk)
             fout.truncate()
         os.replace(tmp, out)
+        evict(keep=out, limit=cache_bound)
     except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile) as exc:
         raise DumpFormatError(path, None, f"a complete {kind} stream", f"{type(exc).__name__}: {exc}") from None
     except Exception as exc:

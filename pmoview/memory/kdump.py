@@ -6,11 +6,14 @@ built on first use with numpy, and decompressed blocks are kept in a bounded LRU
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable
 
+import cramjam
 import numpy as np
+import zstandard
+from lzallright import LZOCompressor
 
 from parsers.elf_notes import decode_vmcoreinfo, iter_notes
 from parsers.errors import DumpFormatError
@@ -45,50 +48,51 @@ def is_kdump(head: bytes) -> bool:
 
 
 def _decompressor(flags: int, path: str, offset: int) -> Callable[[bytes, int], bytes]:
+    """The decoder for a page descriptor's compression flag. Every codec is a plain dependency with
+    wheels (zlib: the standard library; zstd: zstandard; LZO: lzallright; snappy: cramjam), and every
+    decoder is bounded: a hostile block cannot make more than a small multiple of one block."""
     if flags & DUMP_DH_COMPRESSED_ZLIB:
-
-        def inflate(data: bytes, size: int) -> bytes:
-            d = zlib.decompressobj()
-            out = d.decompress(data, size)  # bounded: a hostile stream cannot inflate past one block
-            if d.unconsumed_tail:
-                raise ValueError(f"the stream inflates past {size} bytes")
-            return out
-
-        return inflate
+        return _inflate
     if flags & DUMP_DH_COMPRESSED_ZSTD:
-        return _optional("zstandard", "zstd", path, offset, _bounded_unzstd)
+        return _unzstd
     if flags & DUMP_DH_COMPRESSED_LZO:
-        return _optional("lzo", "lzo", path, offset, lambda m: lambda d, n: m.decompress(d, False, n))
+        return _unlzo
     if flags & DUMP_DH_COMPRESSED_SNAPPY:
-        return _optional("snappy", "snappy", path, offset, lambda m: lambda d, n: m.uncompress(d))
+        return _unsnappy
     raise DumpFormatError(path, offset, "a page descriptor with a known compression flag", f"flags {flags:#x}")
 
 
-def _bounded_unzstd(m: object) -> Callable[[bytes, int], bytes]:
+def _inflate(data: bytes, size: int) -> bytes:
+    d = zlib.decompressobj()
+    out = d.decompress(data, size)  # bounded: a hostile stream cannot inflate past one block
+    if d.unconsumed_tail:
+        raise ValueError(f"the stream inflates past {size} bytes")
+    return out
+
+
+def _unzstd(data: bytes, size: int) -> bytes:
     # ZstdDecompressor.decompress ignores max_output_size when the frame header declares a content
     # size: a 2 KiB frame then inflates to 64 MiB (measured). A bounded stream read cannot.
-    def unzstd(data: bytes, size: int) -> bytes:
-        with m.ZstdDecompressor().stream_reader(data) as reader:  # type: ignore[attr-defined]
-            return bytes(reader.read(size + 1))  # one byte more: a longer block fails the size check
-
-    return unzstd
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        return bytes(reader.read(size + 1))  # one byte more: a longer block fails the size check
 
 
-class MissingCodecError(DumpFormatError):
-    """The dump is fine; this machine lacks the library for its compression."""
+def _unlzo(data: bytes, size: int) -> bytes:
+    # makedumpfile writes LZO1X-1 blocks (lzo1x_1_compress). lzallright grows its output as the
+    # stream asks; the input is at most two blocks and an LZO run adds at most 255 bytes per input
+    # byte, so the worst case is bounded (about 2 MiB for a 4 KiB block), then the size check fails.
+    return LZOCompressor.decompress(data, size)
 
 
-def _optional(module: str, extra: str, path: str, offset: int, make: Callable) -> Callable[[bytes, int], bytes]:  # type: ignore[type-arg]
-    try:
-        mod = __import__(module)
-    except ImportError:
-        raise MissingCodecError(
-            path,
-            offset,
-            f"{extra}-compressed pages, which need the optional extra: pip install 'pmoview[{extra}]'",
-            f"module {module} not installed",
-        ) from None
-    return make(mod)  # type: ignore[no-any-return]
+def _unsnappy(data: bytes, size: int) -> bytes:
+    # raw snappy (makedumpfile's snappy_compress, QEMU's kdump-snappy): the stream states its length
+    # first, so a block that claims more than one block is refused before anything is allocated.
+    claimed = cramjam.snappy.decompress_raw_len(data)
+    if claimed != size:
+        raise ValueError(f"the stream declares {claimed} bytes")
+    out = bytearray(size)
+    n = cramjam.snappy.decompress_raw_into(data, out)
+    return bytes(out[:n])
 
 
 class KdumpMemory(PhysicalMemory):
@@ -140,6 +144,7 @@ class KdumpMemory(PhysicalMemory):
                 "release": h.release,
                 "machine": h.machine,
                 "phys_base": h.phys_base,
+                "dump_level": h.dump_level,
                 "max_mapnr": h.max_mapnr,
                 "nr_cpus": h.nr_cpus,
             },
@@ -158,10 +163,11 @@ class KdumpMemory(PhysicalMemory):
                 f.read(h.offset_vmcoreinfo, h.size_vmcoreinfo, "the VMCOREINFO named by the sub-header")
             )
         self._bitmap: np.ndarray | None = None
+        self._valid: np.ndarray | None = None
         self._rank: np.ndarray | None = None
         self._ranges: list[Range] | None = None
-        self._cache: OrderedDict[int, bytes | None] = OrderedDict()
-        self._cache_slots = max(16, CACHE_BYTES // bs)
+        # blocks, least recently used dropped first (functools' LRU; absent blocks are remembered too)
+        self._blocks = functools.lru_cache(maxsize=max(16, CACHE_BYTES // bs))(self._read_block)
         self.blocks_decompressed = 0
         self.unreadable = 0
 
@@ -205,18 +211,39 @@ class KdumpMemory(PhysicalMemory):
         raw = self.file.read(self.bitmap_offset, nbytes, "the first (valid pages) bitmap")
         return self._runs(np.frombuffer(raw, dtype=np.uint8))
 
+    def _valid_bits(self) -> np.ndarray:
+        if self._valid is None:
+            nbytes = (self.max_pfn + 7) // 8
+            raw = self.file.read(self.bitmap_offset, nbytes, "the first (valid pages) bitmap")
+            self._valid = np.frombuffer(raw, dtype=np.uint8)
+        return self._valid
+
+    def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
+        bs = self.block_size
+        first = min(pa_start // bs, self.max_pfn)
+        last = min(max(first + 1, -(-(pa_end if pa_end is not None else pa_start + 1) // bs)), self.max_pfn)
+        b0, b1 = first // 8, (last + 7) // 8  # numpy over the bitmaps' bytes: cost is the range's bitmap
+        valid = np.unpackbits(self._valid_bits()[b0:b1], bitorder="little")[first - b0 * 8 : last - b0 * 8]
+        dumped = np.unpackbits(self._index()[0][b0:b1], bitorder="little")[first - b0 * 8 : last - b0 * 8]
+        excluded = bool((valid & ~dumped).any())
+        level = self.header.dump_level
+        if excluded and level > 0:
+            return f"excluded by dump level {level}"
+        if excluded:
+            return "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
+        return "not in the dump" if valid.any() else "not memory the machine had (not in the dump's bitmap)"
+
     # -- pages ------------------------------------------------------------------------------
     def read_block(self, pfn: int) -> bytes | None:
         """One whole dump block (``block_size`` bytes) by block number, or None when not dumped."""
-        cached = self._cache.get(pfn, b"")
-        if cached != b"":
-            self._cache.move_to_end(pfn)
-            return cached
+        block: bytes | None = self._blocks(pfn)
+        return block
+
+    def _read_block(self, pfn: int) -> bytes | None:
+        """``read_block`` on a cache miss: find, read and decompress the block."""
         n = self._desc_number(pfn)
         try:
             data = None if n is None else self._load(pfn, n)
-        except MissingCodecError:
-            raise  # the machine lacks a library: not damage in the dump
         except DumpFormatError as exc:
             # A half-written or corrupted block is evidence of a failing machine, not a reason to stop:
             # it reads as absent (the walk reports it like any frame missing from the dump) and is counted.
@@ -224,9 +251,6 @@ class KdumpMemory(PhysicalMemory):
             self.unreadable += 1
             self.info.details["unreadable_blocks"] = self.unreadable
             self.info.details.setdefault("first_unreadable", exc.one_line())
-        self._cache[pfn] = data
-        if len(self._cache) > self._cache_slots:
-            self._cache.popitem(last=False)
         return data
 
     def _load(self, pfn: int, n: int) -> bytes:
@@ -269,7 +293,7 @@ class KdumpMemory(PhysicalMemory):
         return block[within : within + PAGE_SIZE]
 
     def close(self) -> None:
-        self._cache.clear()
+        self._blocks.cache_clear()
         self.file.close()
 
 

@@ -1,7 +1,7 @@
 """The pmoview app: opens the dump in workers and feeds the main screen with Messages.
 
 Order of work after start (each a thread worker; the screen is up before any of them runs):
-load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (findings) → PMO coverage → walk
+load (dump, kernel, roots, marks) → walk root 0 (mappings) → checks (findings and PMO coverage) → walk
 the other roots. Tree tables load on expand in the tree's own workers. Nothing here touches a widget
 from a thread: threads ``post_message`` and the handlers run on the event loop.
 """
@@ -19,12 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from pmoview.checks import PmoCoverage
+from pmoview.checks.export import export, write_export
 from pmoview.cpus import cpu_views
 from pmoview.diff import diff_spaces
 from pmoview.inputs import InputOptions, open_inputs
-from pmoview.marks import atomic_write, export_report, write_report
+from pmoview.marks import atomic_write
 from pmoview.tui.commands import PmoviewProvider
-from pmoview.tui.coverage import pmo_coverage
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
 from pmoview.tui.session import Session, SessionOptions, open_session
@@ -77,9 +78,10 @@ class PmoviewApp(App[int]):
             self.note = note
 
     class Covered(Message):
-        def __init__(self, coverage: Any) -> None:
+        def __init__(self, coverage: PmoCoverage | None, why_not: str) -> None:
             super().__init__()
             self.coverage = coverage
+            self.why_not = why_not
 
     class CpusRead(Message):
         def __init__(self, views: list[Any]) -> None:
@@ -113,6 +115,7 @@ class PmoviewApp(App[int]):
     def __init__(self, options: SessionOptions) -> None:
         super().__init__()
         self.started = time.monotonic()
+        self.loaded_at: float | None = None  # time.monotonic() when the opened session arrived
         self.options = options
         self.session: Session | None = None
         self.main = MainScreen(self)
@@ -150,10 +153,11 @@ class PmoviewApp(App[int]):
         self.post_message(self.Progress("running checks…", 0.5))
         findings = session.check()
         self.post_message(self.Checked(findings, session.checks_note))
-        self.post_message(self.Progress("PMO coverage…", 0.7))
-        with session.lock:
-            coverage = pmo_coverage(session, 0)
-        self.post_message(self.Covered(coverage))
+        coverage = session.coverage(0)
+        why_not = ""
+        if coverage is None:
+            why_not = session.checks_note or "the profile has no PMO region for this root"
+        self.post_message(self.Covered(coverage, why_not))
         with session.lock:
             views = cpu_views(session.mem, session.roots, session.options.inputs.limits)
         self.post_message(self.CpusRead(views))
@@ -199,8 +203,10 @@ class PmoviewApp(App[int]):
     def export(self, base: str) -> None:
         s = self.session
         assert s is not None
-        report = export_report(s.marks, s.findings, dump=s.identity, roots=s.roots, profile=s.options.profile)
-        self.post_message(self.Exported(write_report(report, base)))
+        names = {r.level: r.name for r in s.spaces[0].mode.levels}
+        why = s.checks_note or "the checks have not finished"
+        result = export(s.report, s.marks, dump=s.identity, roots=s.roots, level_names=names, why_no_report=why)
+        self.post_message(self.Exported(write_export(result, base)))
 
     def save_marks(self) -> None:
         """Save the marks now: the JSON is made here, a thread writes it (the newest save wins)."""
@@ -237,6 +243,7 @@ class PmoviewApp(App[int]):
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
         self.session = s = message.session
+        self.loaded_at = time.monotonic()
         self.main.set_session(s)
         taken = s.mem.info.details.get("snapshot_time")
         live = f" · snapshot {taken}" if taken else ""
@@ -267,7 +274,7 @@ class PmoviewApp(App[int]):
     def on_pmoview_app_covered(self, message: Covered) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
             return
-        self.main.set_coverage(message.coverage)
+        self.main.set_coverage(message.coverage, message.why_not)
 
     def on_pmoview_app_cpus_read(self, message: CpusRead) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped

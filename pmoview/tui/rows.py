@@ -1,7 +1,7 @@
 """One decoded table as the rows a tree shows: table pointers one by one, runs of leaves and of empty
 entries summarised (a PT of 512 contiguous pages is one row, not 512). No Textual; numpy, one pass.
 
-Also: human sizes and addresses, and the bits of one entry with name, value and meaning (from the
+Also: the bits of one entry with name, value and meaning (from the
 Construct layouts in ``parsers``, the single description of the bit layout).
 """
 
@@ -39,14 +39,6 @@ class Row:
 
     def index_text(self) -> str:
         return f"[{self.first}]" if self.count == 1 else f"[{self.first}-{self.last}]"
-
-
-def human(n: int) -> str:
-    for unit, shift in (("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}B"
 
 
 def table_rows(space: Any, view: Any) -> list[Row]:
@@ -170,8 +162,9 @@ class BitField:
         return str(self.lsb) if self.width == 1 else f"{self.lsb + self.width - 1}:{self.lsb}"
 
 
-def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
-    """(layout name, Construct) describing an entry of this kind at this level."""
+def layout_for(arch: str, level: int, kind: str, span: int, granule_shift: int = 12, oa: str = "48") -> tuple[str, Any]:
+    """(layout name, Construct) describing an entry of this kind at this level; AArch64 layouts depend on
+    the granule and the output address format ("48", "lpa2", "lpa": ``aarch64_format``)."""
     if arch == "riscv64":
         from parsers import riscv_pte as rv
 
@@ -193,20 +186,30 @@ def layout_for(arch: str, level: int, kind: str, span: int) -> tuple[str, Any]:
         return ("table pointer", x.table_entry)
     from parsers import aarch64_desc as a
 
+    oa_format: Any = oa if oa in a.OA_FORMATS else "48"
+    suffix = "" if oa_format == "48" else f", FEAT_{str(oa_format).upper()}"
     if kind == "leaf":
         if level == 3:
-            return ("page descriptor", a.page_descriptor())
-        return ("block descriptor", a.block_descriptor(span.bit_length() - 1))
-    return ("table descriptor", a.table_descriptor())
+            return (f"page descriptor{suffix}", a.page_descriptor(granule_shift, oa_format))
+        return (f"block descriptor{suffix}", a.block_descriptor(span.bit_length() - 1, oa_format))
+    return (f"table descriptor{suffix}", a.table_descriptor(granule_shift, oa_format))
 
 
-def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple[str, list[BitField]]:
+def aarch64_format(mode: Any) -> tuple[int, str]:
+    """(granule shift, output address format) of an AArch64 PagingMode, for ``layout_for``."""
+    src = mode.levels[-1].addr_hi[0]
+    return mode.levels[-1].shift, {8: "lpa2", 12: "lpa"}.get(src, "48")
+
+
+def entry_bits(
+    arch: str, level: int, kind: str, span: int, entry: int, granule_shift: int = 12, oa: str = "48"
+) -> tuple[str, list[BitField]]:
     """Every field of ``entry`` (as the layout for its kind names it), MSB first, with its meaning."""
     from pmoview.arch.layout import field_layout
 
     if arch == "riscv64" and kind == "fault" and not entry & 0xE:
         kind = "table"  # a non-leaf entry that faults (A/D/U/N/PBMT set, or a pointer at level 0)
-    name, struct = layout_for(arch, level, kind, span)
+    name, struct = layout_for(arch, level, kind, span, granule_shift, oa)
     fields = []
     meanings = RISCV_MEANINGS if arch == "riscv64" else MEANINGS
     for fname, (lsb, width) in sorted(field_layout(struct).items(), key=lambda kv: -kv[1][0]):
@@ -218,6 +221,9 @@ def entry_bits(arch: str, level: int, kind: str, span: int, entry: int) -> tuple
             meaning = "ignored" if fname.startswith("ign") else ("reserved: must be 0" if value else "reserved")
         elif fname in ("address", "OA", "next_level"):
             meaning = f"{value << lsb:#x}"
+        elif fname in ("OA_hi", "next_level_hi"):  # the top address bits a 52-bit format moves
+            dst = 50 if width == 2 else 48
+            meaning = f"address bits {dst + width - 1}:{dst} = {value << dst:#x}"
         elif fname == "AP":
             meaning = AP_TEXT.get(value, "")
         elif width == 1:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pmoview.arch import Root
 from pmoview.arch.columns import MappingColumns
-from pmoview.checks import Finding, Report, run_checks
+from pmoview.checks import Finding, PmoCoverage, Report, run_checks
 from pmoview.inputs import InputOptions, Inputs, open_inputs
 from pmoview.kernel import KernelImage
 from pmoview.marks import MarksError, MarkSet, dump_identity, identity_mismatch, load_marks, sidecar_path
@@ -100,6 +100,13 @@ class Session:
         self.report = report
         self.findings = list(report.findings)
         return self.findings
+
+    def coverage(self, i: int) -> PmoCoverage | None:
+        """The checks' PMO coverage of root ``i`` (its first PMO region), once ``check`` has run."""
+        if self.report is None:
+            return None
+        table = self.roots[i].table
+        return next((c for c in self.report.coverage if c.root == table), None)
 
 
 def open_session(

@@ -23,6 +23,7 @@ from pmoview.tui.widgets.cpus_table import CpusTable
 from pmoview.tui.widgets.diff_table import DiffTable
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
+from pmoview.tui.widgets.log_view import LogView
 from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.marks_table import MarksTable
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
@@ -88,6 +89,10 @@ def _diff() -> ComposeResult:
         yield DiffTable(id="diff")
 
 
+def _log() -> ComposeResult:
+    yield Lazy(LogView(id="kernel-log"))
+
+
 VIEWS: tuple[View, ...] = (
     View("tree", "Tree", "Page-table tree and entry inspector", _tree),
     View("mappings", "Mappings", "ptdump-style mappings", _mappings),
@@ -96,6 +101,7 @@ VIEWS: tuple[View, ...] = (
     View("marks", "Marks", "Your marks on this dump", _marks),
     View("cpus", "CPUs", "Each CPU: mode, PC, root and its last fault explained", _cpus),
     View("diff", "Diff", "What the --diff dump maps differently", _diff),
+    View("log", "Log", "The kernel log (printk ring buffer) and the oops or panic in it", _log),
 )
 if len(VIEWS) > 9:
     raise RuntimeError("views are switched with the keys 1-9")

@@ -271,6 +271,182 @@ def parse_arm_regs(text):
     return cpus
 
 
+# ---------------------------------------------------------------- translations, three ways
+def free_port():
+    import random
+
+    for _ in range(50):
+        port = random.randint(20000, 60000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port for the gdbstub")
+
+
+ARM_REGISTERS = ["TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "MAIR_EL1", "SCTLR_EL1", "ID_AA64MMFR0_EL1"]
+
+
+def translation_queries(serial, vmci):
+    """(va, kernel_pa, how the kernel computes it, half) for kernel VAs, and per spinner pid the user
+    VAs with their /proc/PID/pagemap PA. kernel_pa None: the kernel says nothing (checked by the
+    other two ways only)."""
+    segs = kcore_segments(serial)
+    ksyms = {
+        m.group(3): int(m.group(1), 16) for m in re.finditer(r"^PMOVIEW-KSYM ([0-9a-f]+) (\S) (\S+)\s*$", serial, re.M)
+    }
+    kvo = int(vmci.get("NUMBER(kimage_voffset)", "0"), 16)
+    kernel = []
+    for name in ("_text", "_stext", "_etext", "swapper_pg_dir", "reserved_pg_dir", "_sdata", "init_mm", "_edata"):
+        if name in ksyms:
+            kernel.append((ksyms[name], ksyms[name] - kvo, f"{name} - kimage_voffset"))
+    if "_end" in ksyms:
+        kernel.append((ksyms["_end"] - 16, ksyms["_end"] - 16 - kvo, "_end - 16 - kimage_voffset"))
+    for s in segs:
+        va, pa, size = int(s["vaddr"], 16), int(s["paddr"], 16), int(s["memsz"], 16)
+        if pa >= 1 << 52:
+            continue
+        for off in (0, 0x1234, size // 2 + 0x808, size - 16):
+            kernel.append((va + off, pa + off, f"/proc/kcore PT_LOAD {s['vaddr']} -> {s['paddr']}"))
+        kernel.append((va + size + (1 << 30), None, "past a /proc/kcore RAM segment"))
+    for m in re.finditer(r"^PMOVIEW-MODULE (\S+) .* (0x[0-9a-f]+)\s*$", serial, re.M):
+        kernel.append((int(m.group(2), 16), None, f"module {m.group(1)} (/proc/modules)"))
+    if "NUMBER(VMEMMAP_START)" in vmci:
+        vs = int(vmci["NUMBER(VMEMMAP_START)"], 16)
+        kernel.append((vs, None, "VMEMMAP_START"))
+    if "NUMBER(VMALLOC_START)" in vmci:
+        kernel.append((int(vmci["NUMBER(VMALLOC_START)"], 16), None, "VMALLOC_START"))
+    user = []
+    for m in re.finditer(r"^PMOVIEW-PAGEMAP (\d+) ([0-9a-f]+) ([0-9a-f]{16})\s*$", serial, re.M):
+        pid, va = int(m.group(1)), int(m.group(2), 16)
+        entry = int.from_bytes(bytes.fromhex(m.group(3)), "little")
+        psz = int(re.search(rf"^PMOVIEW-SPIN {pid} pagesize (\d+)", serial, re.M).group(1))
+        present = entry >> 63 & 1
+        pfn = entry & ((1 << 55) - 1)
+        user.append((va, pfn * psz + va % psz if present and pfn else None, f"/proc/{pid}/pagemap"))
+        if present and pfn:
+            user.append((va + 0x238, pfn * psz + (va + 0x238) % psz, f"/proc/{pid}/pagemap"))
+    for va in (0x0, 0x10000, 0x100000000000, 0x7FFFFFFF0000, 0xFFFFFFFFF000):
+        user.append((va, None, "an address no spinner maps"))
+    return kernel, user
+
+
+def judge_translations(rows, smp):
+    """Verdict per row: 'mapped' when QEMU's translation and the gdbstub's virtual-vs-physical read agree
+    (and, for kernel VAs, the kernel's arithmetic too), 'unmapped' when neither QEMU way can reach the VA,
+    else 'disagree'. User VAs carry the pagemap PA of some spinner; each CPU runs one of them, so a user
+    row's ``kernel_agrees`` is judged against the process this CPU runs (``user_pid``, the pid whose every
+    present pagemap entry matches this CPU's translation). Returns {cpu: pid or None}."""
+    pids = {}
+    for r in rows:
+        m = re.match(r"/proc/(\d+)/pagemap", r["kernel_source"])
+        r["pid"] = int(m.group(1)) if m else None
+    for cpu in range(smp):
+        ok = {}
+        for r in rows:
+            if r["cpu"] == cpu and r["half"] == "ttbr0" and r["pid"] is not None and r["kernel_pa"] is not None:
+                ok[r["pid"]] = ok.get(r["pid"], True) and r["kernel_pa"] == r["gva2gpa"]
+        running = [pid for pid, good in ok.items() if good]
+        pids[cpu] = running[0] if len(running) == 1 else None
+    for r in rows:
+        virt_ok = r["gdb_virtual_equals_physical"]
+        if r["gva2gpa"] is None and not r["gdb_virtual_readable"]:
+            r["verdict"] = "unmapped" if r["kernel_pa"] is None or r["half"] == "ttbr0" else "disagree"
+        elif (
+            r["gva2gpa"] is None
+            or not virt_ok
+            or r["half"] == "ttbr1"
+            and r["kernel_pa"] is not None
+            and r["kernel_pa"] != r["gva2gpa"]
+        ):
+            r["verdict"] = "disagree"
+        else:
+            r["verdict"] = "mapped"
+        if (
+            r["half"] == "ttbr0"
+            and r["kernel_pa"] is not None
+            and r["pid"] == pids[r["cpu"]]
+            or r["half"] == "ttbr1"
+            and r["kernel_pa"] is not None
+        ):
+            r["kernel_agrees"] = r["kernel_pa"] == r["gva2gpa"]
+    return pids
+
+
+def verify_translations(port, elf, serial_path, smp, work):
+    with open(serial_path, errors="replace") as f:
+        serial = f.read()
+    vmci = {}
+    for name, _t, desc in elf_notes(elf):
+        if name == "VMCOREINFO":
+            vmci = parse_vmcoreinfo(desc.rstrip(b"\0").decode("latin-1"))
+    kernel, user = translation_queries(serial, vmci)
+    rows = []
+    for cpu in range(smp):
+        for group, half in ((kernel, "ttbr1"), (user, "ttbr0")):
+            if half == "ttbr1" and cpu:
+                continue  # one TTBR1 for every CPU: asked of CPU 0
+            for va, kpa, how in group:
+                rows.append(
+                    {
+                        "cpu": cpu,
+                        "half": half,
+                        "va": hex(va),
+                        "kernel_pa": hex(kpa) if kpa is not None else None,
+                        "kernel_source": how,
+                    }
+                )
+    req = {
+        "port": port,
+        "cpus": list(range(smp)),
+        "registers": ARM_REGISTERS,
+        "reads": [{"cpu": r["cpu"], "va": r["va"]} for r in rows],
+    }
+    req_path, res_path = os.path.join(work, "gdb-request.json"), os.path.join(work, "gdb-result.json")
+    with open(req_path, "w") as f:
+        json.dump(req, f)
+    env = dict(os.environ, PMOVIEW_GDB_REQUEST=req_path, PMOVIEW_GDB_RESULT=res_path)
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run(
+        ["gdb-multiarch", "-batch", "-nx", "-x", os.path.join(here, "gdb_translate.py")],
+        env=env,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
+    with open(res_path) as f:
+        res = json.load(f)
+    out = []
+    for r, g in zip(rows, res["reads"], strict=True):
+        virt, phys = g["virtual_bytes"], g["physical_bytes"]
+        r["gva2gpa"] = g["gva2gpa"]
+        if g["gva2gpa"] is None:
+            r["gva2gpa_text"] = g["gva2gpa_text"]
+        r["gdb_virtual_equals_physical"] = None if virt is None or phys is None else virt == phys
+        r["gdb_virtual_readable"] = virt is not None
+        out.append(r)
+    user_pids = judge_translations(out, smp)
+    for r in out:
+        if r["verdict"] == "disagree" or r.get("kernel_agrees") is False:
+            print(f"WARNING: translation ways disagree: {r}", file=sys.stderr)
+    for cpu, pid in user_pids.items():
+        if pid is None:
+            print(f"WARNING: no spinner's pagemap matches CPU {cpu}'s TTBR0 translations", file=sys.stderr)
+    regs = [res["registers"][str(c)] for c in range(smp)]
+    return {
+        "translations": out,
+        "translations_source": "QEMU's debug translation (HMP gva2gpa through the gdbstub, per CPU); QEMU gdbstub "
+        "16-byte reads at the VA (that CPU's MMU) and at gva2gpa's PA (Qqemu.PhyMemMode:1); the kernel's arithmetic "
+        "(kimage_voffset, /proc/kcore segments, /proc/PID/pagemap). Done after the dumps; PSTATE.PAN was cleared "
+        "first on CPUs stopped at EL1 with it set (cpu_registers pstate is the value at the stop). A user VA's "
+        "verdict 'unmapped' means unmapped in that CPU's TTBR0 (its process may run on the other CPU).",
+        "cpu_registers": regs,
+        "user_pid_per_cpu": {str(c): p for c, p in user_pids.items()},
+    }
+
+
 # ---------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser()
@@ -299,6 +475,13 @@ def main():
         metavar="SIZE",
         help="attach a raw virtio disk of SIZE (e.g. 640M) for the guest's LiME module; "
         "the LiME image found on it is stored as dump.lime.xz",
+    )
+    ap.add_argument(
+        "--verify-translations",
+        action="store_true",
+        help="aarch64: after the dumps, translate kernel and user VAs three ways (QMP gva2gpa per CPU, "
+        "QEMU gdbstub virtual vs physical reads, the kernel's own arithmetic) into truth.json "
+        "'translations', and read TTBR0/TTBR1/TCR/MAIR per CPU from the gdbstub",
     )
     ap.add_argument("--extra", default="", help="extra QEMU arguments (space separated)")
     ap.add_argument("--boot-timeout", type=int, default=240)
@@ -355,6 +538,9 @@ def main():
         with open(lime_img, "wb") as f:
             f.truncate(parse_size(a.lime_disk))
         argv += ["-drive", f"file={lime_img},format=raw,if=virtio"]
+    gdb_port = free_port() if a.verify_translations else None
+    if gdb_port:
+        argv += ["-gdb", f"tcp:127.0.0.1:{gdb_port}"]
     argv += a.extra.split()
     printable = " ".join((f"'{x}'" if " " in x else x) for x in argv)
     print(f"[{a.name}] {printable}", flush=True)
@@ -411,6 +597,10 @@ def main():
             q.cmd("pmemsave", val=base, size=length, filename=raw)
             os.chmod(raw, 0o644)
             raw_info = (raw, base, length)
+        verified = None
+        if gdb_port:
+            # Only now, after every dump: gdb's detach at the end lets QEMU resume the guest.
+            verified = verify_translations(gdb_port, elf, serial_path, a.smp, work)
         with contextlib.suppress(Exception):
             q.cmd("quit")
         proc.wait(timeout=60)
@@ -488,7 +678,11 @@ def main():
         )
     else:
         cpus = parse_arm_regs(regs)
-        paging = "aarch64-4k"
+        if verified:  # QEMU 7.2's "info registers" has no TTBR/TCR; the gdbstub has them
+            for c in cpus:
+                c.update({k: v for k, v in verified["cpu_registers"][c["index"]].items() if v is not None})
+        psize = int(vmci.get("PAGESIZE", "4096"))
+        paging = {4096: "aarch64-4k", 16384: "aarch64-16k", 65536: "aarch64-64k"}.get(psize, f"aarch64-{psize}")
         ram_map = ram_map_iomem(serial)
         feats = sorted(flags)
         # RAM segments of /proc/kcore (the kernel-image segment has vaddr - paddr == kimage_voffset)
@@ -562,6 +756,7 @@ def main():
         **({"lime_ranges": lime_ranges} if lime_ranges else {}),
         "elf_note_names": note_names,
         "kaslr": kaslr,
+        **(verified or {}),
         "defect": None,
         "expected_findings": [],
         "notes": a.notes,

@@ -16,11 +16,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
 from pmoview.arch.records import path_key
-from pmoview.checks import Finding
-from pmoview.checks.findings import PathEntry
+from pmoview.checks import Finding, PmoCoverage
 from pmoview.cpus import CpuView
 from pmoview.diff import SpaceDiff
-from pmoview.tui.coverage import Coverage
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
@@ -65,11 +63,6 @@ def address_problem(text: str) -> str | None:
     except ValueError:
         return f"not an address: {text!r} (hex, e.g. 0xffff800000000000)"
     return None
-
-
-def _key(path: Iterable[PathEntry]) -> tuple[tuple[int, int], ...]:
-    """A finding's entry path as ``((level, index), ...)``, as the tree and marks key entries."""
-    return tuple((e.level, e.index) for e in path)
 
 
 def _finding_detail(f: Finding) -> Text:
@@ -149,7 +142,7 @@ class MainScreen(Screen[None]):
         self.actions = actions
         self.session: Session | None = None
         self.mapping_model: MappingModel | None = None
-        self.coverage: Coverage | None = None
+        self.coverage: PmoCoverage | None = None
         self.findings: list[Finding] = []
         self.cpus: list[CpuView] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
@@ -192,7 +185,8 @@ class MainScreen(Screen[None]):
 
     def set_mappings(self, model: MappingModel) -> None:
         self.mapping_model = model
-        self.query_one(MappingsView).set_model(model)
+        mem = getattr(self.session, "mem", None) if self.session is not None else None
+        self.query_one(MappingsView).set_model(model, getattr(mem, "absent_reason", None))
         self._mappings_info()
 
     def _mappings_info(self) -> None:
@@ -230,10 +224,10 @@ class MainScreen(Screen[None]):
         self.query_one("#diff-info", Static).update(text)
         self.query_one(TabbedContent).get_tab(DIFF).label = f"Diff ({n})"
 
-    def set_coverage(self, coverage: Coverage) -> None:
+    def set_coverage(self, coverage: PmoCoverage | None, why_not: str = "") -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
-            c.set_coverage(coverage)
+            c.set_coverage(coverage, why_not)
 
     def sync_marks(self) -> None:
         s = self.session
@@ -270,16 +264,15 @@ class MainScreen(Screen[None]):
         if tab == COVERAGE:
             cv = self.query(CoverageView)
             seg = cv.first().current() if cv else None
-            if seg is None or self.coverage is None or self.coverage.base is None:
+            if seg is None:
                 return None
-            va = self.coverage.va_of(seg.pa_start)
-            return Target(0, None, va, va + seg.size, seg.status != "missing")
+            return Target(0, None, seg.va_start, seg.va_start + seg.size, seg.status != "missing")
         if tab == FINDINGS:
             ft = self.query(FindingsTable)
             f = ft.first().current() if ft else None
             if f is None or f.va_start is None:
                 return None
-            path = _key(f.paths[0]) if f.paths else None
+            path = path_key(f.paths[0]) if f.paths else None
             return Target(self._space_of(f), path, f.va_start, f.va_end, "missing" not in f.kind)
         return None
 
@@ -467,7 +460,7 @@ class MainScreen(Screen[None]):
         f = event.finding
         space = self._space_of(f)
         if f.paths:
-            self.reveal_path(space, _key(f.paths[0]))
+            self.reveal_path(space, path_key(f.paths[0]))
         elif f.va_start is not None:
             self.actions.goto_va(space, f.va_start)
 
@@ -507,8 +500,7 @@ class MainScreen(Screen[None]):
         self.notify(f"{event.mark.id} removed", timeout=2)
 
     def on_coverage_view_segment_chosen(self, event: CoverageView.SegmentChosen) -> None:
-        if event.va is not None:
-            self.actions.goto_va(0, event.va)
+        self.actions.goto_va(0, event.va)
 
     def on_page_table_tree_table_loaded(self, event: PageTableTree.TableLoaded) -> None:
         if event.node.parent is self.query_one(PageTableTree).root:  # a root table: the first thing seen

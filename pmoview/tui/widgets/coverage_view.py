@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from pmoview.tui.rows import human
+from pmoview.checks import CoverageRange, PmoCoverage
+from pmoview.sizes import size_short
 
 STATUS_STYLE = {"covered": "green", "missing": "bold red", "wrong": "bold magenta", "": "grey30"}
 STATUS_CHAR = {"covered": "█", "missing": "▁", "wrong": "▓", "": "·"}
@@ -35,17 +36,17 @@ class CoverageView(Vertical):
     """
 
     class SegmentChosen(Message):
-        def __init__(self, segment: Any, va: int | None) -> None:
+        def __init__(self, segment: CoverageRange) -> None:
             super().__init__()
             self.segment = segment
-            self.va = va
+            self.va = segment.va_start
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.coverage: Any = None
+        self.coverage: PmoCoverage | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("PMO coverage is computed after the walk…", id="coverage-bar")
+        yield Static("PMO coverage comes with the checks, after the walk…", id="coverage-bar")
         yield DataTable(cursor_type="row", zebra_stripes=True, id="coverage-table")
 
     def on_mount(self) -> None:
@@ -57,17 +58,19 @@ class CoverageView(Vertical):
             table.add_columns("status", "PA range", "size", "PMO VA", "detail")
         return table
 
-    def set_coverage(self, coverage: Any) -> None:
+    def set_coverage(self, coverage: PmoCoverage | None, why_not: str = "") -> None:
         self.coverage = coverage
         table = self._columns()
         table.clear()
-        for s in coverage.segments:
-            va = coverage.va_of(s.pa_start)
+        if coverage is None:
+            self.query_one("#coverage-bar", Static).update(f"no PMO coverage: {why_not}")
+            return
+        for s in coverage.ranges:
             table.add_row(
                 Text(s.status, STATUS_STYLE[s.status]),
                 f"{s.pa_start:#x}-{s.pa_end:#x}",
-                human(s.size),
-                f"{va:#x}" if va is not None else "",
+                size_short(s.size),
+                f"{s.va_start:#x}",
                 s.detail,
             )
         self._draw_bar()
@@ -78,38 +81,41 @@ class CoverageView(Vertical):
 
     def _draw_bar(self) -> None:
         c = self.coverage
+        if c is None:
+            return
         width = max(10, self.size.width - 4)
         bar = Text()
         for status in c.bar(width):
             bar.append(STATUS_CHAR[status], STATUS_STYLE[status])
         totals = c.totals()
         top = max((e for _, e in c.ram), default=0)
+        ram_note = "" if c.authoritative else " (the dump's ranges: not known to be RAM)"
         head = Text.assemble(
-            ("PMO base ", "bold"),
-            (f"{c.base:#x}" if c.base is not None else "unknown", "cyan"),
-            f" ({c.base_source}); RAM: {c.ram_source}\n",
+            (f"{c.region} ", "bold"),
+            (f"PA 0 at VA {c.base:#x}", "cyan"),
+            f" ({c.rule}); RAM: {c.ram_source}{ram_note}\n",
             ("covered ", "green"),
-            human(totals["covered"]),
+            size_short(totals["covered"]),
             ("  missing ", "bold red"),
-            human(totals["missing"]),
+            size_short(totals["missing"]),
             ("  wrong ", "bold magenta"),
-            human(totals["wrong"]),
+            size_short(totals["wrong"]),
             "\n",
         )
         self.query_one("#coverage-bar", Static).update(
             Text.assemble(head, bar, f"\n0x0{'':>{max(0, width - 3 - len(hex(top)))}}{top:#x}")
         )
 
-    def current(self) -> Any | None:
-        if self.coverage is None or not self.coverage.segments:
+    def current(self) -> CoverageRange | None:
+        if self.coverage is None or not self.coverage.ranges:
             return None
         row = self.query_one(DataTable).cursor_row
-        return self.coverage.segments[row] if row < len(self.coverage.segments) else None
+        return self.coverage.ranges[row] if row < len(self.coverage.ranges) else None
 
     def action_choose(self) -> None:
         s = self.current()
         if s is not None:
-            self.post_message(self.SegmentChosen(s, self.coverage.va_of(s.pa_start)))
+            self.post_message(self.SegmentChosen(s))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

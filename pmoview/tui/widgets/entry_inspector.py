@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from pmoview.tui.rows import entry_bits, human
+from pmoview.sizes import size_short
+from pmoview.tui.rows import aarch64_format, entry_bits
 from pmoview.tui.widgets.pagetable_tree import NodeData
 
 
@@ -70,11 +71,15 @@ class EntryInspector(VerticalScroll):
         path = " → ".join(f"{levels.level_row(e.level).name}[{e.index}]" for e in data.entry_refs())
         head.add_row("path", path)
         if row.va_start is not None and row.va_end is not None:
-            head.add_row("VA range", f"{row.va_start:#x} - {row.va_end:#x} ({human(row.va_end - row.va_start)})")
+            head.add_row("VA range", f"{row.va_start:#x} - {row.va_end:#x} ({size_short(row.va_end - row.va_start)})")
         head.add_row("kind", row.kind)
         if row.kind == "table":
             child = levels.levels[[r.level for r in levels.levels].index(view.level) + 1].name
-            where = "in the dump" if row.backed else Text("NOT in the dump", "bold red")
+            where = (
+                "in the dump"
+                if row.backed
+                else Text(f"NOT in the dump: {space.mem.absent_reason(row.target)}", "bold red")
+            )
             head.add_row("target", Text.assemble(f"{child} table at {row.target:#x}, ", where))
             if row.recursive:
                 head.add_row("", Text("points back to a table on its own path (recursive map)", "yellow"))
@@ -84,9 +89,11 @@ class EntryInspector(VerticalScroll):
             where = (
                 "frames in the dump"
                 if row.backed
-                else Text("frame(s) NOT in the dump (MMIO, hole or truncated dump)", "yellow")
+                else Text(f"frame(s) NOT in the dump: {space.mem.absent_reason(row.target, end)}", "yellow")
             )
-            head.add_row("target", Text.assemble(f"{human(row.span)} page(s) at {row.target:#x}-{end:#x}, ", where))
+            head.add_row(
+                "target", Text.assemble(f"{size_short(row.span)} page(s) at {row.target:#x}-{end:#x}, ", where)
+            )
             if row.flags is not None:
                 head.add_row("effective", Text(row.flags.text(row.span), "italic"))
                 head.add_row("", _flag_words(row.flags))
@@ -99,7 +106,8 @@ class EntryInspector(VerticalScroll):
             head.add_row("fault", Text(row.reason or "the MMU faults on this entry", "bold red"))
         parts.append(head)
         if row.kind != "none":
-            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry)
+            granule_shift, oa = aarch64_format(space.mode) if space.mode.arch == "aarch64" else (12, "48")
+            layout, fields = entry_bits(space.mode.arch, view.level, row.kind, row.span, entry.entry, granule_shift, oa)
             bits = Table(
                 title=f"bits ({layout})",
                 title_justify="left",
@@ -124,7 +132,9 @@ class EntryInspector(VerticalScroll):
         if t is not None and row.va_start is not None and row.va_end is not None and row.va_start <= t.va < row.va_end:
             parts.append(Text(""))
             if t.pa is not None:
-                parts.append(Text(f"go to {t.va:#x} → PA {t.pa:#x} ({human(t.page_size or 0)} page)", "bold green"))
+                parts.append(
+                    Text(f"go to {t.va:#x} → PA {t.pa:#x} ({size_short(t.page_size or 0)} page)", "bold green")
+                )
             else:
                 parts.append(Text(f"go to {t.va:#x}: the walk stops here: {t.reason}", "bold yellow"))
         root_pa = root.table

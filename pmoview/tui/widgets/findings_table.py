@@ -9,6 +9,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from pmoview.checks.findings import SEVERITY_RANK
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
 
@@ -45,10 +47,7 @@ class FindingsTable(DataTable[Any]):
             self.add_columns("severity", "kind", "VA range", "PA range", "message")
 
     def set_findings(self, findings: list[Any]) -> None:
-        rank = {"error": 0, "warning": 1, "info": 2}
-        self.findings = sorted(
-            findings, key=lambda f: (rank.get(str(getattr(f, "severity", "")), 3), getattr(f, "va_start", None) or 0)
-        )
+        self.findings = sorted(findings, key=lambda f: (SEVERITY_RANK.get(f.severity, 3), f.va_start or 0))
         self._columns()
         self.clear()
         for f in self.findings:

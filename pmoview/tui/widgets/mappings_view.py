@@ -3,6 +3,7 @@ of rows paint at once: only the visible lines are formatted, and those are cache
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -15,8 +16,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import MappingModel
-from pmoview.tui.rows import human
 
 HEADER = f"{'VA start':<18} {'VA end':<18} {'size':>7}  {'PA start':<14} {'page':>4}  flags"
 
@@ -66,10 +67,12 @@ class MappingsView(ScrollView, can_focus=True):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model: MappingModel | None = None
+        self.absent: Callable[[int, int], str] | None = None  # why the dump lacks frames (PhysicalMemory)
         self._cache: LRUCache[int, Strip] = LRUCache(1024)
 
-    def set_model(self, model: MappingModel | None) -> None:
+    def set_model(self, model: MappingModel | None, absent: Callable[[int, int], str] | None = None) -> None:
         self.model = model
+        self.absent = absent
         self._reset()
 
     def _reset(self) -> None:
@@ -104,10 +107,15 @@ class MappingsView(ScrollView, can_focus=True):
         assert self.model is not None
         m = self.model.mapping(y)
         return (
-            f"{m.va_start:#018x} {m.va_end - 1:#018x} {human(m.va_end - m.va_start):>7}  "
-            f"{m.pa_start:#014x} {human(m.page_size):>4}  {m.flags.text(m.page_size)}"
-            + ("" if getattr(m, "backed", True) else "  (not in dump)")
+            f"{m.va_start:#018x} {m.va_end - 1:#018x} {size_short(m.va_end - m.va_start):>7}  "
+            f"{m.pa_start:#014x} {size_short(m.page_size):>4}  {m.flags.text(m.page_size)}"
+            + ("" if getattr(m, "backed", True) else f"  (not in dump: {self._absent(m)})")
         )
+
+    def _absent(self, m: Any) -> str:
+        if self.absent is None:
+            return "frames missing"
+        return self.absent(m.pa_start, m.pa_start + (m.va_end - m.va_start))
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset

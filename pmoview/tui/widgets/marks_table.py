@@ -9,7 +9,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-KIND_STYLE = {"wrong": "bold magenta", "missing": "bold magenta", "ok": "green", "note": "cyan"}
+# Each mark kind's glyph (in the tree) and style (in both): every kind of pmoview.marks.KINDS.
+MARK_LOOK = {
+    "wrong": ("✗", "bold magenta"),
+    "missing": ("∅", "bold magenta"),
+    "ok": ("✓", "green"),
+    "note": ("✎", "cyan"),
+}
 
 
 class MarksTable(DataTable[Any]):
@@ -56,7 +62,7 @@ class MarksTable(DataTable[Any]):
         for m in self.marks:
             path = " → ".join(f"{names.get(lvl, f'L{lvl}')}[{idx}]" for lvl, idx in m.path) if m.path else ""
             va = f"{m.va_start:#x}-{m.va_end:#x}" if m.va_start is not None else ""
-            self.add_row(m.id, Text(m.kind, KIND_STYLE.get(m.kind, "")), f"{m.root:#x}", path, va, m.note)
+            self.add_row(m.id, Text(m.kind, MARK_LOOK[m.kind][1]), f"{m.root:#x}", path, va, m.note)
         if self.marks:
             self.move_cursor(row=min(row, len(self.marks) - 1))
 

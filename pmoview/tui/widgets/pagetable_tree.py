@@ -16,14 +16,9 @@ from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
 from pmoview.checks.index import FindingIndex
-from pmoview.tui.rows import Row, human, table_rows
-
-MARK_GLYPH = {
-    "wrong": ("✗", "bold magenta"),
-    "missing": ("∅", "bold magenta"),
-    "ok": ("✓", "green"),
-    "note": ("✎", "cyan"),
-}
+from pmoview.sizes import size_short
+from pmoview.tui.rows import Row, table_rows
+from pmoview.tui.widgets.marks_table import MARK_LOOK
 
 
 @dataclass(eq=False, repr=False)
@@ -130,7 +125,7 @@ class PageTableTree(Tree[NodeData]):
         if row.va_start is not None and row.va_end is not None:
             text.append(f"{row.va_start:016x}-{row.va_end - 1:016x} ", style or "cyan")
         if row.kind == "none":
-            size = human(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
+            size = size_short(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
             text.append(f"not present ({size})", "dim")
         elif row.kind == "table":
             name = s.spaces[data.space].mode.levels[_depth(s, data) + 1].name if row.target is not None else "?"
@@ -143,11 +138,12 @@ class PageTableTree(Tree[NodeData]):
             assert row.target is not None
             end = row.target + row.count * row.span
             text.append(f"→ {row.target:#x}" + (f"-{end - 1:#x}" if row.count > 1 else ""))
-            text.append(f"  {human(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
+            text.append(f"  {size_short(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
             if row.backed is False:
-                text.append("  frame not in dump", "yellow")
+                why = s.spaces[data.space].mem.absent_reason(row.target, end)
+                text.append(f"  frame not in dump ({why})", "yellow")
         else:
             text.append(f"fault: {row.reason}", "bold red")
         marks = s.marks.for_path(s.roots[data.space].table, data.path_key()) if s.marks is not None else []
@@ -163,7 +159,7 @@ class PageTableTree(Tree[NodeData]):
                 and ((m.va_start <= row.va_start and row.va_end <= m.va_end) or row.kind in ("leaf", "none"))
             ]
         for m in marks:
-            glyph, mstyle = MARK_GLYPH.get(m.kind, ("?", ""))
+            glyph, mstyle = MARK_LOOK[m.kind]
             text.append(f" {glyph}", mstyle)
         return text
 
