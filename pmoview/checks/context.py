@@ -35,6 +35,20 @@ class CheckOptions:
     kernel_offset: int | None = None  # added to ELF VAs (KASLR); None: from VMCOREINFO KERNELOFFSET
 
 
+@dataclass(frozen=True)
+class MapsIn:
+    """A range of mappings as columns that iterates as ``Mapping`` objects, a block at a time."""
+
+    cols: MappingColumns
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def __iter__(self) -> Iterator[Mapping]:
+        for k in range(0, len(self.cols), MAPS_BLOCK):
+            yield from self.cols.take(slice(k, k + MAPS_BLOCK)).mappings()
+
+
 @dataclass
 class CheckContext:
     space: Any  # pmoview.space.AddressSpace
@@ -60,11 +74,11 @@ class CheckContext:
     def arch(self) -> str:
         return str(self.space.root.arch)
 
-    def maps_in(self, lo: int, hi: int) -> Iterator[Mapping]:
-        """Mappings meeting [lo, hi), in VA order (not clipped), made ``MAPS_BLOCK`` at a time."""
+    def maps_in(self, lo: int, hi: int) -> MapsIn:
+        """Mappings meeting [lo, hi), in VA order (not clipped): iterable any number of times, each
+        pass making ``Mapping`` objects ``MAPS_BLOCK`` at a time (never the whole range at once)."""
         i, j = self.cols.overlapping(lo, hi)
-        for k in range(i, j, MAPS_BLOCK):
-            yield from self.cols.take(slice(k, min(j, k + MAPS_BLOCK))).mappings()
+        return MapsIn(self.cols.take(slice(i, j)))
 
     def maps_where(self, lo: int, hi: int, keep: Callable[[MappingColumns], Bool]) -> Iterator[Mapping]:
         """``maps_in`` restricted to the mappings ``keep`` selects (a numpy mask over columns): a check
