@@ -9,7 +9,7 @@ flags (their JSON object, their ptdump text) is rendered once per distinct flags
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
 import numpy as np
@@ -57,8 +57,8 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-Absent = Callable[[int, int], str]
-"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
+Absent = Callable[[Sequence[int], Sequence[int]], list[str]]
+"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons``."""
 
 
 def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
@@ -66,7 +66,10 @@ def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Abs
     if absent is None:
         return {}
     pas = cols.pa_start
-    return {int(i): absent(int(pas[i]), int(pas[i]) + ends[i] - vas[i]) for i in np.flatnonzero(~cols.backed).tolist()}
+    rows = np.flatnonzero(~cols.backed).tolist()
+    starts = [int(pas[i]) for i in rows]
+    reasons = absent(starts, [a + ends[i] - vas[i] for a, i in zip(starts, rows, strict=True)])
+    return dict(zip(rows, reasons, strict=True))
 
 
 def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:

@@ -101,7 +101,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     start, end = args.range if args.range else (None, None)
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
-    (write_json if args.json else write_text)(batches, sys.stdout, space.mem.absent_reason)
+    (write_json if args.json else write_text)(batches, sys.stdout, space.mem.absent_reasons)
     _warn_limits(space)
     warn_damage(space.mem)
     return 0
