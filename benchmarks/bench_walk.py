@@ -3,9 +3,13 @@
     PYTHONPATH=. python benchmarks/bench_walk.py               # both cases, each in a fresh process
     PYTHONPATH=. python benchmarks/bench_walk.py synthetic --gib 64
     PYTHONPATH=. python benchmarks/bench_walk.py real [--sample sample_dumps/NAME]
+    PYTHONPATH=. python benchmarks/bench_walk.py synthetic-arm --gib 64
 
 (a) synthetic: an x86_64 4-level tree mapping ``--gib`` GiB with 4 KiB pages, page tables synthesised
     on the fly by ``tests/synth.py::SynthDirectMap`` (64 GiB: 16 M leaves in 32 K PT pages).
+(c) synthetic-arm: an AArch64 TTBR1 tree, 16 KiB granule, 52-bit VA with FEAT_LPA2 descriptors, mapping
+    ``--gib`` GiB (at most 64) with 16 KiB pages (``tests/synth.py::SynthArmLinearMap``; 64 GiB: 4 M
+    leaves in 2048 level 3 tables of 2048 entries).
 (b) real: the largest x86_64 Linux sample under sample_dumps/ with a kdump (truth.json ram_bytes),
     walked from CPU 0's CR3; times the first walk (blocks decompressed) and a second one.
 Peak RSS is the process's ``ru_maxrss``, so each case runs in its own process.
@@ -69,6 +73,21 @@ def synthetic(gib: int, batch: int) -> dict[str, Any]:
     return out
 
 
+def synthetic_arm(gib: int, batch: int) -> dict[str, Any]:
+    from synth import SynthArmLinearMap
+
+    mem = SynthArmLinearMap(min(gib, 64))
+    rss0 = peak_rss_mib()
+    out = timed_walk(AddressSpace(mem, mem.root, WalkLimits(max_batch_tables=batch)))
+    out.update(
+        case=f"synthetic-arm {min(gib, 64)} GiB, 16 KiB pages, 52-bit VA (LPA2)",
+        load_average=round(os.getloadavg()[0], 1),
+        peak_rss_mib=round(peak_rss_mib()),
+        rss_before_walk_mib=round(rss0),
+    )
+    return out
+
+
 def largest_sample() -> Path | None:
     best: tuple[tuple[int, int], Path] | None = None
     for truth_path in (ROOT / "sample_dumps").glob("*/truth.json"):
@@ -121,19 +140,24 @@ def real(sample: Path | None) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", nargs="?", choices=("synthetic", "real"))
+    ap.add_argument("case", nargs="?", choices=("synthetic", "real", "synthetic-arm"))
     ap.add_argument("--gib", type=int, default=64)
     ap.add_argument("--batch", type=int, default=WalkLimits().max_batch_tables)
     ap.add_argument("--sample", type=Path)
     args = ap.parse_args()
     if args.case is None:  # each case in a fresh process, so peak RSS is its own
-        for case in ("synthetic", "real"):
+        for case in ("synthetic", "real", "synthetic-arm"):
             cmd = [sys.executable, __file__, case, "--gib", str(args.gib), "--batch", str(args.batch)]
             if args.sample:
                 cmd += ["--sample", str(args.sample)]
             subprocess.run(cmd, check=True)
         return 0
-    result = synthetic(args.gib, args.batch) if args.case == "synthetic" else real(args.sample)
+    cases = {
+        "synthetic": lambda: synthetic(args.gib, args.batch),
+        "synthetic-arm": lambda: synthetic_arm(args.gib, args.batch),
+        "real": lambda: real(args.sample),
+    }
+    result = cases[args.case]()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -8,6 +8,10 @@ the fault is the CPU's present state (``at_pc``). Otherwise the access is inferr
 first of read, write that the tables deny) and ``at_pc`` is False. AArch64: FAR_EL1 with ESR_EL1's
 exception class and WnR, where the dump has them (QEMU's arm64 notes do not); RISC-V: stval with scause
 12/13/15 (instruction/load/store page fault).
+
+A Linux oops in the kernel log (``pmoview.kernel_log``: fault address, the access from the #PF error code
+or the arm64 abort lines, the mode, the CPU that oopsed) is the better witness for that CPU: its fault
+is then the oops's (``source`` "oops"), whatever the registers say.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from parsers.errors import DumpFormatError
 from pmoview.access import Access, Explanation, Privilege, control_for, explain, rules_for
 from pmoview.access.insn import MAX_INSN, Decoded, decode_x86_64
 from pmoview.arch.records import Translation, WalkLimits
 from pmoview.arch.root import Root
+from pmoview.kernel_log import Oops, find_oops, read_kernel_log
 from pmoview.memory.base import AbsentMemoryError, CpuState, PhysicalMemory
 from pmoview.space import AddressSpace
 
@@ -28,7 +34,7 @@ REGISTERS = {
     "riscv64": ("satp", "sstatus", "stval", "scause", "sepc"),
 }
 # The registers that would name the root and the last fault, per architecture (for the notes)
-ROOT_REGISTERS = {"aarch64": "TTBRn_EL1", "riscv64": "satp"}
+ROOT_REGISTERS = {"x86_64": "CR3", "aarch64": "TTBRn_EL1", "riscv64": "satp"}
 FAULT_REGISTERS = {"aarch64": "FAR_EL1/ESR_EL1", "riscv64": "stval/scause"}
 # scause exception codes (RISC-V privileged spec 4.1.9): page faults
 SCAUSE_ACCESS: dict[int, Access] = {12: "exec", 13: "read", 15: "write"}
@@ -76,7 +82,7 @@ def _root_of(cpu: CpuState, roots: Sequence[Root]) -> tuple[Root | None, str | N
     for r in roots:
         if any(part.strip() == tag for part in r.source.split(";")):
             return r, None
-    if cpu.arch == "x86_64":
+    if cpu.arch == "x86_64" and "cr3" in cpu.regs:
         return None, "paging is off on this CPU (CR0.PG=0) or its CR3 was not usable: no root"
     best = next((r for r in roots if r.arch == cpu.arch), None)
     if best is None:
@@ -192,8 +198,40 @@ def _arm_fault(cpu: CpuState, space: AddressSpace) -> Fault | None:
     return Fault("FAR_EL1", far, access, mode, f"ESR_EL1.EC={ec:#x}" + (" WnR=1" if access == "write" else ""), None, e)
 
 
-def cpu_views(mem: PhysicalMemory, roots: Sequence[Root], limits: WalkLimits | None = None) -> list[CpuView]:
+OOPS_ACCESS: dict[str, Access] = {"read": "read", "write": "write", "instruction fetch": "exec"}
+
+
+def kernel_oops(mem: PhysicalMemory) -> Oops | None:
+    """The first oops or panic of the dump's kernel log, or None (no VMCOREINFO, no log, no oops)."""
+    if not mem.vmcoreinfo:
+        return None
+    try:
+        return find_oops(read_kernel_log(mem))
+    except (DumpFormatError, AbsentMemoryError, KeyError, ValueError):
+        return None  # a log that cannot be read is no witness; the registers still are
+
+
+def _oops_fault(oops: Oops, cpu: CpuState, space: AddressSpace, mode: Privilege | None) -> Fault | None:
+    if oops.fault_address is None or oops.cpu != cpu.index or oops.access not in OOPS_ACCESS:
+        return None
+    access = OOPS_ACCESS[oops.access]
+    fault_mode: Privilege = "user" if oops.mode == "user" else "kernel" if oops.mode == "kernel" else mode or "kernel"
+    words = f"the kernel log's oops on CPU {cpu.index}: {oops.access} in {fault_mode} mode"
+    if oops.error_code is not None:
+        words += f" (#PF error_code {oops.error_code:#x})"
+    reg = "cr2" if cpu.arch == "x86_64" else "far_el1"
+    if cpu.regs.get(reg) == oops.fault_address:
+        words += f"; {reg.upper()} agrees"
+    e = explain(space, oops.fault_address, access, fault_mode, control_for(space.root, cpu))
+    return Fault("oops", oops.fault_address, access, fault_mode, words, None, e)
+
+
+def cpu_views(
+    mem: PhysicalMemory, roots: Sequence[Root], limits: WalkLimits | None = None, read_log: bool = True
+) -> list[CpuView]:
+    """Every CPU's record. ``read_log``: look for an oops in the kernel log (reads the log's pages)."""
     spaces: dict[Root, AddressSpace] = {}
+    oops = kernel_oops(mem) if read_log else None
     out = []
     for cpu in mem.cpus:
         regs: Mapping[str, int] = cpu.regs
@@ -217,7 +255,10 @@ def cpu_views(mem: PhysicalMemory, roots: Sequence[Root], limits: WalkLimits | N
                     code = read_virtual(space, pc, MAX_INSN)
                     insn = decode_x86_64(code, pc, regs) if code else None
                     text = insn.text if insn else None
-            if cpu.arch == "x86_64":
+            fault = _oops_fault(oops, cpu, space, mode) if oops is not None else None
+            if fault is not None:
+                pass
+            elif cpu.arch == "x86_64":
                 fault = _x86_fault(cpu, space, mode or "kernel", insn, pc)
             elif cpu.arch in FAULT_REGISTERS:
                 fault = (_arm_fault if cpu.arch == "aarch64" else _riscv_fault)(cpu, space)

@@ -24,7 +24,8 @@ from pmoview.arch.mode import UnsupportedPaging
 from pmoview.kernel import KernelImage, load_system_map
 from pmoview.live.target import is_live, open_live
 from pmoview.memory import PhysicalMemory, open_dump
-from pmoview.roots import RootOptions, find_roots
+from pmoview.memory.container import UnpackProgress
+from pmoview.roots import EXPLICIT_SOURCES, RootOptions, find_roots, judge_explicit_root
 from pmoview.space import AddressSpace
 
 Progress = Callable[[str], None]
@@ -63,6 +64,7 @@ class Inputs:
     kernel: KernelImage | None
     roots: list[Root]
     left_out: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # roots the user named that look like no page table
 
     @property
     def path(self) -> str:
@@ -85,10 +87,18 @@ def open_kernel(options: InputOptions, mem: PhysicalMemory) -> KernelImage | Non
     return None
 
 
-def open_inputs(options: InputOptions, progress: Progress | None = None, *, require_root: bool = True) -> Inputs:
+def open_inputs(
+    options: InputOptions,
+    progress: Progress | None = None,
+    *,
+    require_root: bool = True,
+    unpack: UnpackProgress | None = None,
+) -> Inputs:
     """Open the dump and the kernel and find the roots. Unusable input raises ``DumpFormatError``
     (file, offset, what was expected), also when no root is found unless ``require_root`` is False
-    (``pmoview info`` lists what there is, even nothing)."""
+    (``pmoview info`` lists what there is, even nothing), and when a root the options name is not in
+    the dump; one that looks like no page table is a warning in ``Inputs.warnings``. ``unpack`` hears
+    how far the decompression of a compressed dump is (it can take a while, once)."""
     say = progress or (lambda text: None)
     say(f"opening {options.dump}")
     if is_live(options.dump):
@@ -96,7 +106,7 @@ def open_inputs(options: InputOptions, progress: Progress | None = None, *, requ
             raise DumpFormatError(options.dump, None, "no --dump-format or --base with a live target")
         mem = open_live(options.dump, stop=options.stop, timeout=options.live_timeout)
     else:
-        mem = open_dump(options.dump, fmt=options.dump_format, base=options.base)
+        mem = open_dump(options.dump, fmt=options.dump_format, base=options.base, progress=unpack)
     try:
         kernel = open_kernel(options, mem)
         say("finding page-table roots")
@@ -108,7 +118,8 @@ def open_inputs(options: InputOptions, progress: Progress | None = None, *, requ
         if require_root and not roots:
             found = "none" if not left_out else "only roots pmoview cannot walk: " + "; ".join(left_out)
             raise DumpFormatError(options.dump, None, NO_ROOT, found)
+        warnings = [w for r in roots if r.source in EXPLICIT_SOURCES and (w := judge_explicit_root(mem, r))]
     except BaseException:
         mem.close()
         raise
-    return Inputs(options, mem, kernel, roots, left_out)
+    return Inputs(options, mem, kernel, roots, left_out, warnings)

@@ -20,9 +20,19 @@ def run_tui(
     marks: str | None,
     diff: InputOptions | None = None,
 ) -> int:
+    # The dump, kernel and roots are opened before the screen starts: unusable input is one line on
+    # stderr and exit 2 (raised to ``cli.main``), as for every other command, not an empty screen.
+    from pmoview.cli.common import UnpackReport
+    from pmoview.tui.session import SessionOptions, open_session
+
+    report = UnpackReport(inputs.dump)
+    try:
+        session = open_session(SessionOptions(inputs, profile, spec, marks, diff), unpack=report)
+    finally:
+        report.finish()
     from pmoview.tui.app import make_app
 
-    result = make_app(inputs, profile=profile, spec=spec, marks=marks, diff=diff).run()
+    result = make_app(inputs, profile=profile, spec=spec, marks=marks, diff=diff, session=session).run()
     return int(result or 0)
 
 

@@ -247,10 +247,35 @@ class MarkSet:
         )
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` sets it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode ``open(path, "w")`` would leave: the old file's, or 0666 less the umask (a temporary
+    file is 0600, and a report or sidecar is meant to be shared like any file the user writes)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

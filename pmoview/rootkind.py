@@ -52,10 +52,10 @@ def pti_twin(mem: PhysicalMemory, table: int) -> int | None:
     return twin
 
 
-def classify(mem: PhysicalMemory, roots: list[Root]) -> list[Root]:
+def classify(mem: PhysicalMemory, roots: list[Root], prefer: str = KERNEL) -> list[Root]:
     """Each root with its kind; a PTI user root's kernel twin added (same CPU) when no other root
-    has that table; kernel roots before the others (stable, so explicit options stay first among
-    their kind and CPU order is kept)."""
+    has that table. Explicit options first, then roots of kind ``prefer`` (kernel unless
+    ``--root-kind`` says), then the others; stable, so CPU order is kept."""
     out: list[Root] = []
     tables = {r.table for r in roots}
     for root in roots:
@@ -80,5 +80,5 @@ def classify(mem: PhysicalMemory, roots: list[Root]) -> list[Root]:
     out = with_twins
     explicit = [r for r in out if r.source.startswith("--")]
     rest = [r for r in out if not r.source.startswith("--")]
-    rest.sort(key=lambda r: r.kind != KERNEL)
+    rest.sort(key=lambda r: r.kind != prefer)
     return explicit + rest

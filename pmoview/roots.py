@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from parsers.errors import DumpFormatError
 from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
 from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
@@ -46,6 +47,8 @@ class RootOptions:
     riscv_mode: str | None = None  # riscv64: mode for symbol/scan roots when satp is not given
     sum: bool | None = None  # riscv64: sstatus.SUM
     mxr: bool | None = None  # riscv64: sstatus.MXR
+    svpbmt: bool = False  # riscv64: the CPU implements Svpbmt (PBMT in leaves is a memory type)
+    kind: str | None = None  # the root kind to put first ("kernel" when None): pmoview.rootkind.KINDS
 
 
 def _pa_mask(maxphyaddr: int) -> int:
@@ -97,7 +100,7 @@ def find_roots(
             unique[key] = replace(first, source=f"{first.source}; {root.source}")
         else:
             unique[key] = root
-    return rootkind.classify(mem, list(unique.values()))
+    return rootkind.classify(mem, list(unique.values()), prefer=opt.kind or rootkind.KERNEL)
 
 
 def _walkable(root: Root, problems: list[str] | None) -> bool:
@@ -123,7 +126,7 @@ def _riscv(mem: PhysicalMemory, kernel: KernelImage | None, opt: RootOptions) ->
         found += rv.symbol_roots(mem, kernel, opt.symbols, opt.riscv_mode, opt.sum)
     if not found and opt.scan:
         found += rv.scan_roots(mem, kernel, opt.riscv_mode, opt.sum)
-    return [replace(r, mxr=opt.mxr) for r in found]
+    return [replace(r, mxr=opt.mxr if opt.mxr is not None else r.mxr, svpbmt=opt.svpbmt) for r in found]
 
 
 def _x86(table: int, la57: bool, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
@@ -146,18 +149,26 @@ def _explicit_x86(opt: RootOptions) -> list[Root]:
 
 def _cpu_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     out = []
+    armed = []  # CR3 loaded, CR0.PG not set yet: boot code stopped between the two (a live guest, a step)
     for cpu in mem.cpus:
         if opt.cpu is not None and cpu.index != opt.cpu:
             continue
         regs = cpu.regs
-        if "cr3" not in regs or not regs.get("cr0", 0) & CR0_PG:
-            continue  # e.g. an AP still halted in real mode: no paging, no root
+        if "cr3" not in regs:
+            continue  # a capture kernel's NT_PRSTATUS holds general registers only: no root here
+        if not regs.get("cr0", 0) & CR0_PG:
+            table = regs["cr3"] & _pa_mask(opt.maxphyaddr)
+            if table and mem.is_present(table):
+                la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
+                source = f"CPU {cpu.index} CR3 (CR0.PG=0: loaded, paging not on yet)"
+                armed.append(_x86(table, la57, source, opt, cpu.index))
+            continue  # an AP still halted in real mode has CR3 0: no root
         la57 = bool(regs.get("cr4", 0) & CR4_LA57) if opt.la57 is None else opt.la57
         nxe_opt = opt
         if "efer" in regs and opt.nxe is None:
             nxe_opt = replace(opt, nxe=bool(regs["efer"] & (1 << 11)))
         out.append(_x86(regs["cr3"] & _pa_mask(opt.maxphyaddr), la57, f"CPU {cpu.index} CR3", nxe_opt, cpu.index))
-    return out
+    return out + armed
 
 
 def _vmcoreinfo_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
@@ -183,6 +194,7 @@ class ArmGeometry:
     maxphyaddr: int
     tcr: int | None
     why: str
+    tbi: bool = False
 
 
 def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: int | None = None) -> ArmGeometry:
@@ -193,7 +205,8 @@ def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: in
     if tcr is not None:
         t = decode_tcr(tcr)
         h = t.half(half)
-        return ArmGeometry(h.mode, h.va_bits, t.ds, h.hpd, min(opt.maxphyaddr, t.pa_bits), tcr, f"TCR_EL1 {tcr:#x}")
+        pa_bits = min(opt.maxphyaddr, t.pa_bits)
+        return ArmGeometry(h.mode, h.va_bits, t.ds, h.hpd, pa_bits, tcr, f"TCR_EL1 {tcr:#x}", h.tbi)
     info = mem.vmcoreinfo
     why = []
     page_size = vmci.plain_number(info, "PAGESIZE")
@@ -225,6 +238,7 @@ def _arm(table: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions,
         hpd=geo.hpd,
         ds=geo.ds,
         tcr=geo.tcr,
+        tbi=geo.tbi,
         cpu=cpu,
     )
 
@@ -322,3 +336,35 @@ def _scan_x86(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
                 candidates.append((int(present.sum()), pa))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     return [_x86(pa, bool(opt.la57), f"scan of low memory ({n} entries present)", opt) for n, pa in candidates[:4]]
+
+
+EXPLICIT_SOURCES = ("--cr3", "--ttbr0", "--ttbr1")
+
+
+def judge_explicit_root(mem: PhysicalMemory, root: Root) -> str | None:
+    """For a root the user named (``--cr3``, ``--ttbr0/1``): None when its page looks like a top table,
+    else why not (no valid entry; most valid entries point outside the dump or set a reserved bit).
+    A root whose table is not in the dump at all raises ``DumpFormatError``: it cannot be walked.
+    A wrong --cr3 must not read as an empty address space."""
+    option = root.source
+    page = mem.read_page(root.table & ~0xFFF)
+    if page is None:
+        raise DumpFormatError(
+            mem.path,
+            None,
+            f"a page table at {option} {root.table:#x}",
+            f"PA {root.table:#x} is not in the dump (pmoview info lists the ranges it holds)",
+        )
+    entries = np.frombuffer(page, dtype="<u8")
+    valid = entries[(entries & np.uint64(1)) == 1]
+    if valid.size == 0:
+        return f"{option} {root.table:#x}: the page at PA {root.table:#x} has no valid entry; is it a page table?"
+    mask = _pa_mask(min(root.maxphyaddr, 52))
+    # x86: PS is reserved in a top-level entry; a page of code or data usually has it set somewhere.
+    bad = sum(1 for v in valid.tolist() if (root.arch == "x86_64" and v & 0x80) or not mem.is_present(int(v) & mask))
+    if bad * 2 > valid.size:
+        return (
+            f"{option} {root.table:#x}: {bad} of its {valid.size} valid entries point outside the dump or have "
+            f"reserved bits set; is it a page table?"
+        )
+    return None

@@ -35,6 +35,7 @@ _PPN = 0x003F_FFFF_FFFF_FC00
 class Evidence:
     score: int
     words: str
+    kernel: int = 0  # harts confirming it whose pc is kernel code (upper half, or mapped to itself)
 
 
 def root_from_satp(satp: int, source: str, sum_: bool | None = None, mxr: bool | None = None) -> Root:
@@ -67,7 +68,7 @@ def evidence(mem: PhysicalMemory, root: Root, kernel: KernelImage | None) -> Evi
         space = AddressSpace(mem, root)
     except ValueError:
         return Evidence(0, "")
-    score, words = 0, []
+    score, kernel_hits, words = 0, 0, []
     for cpu in mem.cpus:
         pc, sp = cpu.regs.get("pc"), cpu.regs.get("sp")
         if pc is None:
@@ -76,6 +77,8 @@ def evidence(mem: PhysicalMemory, root: Root, kernel: KernelImage | None) -> Evi
         if t.flags is None or (t.flags.nx and t.flags.user_nx):
             continue
         score += 1
+        if pc >> 63 or t.pa == pc:  # Linux's kernel lives in the upper half; xv6 and bare kernels at VA = PA
+            kernel_hits += 1
         said = f"hart {cpu.index} pc {pc:#x} maps executable"
         if sp is not None:
             s = space.translate(max(sp - 8, 0))
@@ -89,7 +92,7 @@ def evidence(mem: PhysicalMemory, root: Root, kernel: KernelImage | None) -> Evi
         if pa is not None and t.pa == pa and t.flags is not None and not t.flags.nx:
             score += 1
             words.append(f"ELF entry {kernel.entry:#x} maps to its load address")
-    return Evidence(score, "; ".join(words))
+    return Evidence(score, "; ".join(words), kernel_hits)
 
 
 def best_mode(mem: PhysicalMemory, table: int, kernel: KernelImage | None, mode: str | None) -> tuple[str, Evidence]:
@@ -154,7 +157,7 @@ def _looks_like_table(e: np.ndarray) -> bool:
 
 def scan_roots(mem: PhysicalMemory, kernel: KernelImage | None, mode: str | None, sum_: bool | None) -> list[Root]:
     """Pages whose valid entries are all well-formed (no reserved bits or encodings, pointers into the
-    dump), kept only when a hart's pc/sp or the ELF entry point confirm them; best evidence first."""
+    dump), kept only when a hart's pc/sp or the ELF entry point confirm them; kernel tables first."""
     candidates: list[int] = []
     for pa, page in present_pages(mem, SCAN_LIMIT_BYTES):
         e = np.frombuffer(page, dtype="<u8")
@@ -166,13 +169,15 @@ def scan_roots(mem: PhysicalMemory, kernel: KernelImage | None, mode: str | None
             candidates.append(pa)
             if len(candidates) >= MAX_SCAN_CANDIDATES:
                 break
-    judged: list[tuple[int, int, str, str]] = []
+    # Tables a hart runs kernel code through come first: a kernel's table is what checks judge; user
+    # tables (each process's maps the same user pc) follow.
+    judged: list[tuple[int, int, int, str, str]] = []
     for pa in candidates:
         chosen, ev = best_mode(mem, pa, kernel, mode)
         if ev.score > 0:
-            judged.append((-ev.score, pa, chosen, ev.words))
+            judged.append((-ev.kernel, -ev.score, pa, chosen, ev.words))
     judged.sort()
     return [
         Root("riscv64", chosen, pa, source=f"scan ({chosen[len('riscv64-') :]}: {words})", sum=sum_)
-        for _, pa, chosen, words in judged[:MAX_KEPT]
+        for _, _, pa, chosen, words in judged[:MAX_KEPT]
     ]

@@ -133,8 +133,15 @@ class AddressSpace:
         return self.mode.level_row(level).name
 
     # -- one VA -------------------------------------------------------------------------------
+    def untagged(self, va: int) -> int:
+        """The VA the MMU walks: with AArch64 TCR_EL1.TBIn = 1 (``Root.tbi``) the top byte is a tag the
+        MMU ignores, and bit 55 (sign-extended) picks the half. Other VAs are returned as they are."""
+        if not self.root.tbi:
+            return va
+        return (va & ((1 << 56) - 1)) | ((0xFF << 56) if (va >> 55) & 1 else 0)
+
     def translate(self, va: int) -> Translation:
-        off = self.mode.offset_of(va)
+        off = self.mode.offset_of(self.untagged(va))
         if off is None:
             where = (
                 ""

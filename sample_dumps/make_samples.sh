@@ -5,7 +5,7 @@
 #                                   the bare-metal aarch64 64 KiB kernel
 #   make_samples.sh --seed-only     only the seed-* folders
 #   make_samples.sh --linux-only    only the Linux guests
-#   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, xv6-riscv, xv6-riscv-broken)
+#   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, xv6-riscv[-broken], linux-riscv64)
 #   make_samples.sh --bare-only     only the bare-metal aarch64 64 KiB kernel (aarch64-64k-lpa)
 #   make_samples.sh --seed-only --only seed-correct,seed-hole   (extra args go to seed/make_seed_samples.py)
 #
@@ -48,17 +48,18 @@ if [ $do_linux = 1 ]; then
   if [ -x "$HERE/linux/make_linux_samples.sh" ] || [ -f "$HERE/linux/make_linux_samples.sh" ]; then
     bash "$HERE/linux/make_linux_samples.sh"
     bash "$HERE/linux/make_kdump_samples.sh"   # PTI user-mode snapshot + real kdump panic
+    bash "$HERE/linux/fault/make_fault_samples.sh"   # unhandled kernel page faults (oops=panic), needs linux-headers
   else
     echo "linux/make_linux_samples.sh not found: skipping the Linux guests" >&2
   fi
 fi
 if [ $do_riscv = 1 ]; then
-  # needs: apt-get install qemu-system-misc gcc-riscv64-linux-gnu git xz-utils (xv6 is cloned from GitHub;
-  # XV6_SRC=/path/to/xv6-riscv builds a local checkout instead)
+  # needs: apt-get install qemu-system-misc gcc-riscv64-linux-gnu git xz-utils cpio mmdebstrap (xv6 is cloned
+  # from GitHub, XV6_SRC=DIR builds a local checkout; Debian 13's riscv64 kernel is unpacked by mmdebstrap)
   for tool in qemu-system-riscv64 riscv64-linux-gnu-gcc riscv64-linux-gnu-nm make xz; do
     command -v "$tool" >/dev/null || { echo "missing $tool (qemu-system-misc, gcc-riscv64-linux-gnu)" >&2; exit 1; }
   done
-  timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py" ${XV6_SRC:+--xv6-src "$XV6_SRC"}
+  PYTHONPATH="$HERE/.." timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py" ${XV6_SRC:+--xv6-src "$XV6_SRC"}
 fi
 if [ $do_bare = 1 ]; then
   for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc gdb-multiarch; do

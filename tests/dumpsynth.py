@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from parsers.elf_core import EM_AARCH64, EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, elf64_ehdr, elf64_phdr
+from parsers.elf_core import EM_AARCH64, EM_RISCV, EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE, elf64_ehdr, elf64_phdr
 from parsers.elf_notes import (
     AARCH64_USER_REGS,
     NT_PRSTATUS,
@@ -72,7 +72,7 @@ def elf_core(segments: list[tuple[int, bytes]], notes: bytes = b"", arch: str = 
     head = elf64_ehdr.build(
         dict(
             e_type=ET_CORE,
-            e_machine=EM_X86_64 if arch == "x86_64" else EM_AARCH64,
+            e_machine={"x86_64": EM_X86_64, "riscv64": EM_RISCV}.get(arch, EM_AARCH64),
             e_version=1,
             e_entry=0,
             e_phoff=phoff,

@@ -329,3 +329,62 @@ class SynthDirectMap(PhysicalMemory):
             j = (pa - self.PT0) // PAGE
             return (self._pt_offsets + np.uint64(j * 2 * MiB)).tobytes()
         return self._zero
+
+
+class SynthArmLinearMap(PhysicalMemory):
+    """``gib`` GiB of RAM at PA 0 mapped with 16 KiB pages at the start of a 52-bit TTBR1 half (FEAT_LPA2
+    descriptors), tables made on demand: the AArch64 counterpart of ``SynthDirectMap``.
+
+    Layout: a 32-entry (256-byte) level 0 table at 0x1000, level 1 at 0x4000, level 2 at 0x8000 (one per
+    64 GiB), level 3 tables from 0x100000 (2048 pages of 16 KiB each)."""
+
+    L0, L1, L2, L3_0, G = 0x1000, 0x4000, 0x8000, 0x100000, 1 << 14
+
+    def __init__(self, gib: int = 16) -> None:
+        assert 1 <= gib <= 64 and self.L3_0 + gib * 32 * self.G <= gib << 30
+        self.gib = gib
+        self.path, self.format, self.file_size = "<synthetic arm linear map>", "synthetic", 0
+        self.info = DumpInfo(arch="aarch64")
+        self.base_va = (1 << 64) - (1 << 52)
+        leaf = arm_leaf(0, 14, 14, "lpa2", PXN=1, UXN=1, AttrIndx=0)
+        self.n_l3 = gib * 32
+        self._zero = bytes(PAGE)
+        self._l3_offsets = np.arange(2048, dtype=np.uint64) * np.uint64(self.G) | np.uint64(leaf)
+        self._table_flags = np.uint64(arm_table(0, 14, "lpa2"))
+        self._pages = {
+            self.L0: self._table({0: arm_table(self.L1, 14, "lpa2")}),
+            self.L1: self._table({0: arm_table(self.L2, 14, "lpa2")}),
+        }
+
+    @staticmethod
+    def _table(entries: dict[int, int]) -> bytes:
+        arr = np.zeros(512, dtype="<u8")  # the first 4 KiB of the table; the rest reads as zeros
+        for i, v in entries.items():
+            arr[i] = v
+        return arr.tobytes()
+
+    @property
+    def root(self) -> Root:
+        return Root("aarch64", "aarch64-16k", self.L0, "synthetic", va_bits=52, half="ttbr1")
+
+    def ranges(self) -> list[Range]:
+        return [Range(0, self.gib << 30)]
+
+    def close(self) -> None:
+        """Nothing to release: pages are made on demand."""
+
+    def read_page(self, pa: int) -> bytes | None:
+        if pa >= self.gib << 30:
+            return None
+        if pa in self._pages:
+            return self._pages[pa]
+        if self.L2 <= pa < self.L2 + self.G:
+            first = (pa - self.L2) // 8  # index of the first entry in this 4 KiB piece
+            idx = np.arange(first, first + 512, dtype=np.uint64)
+            tables = np.uint64(self.L3_0) + idx * np.uint64(self.G)
+            return np.where(idx < self.n_l3, tables | self._table_flags, np.uint64(0)).astype("<u8").tobytes()
+        if self.L3_0 <= pa < self.L3_0 + self.n_l3 * self.G:
+            t, piece = divmod(pa - self.L3_0, self.G)
+            base = t * 2048 * self.G + piece // 8 * self.G
+            return (self._l3_offsets[:512] + np.uint64(base)).tobytes()
+        return self._zero

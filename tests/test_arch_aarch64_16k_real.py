@@ -136,3 +136,19 @@ def test_unknown_granule_is_one_line_exit_2(
     assert main(["translate", dump, "0xfff0000000000000", "--ttbr1", "0x41f3c000", "--tcr", "0x100000"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "TG1 = 0b00" in err[0] and dump in err[0]
+
+
+def test_tagged_pointers_translate_with_tbi_from_the_tcr(guest: tuple[PhysicalMemory, dict[str, Any]]) -> None:
+    """This kernel sets TCR_EL1.TBI0 and TBI1: the MMU ignores a VA's top byte (MTE / HWASan tags)."""
+    mem, truth = guest
+    cpu = truth["cpus"][0]
+    ttbr0, tcr = int(cpu["ttbr0_el1"], 16), int(cpu["tcr_el1"], 16)
+    user = next(r for r in rows(truth, "ttbr0", 0) if r["verdict"] == "mapped")
+    kernel = next(r for r in rows(truth, "ttbr1") if r["verdict"] == "mapped")
+    with_tcr = {r.half: AddressSpace(mem, r) for r in find_roots(mem, None, RootOptions(ttbr0=ttbr0, tcr=tcr))}
+    without = {r.half: AddressSpace(mem, r) for r in find_roots(mem, None, RootOptions(ttbr0=ttbr0))}
+    tagged_user = int(user["va"], 16) | 0x0A << 56
+    tagged_kernel = int(kernel["va"], 16) & ~(0xFF << 56) | 0xF3 << 56  # bit 55 stays 1: still TTBR1
+    assert with_tcr["ttbr0"].translate(tagged_user).pa == int(user["gva2gpa"], 16)
+    assert with_tcr["ttbr1"].translate(tagged_kernel).pa == int(kernel["gva2gpa"], 16)
+    assert without["ttbr0"].translate(tagged_user).pa is None  # no TCR known: a tag is a non-canonical VA

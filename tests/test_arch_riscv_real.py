@@ -27,7 +27,7 @@ from pmoview.space import AddressSpace
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_dumps"
-NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken")
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken", "linux-riscv64")
 ATTR = "rwxugad"
 Run = tuple[int, int, int, str]  # va, pa, size, attr as info mem prints them
 
@@ -43,9 +43,14 @@ def truth(name: str) -> dict[str, Any]:
 _mem: dict[str, PhysicalMemory] = {}
 
 
+def dump_path(name: str) -> Path:
+    dumps = truth(name)["dumps"]
+    return SAMPLES / name / str(dumps.get("elf") or dumps["kdump"])
+
+
 def memory(name: str) -> PhysicalMemory:
     if name not in _mem:
-        _mem[name] = open_dump(str(SAMPLES / name / "dump.elf.xz"))
+        _mem[name] = open_dump(str(dump_path(name)))
     return _mem[name]
 
 
@@ -166,7 +171,7 @@ def test_planted_encodings_are_reserved_bits_findings(name: str) -> None:
             "-m",
             "pmoview",
             "check",
-            str(SAMPLES / name / "dump.elf.xz"),
+            str(dump_path(name)),
             "--satp",
             satp,
             "--format",
@@ -222,3 +227,22 @@ def test_explain_agrees_with_every_s_mode_load_the_guest_made(name: str) -> None
     assert explain(space, 0x405000, "read", "kernel", state).reason == "not-readable"
     assert explain(space, 0x402000, "read", "kernel", state).reason == "sum"
     assert explain(space, 0x400000, "exec", "kernel", state).reason == "user-exec"
+
+
+def test_the_scan_puts_the_kernel_table_before_the_user_tables() -> None:
+    t = truth("xv6-riscv")
+    kernel_root = next(int(h["root"], 16) for h in t["harts"] if int(h["pc"], 16) >= 0x8000_0000)
+    roots = find_roots(memory("xv6-riscv"), None, RootOptions())
+    assert roots[0].table == kernel_root
+    assert len(roots) > 1  # the user tables follow (each maps the spinning harts' pc)
+
+
+def test_svpbmt_turns_the_planted_pbmt_leaf_into_a_non_cacheable_page() -> None:
+    t = truth("rvseed-sv48")
+    va = next(int(p["start"], 16) for p in t["planted"] if p["name"] == "pbmt-without-svpbmt")
+    satp = int(t["harts"][0]["satp"], 16)
+    plain = find_roots(memory("rvseed-sv48"), None, RootOptions(satp=satp))[0]
+    assert AddressSpace(memory("rvseed-sv48"), plain).translate(va).pa is None
+    with_ext = find_roots(memory("rvseed-sv48"), None, RootOptions(satp=satp, svpbmt=True))[0]
+    tr = AddressSpace(memory("rvseed-sv48"), with_ext).translate(va)
+    assert tr.pa is not None and tr.flags is not None and tr.flags.cache == "NC"

@@ -82,6 +82,8 @@ def test_sample_profile_and_ram_source(d: Path | None) -> None:
         assert report.ram_source == "multiboot2"  # through mb2_mmap_copy in kernel.elf
         got = [{"start": hex(r.start), "end": hex(r.end), "type": r.type} for r in report.ram.ranges]
         assert got == truth["ram_map"]
+    elif truth["arch"] == "riscv64":
+        assert report.profile.name == ("xv6-riscv" if truth.get("kind") == "xv6" else "linux-riscv64")
     elif truth.get("kind") == "bare-metal":
         assert report.profile.name != "seed"  # its own layout spec, not the x86 seed design
     else:

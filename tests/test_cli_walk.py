@@ -30,7 +30,7 @@ def test_translate_json_contract_and_the_walk_stop(capsys: pytest.CaptureFixture
     assert [p["level"] for p in mapped["path"]] == [4, 3, 2, 1]
     assert mapped["flags"]["writable"] is False and mapped["flags"]["nx"] is False
     assert stopped["pa"] is None and "0x7fff8010f000" in stopped["reason"]
-    assert stopped["path"][-1] == {"level": 3, "index": 1, "entry": "0x7fff8010f003"}
+    assert stopped["path"][-1] == {"level": 3, "index": 1, "entry": "0x7fff8010f003", "entry_pa": "0x105008"}
     assert "using x86_64-4level root at 0x102000" in err
 
 
@@ -46,7 +46,7 @@ def test_mappings_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
         "mappings",
         str(LINUX),
         "--json",
-        "--kernel",
+        "--supervisor",
         "--exec",
         "--range",
         "0xffffffff80000000-0xffffffffc0000000",

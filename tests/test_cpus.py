@@ -10,6 +10,9 @@ import pytest
 
 from pmoview.access.insn import decode_x86_64
 from pmoview.cli import main
+from pmoview.cpus import cpu_views
+from pmoview.memory import open_dump
+from pmoview.roots import find_roots
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_dumps"
 FAULT_SAMPLES = sorted(d.name for d in SAMPLES.glob("seed-fault-*") if (d / "truth.json").exists())
@@ -107,3 +110,39 @@ def test_riscv_harts_are_listed_with_what_the_dump_lacks(capsys: pytest.CaptureF
         assert c["fault"] is None and set(c["registers"]) == {"satp", "sstatus", "stval", "scause", "sepc"}  # type: ignore[arg-type]
         assert c["pc_translation"]["pa"] is not None  # type: ignore[index]
         assert any("stval/scause" in n for n in c["notes"])  # type: ignore[attr-defined]
+
+
+OOPS_SAMPLES = sorted(d.name for d in SAMPLES.glob("linux-x86_64-oops-*") if (d / "truth.json").exists())
+
+
+@pytest.mark.parametrize("name", OOPS_SAMPLES)
+def test_linux_oops_named_from_the_dump_alone(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Debian's kernel took an unhandled page fault in a module and panicked (oops=panic). The dump's
+    kernel log holds the oops (source "oops"); without the log, the oopsing CPU's CR2 still holds the
+    address and the walk gives the access (RIP is in panic(): at_pc False). The console's oops and the
+    kernel's own lookup_address() are the truth."""
+    truth = json.loads((SAMPLES / name / "truth.json").read_text())
+    want = truth["fault"]
+    dump = SAMPLES / name / truth["dumps"]["kdump"]
+    cpus = {c["cpu"]: c for c in cpus_json(capsys, dump)}
+    fault = cpus[want["cpu"]]["fault"]
+    assert isinstance(fault, dict) and fault["source"] == "oops" and "CR2 agrees" in str(fault["access_from"])
+    assert (fault["va"], fault["access"], fault["mode"], fault["allowed"]) == (
+        want["va"],
+        want["access"],
+        "kernel",
+        False,
+    )
+    assert (fault["reason"], fault["level"], fault["index"]) == (want["reason"], want["level"], want["index"])
+
+    mem = open_dump(str(dump))
+    by_cr2 = {v.index: v for v in cpu_views(mem, find_roots(mem), read_log=False)}[want["cpu"]].fault
+    assert by_cr2 is not None and by_cr2.source == "CR2" and by_cr2.at_pc is False
+    e = by_cr2.explanation
+    assert (hex(by_cr2.va), by_cr2.access, e.reason, e.level, e.index) == (
+        want["va"],
+        want["access"],
+        want["reason"],
+        want["level"],
+        want["index"],
+    )

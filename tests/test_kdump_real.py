@@ -280,3 +280,42 @@ def test_arm64_oops_lines_give_address_and_access() -> None:
     oops = find_oops(KernelLog("test", [LogRecord(i, i, 1, None, s) for i, s in enumerate(text)]))
     assert oops is not None
     assert (oops.fault_address, oops.access, oops.cpu, oops.comm) == (0xFFFF000002A01000, "write", 0, "sh")
+
+
+def test_root_kind_option_puts_that_kind_first() -> None:
+    d = PTI / truth(PTI)["dumps"]["kdump"]
+    r = pmoview("translate", str(d), "0x400000", "--root-kind", "pti-user", "--json")
+    assert r.returncode == 0 and "CPU 0 CR3" in r.stderr and json.loads(r.stdout)[0]["pa"] is not None
+    r = pmoview("translate", str(d), "0x400000", "--json")
+    assert r.returncode == 0 and "kernel twin of CPU 0 CR3" in r.stderr
+
+
+def test_aarch64_ttbr1_roots_are_kernel_and_ttbr0_roots_user() -> None:
+    arm = SAMPLES / "linux-arm64"
+    mem = open_dump(str(arm / truth(arm)["dumps"]["kdump"]))
+    roots = find_roots(mem)
+    assert roots and all(r.kind == ("user" if r.half == "ttbr0" else "kernel") for r in roots)
+    ttbr1 = roots[0].table
+    from pmoview.roots import RootOptions
+
+    both = find_roots(mem, options=RootOptions(ttbr0=ttbr1, ttbr1=ttbr1))
+    assert {(r.half, r.kind) for r in both if r.source.startswith("--")} == {("ttbr0", "user"), ("ttbr1", "kernel")}
+    mem.close()
+
+
+OOPS = sorted(p.parent for p in SAMPLES.glob("*/truth.json") if "oops" in json.loads(p.read_text()))
+
+
+@pytest.mark.parametrize("sample", OOPS, ids=[p.name for p in OOPS])
+def test_real_oops_gives_fault_address_access_and_cpu(sample: Path) -> None:
+    """Real page-fault oopses of Debian's 6.1 kernel (sample_dumps/linux/fault): the log's oops is
+    the one the console printed (truth from serial.log at capture)."""
+    t = truth(sample)
+    mem = open_dump(str(sample / t["dumps"]["kdump"]))
+    oops = find_oops(read_kernel_log(mem))
+    mem.close()
+    assert oops is not None
+    want = t["oops"]
+    assert oops.fault_address == int(want["fault_address"], 16)
+    assert (oops.access, oops.mode, oops.error_code) == (want["access"], want["mode"], want["error_code"])
+    assert (oops.cpu, oops.pid, oops.comm, oops.panic) == (want["cpu"], want["pid"], want["comm"], want["panic"])

@@ -384,3 +384,32 @@ def test_qmp_over_tcp_refuses_a_running_guest_and_stops_it_with_stop(
         assert guest.qmp.status() == "paused"
     finally:
         guest.kill()
+
+
+def test_boot_code_stopped_after_loading_cr3_is_walked_before_paging_is_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """boot.S stopped by a breakpoint on the instruction after ``mov %eax, %cr3`` (paging still off): the
+    tables CR3 names are what the next instructions will switch on, so they are the root to look at."""
+    text = subprocess.run(
+        ["objdump", "-d", "-M", "i386", str(HOLE / "kernel.elf")], capture_output=True, text=True, check=True
+    ).stdout
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if "mov    %eax,%cr3" in line)
+    after_cr3 = int(lines[at + 1].split(":")[0], 16) - 0xFFFFFFFF80000000  # 32-bit code runs at its PA
+    truth = json.loads((HOLE / "truth.json").read_text())
+    guest = Guest(machine_args(truth["qemu_cmdline"], seed_iso(HOLE / "kernel.elf", tmp_path)) + ["-S"], tmp_path, None)
+    try:
+        gdb = RspClient("127.0.0.1", guest.port)
+        gdb.request("qSupported")
+        assert gdb.request(f"Z0,{after_cr3:x},1") == b"OK"
+        gdb.resume()
+        assert gdb.wait_stop(60).startswith(b"T05")
+        gdb.close()
+        code, out, err = run(capsys, "translate", guest.gdb, "0xffffffff80100000", "0xffff800000200000", "--json")
+    finally:
+        guest.kill()
+    assert code == 0, err
+    assert "CR0.PG=0" in err  # the root is named as not in use yet
+    kernel, pmo = json.loads(out)
+    assert int(kernel["pa"], 16) == 0x100000 and int(pmo["pa"], 16) == 0x200000

@@ -43,3 +43,17 @@ async def test_log_view_shows_the_panic_and_the_log(tmp_path: Path) -> None:
         assert f"panic: {truth['panic']['message']}" in summary and f"cpu: {truth['panic']['cpu']}" in summary
         assert lines[0].startswith("[    0.000000] Linux version 6.1.0")
         assert any(truth["panic"]["log_line"] in line for line in lines)
+
+
+@run_async
+async def test_inspector_says_a_frame_was_excluded_by_the_dump_level(tmp_path: Path) -> None:
+    """The PTI snapshot is makedumpfile -d 31 output: user pages were filtered out, and say so."""
+    from test_tui import app_for, goto, inspector_text
+
+    app = app_for("linux-x86_64-pti-user", tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        assert app.session.roots[0].kind == "kernel"
+        node = await goto(app, pilot, 0x400000)
+        text = inspector_text(app, node)
+        assert "NOT in the dump: excluded by dump level 31" in text

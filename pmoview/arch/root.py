@@ -24,7 +24,8 @@ class Root:
     "ttbr1": the kernel half), ``mair`` MAIR_EL1, ``hpd`` TCR_EL1.HPDn, ``ds`` TCR_EL1.DS (None: a VA
     wider than 48 bits implies it); ``maxphyaddr`` is the PA size (TCR_EL1.IPS), capped at 48 bits
     unless the descriptors have a 52-bit format (LPA2 with DS = 1, LPA with 64 KiB). ``tcr`` is the
-    TCR_EL1 value the parameters came from, when one did.
+    TCR_EL1 value the parameters came from, when one did; ``tbi`` its TBIn (translate() then ignores a
+    VA's top byte).
     riscv64: ``mode`` riscv64-sv39/sv48/sv57 (satp.MODE), ``asid`` satp.ASID, ``sum``/``mxr`` the
     sstatus bits (None: not known), ``svpbmt`` whether PBMT is implemented (else reserved).
     ``kind`` says what the root is for (``kernel``, ``pti-user``, ``user``: ``pmoview.rootkind``) and
@@ -47,6 +48,7 @@ class Root:
     hpd: bool = False
     ds: bool | None = None
     tcr: int | None = None
+    tbi: bool = False  # AArch64 TCR_EL1.TBIn of this half: translate() ignores a VA's top byte (a tag)
     asid: int | None = None
     sum: bool | None = None
     mxr: bool | None = None
@@ -77,6 +79,7 @@ class Root:
                 out["ds"] = g.oa52 == "lpa2" and (self.ds if self.ds is not None else (self.va_bits or 48) > 48)
             if self.tcr is not None:
                 out["tcr"] = hex(self.tcr)
+                out["tbi"] = self.tbi
         if self.kind is not None:
             out["kind"] = self.kind
         if self.twin is not None:

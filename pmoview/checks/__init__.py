@@ -16,18 +16,30 @@ Nothing here imports Textual.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from types import ModuleType
 
 from pmoview.checks import kernel_image, pmo, pti, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.coverage import CoverageRange, PmoCoverage
 from pmoview.checks.facts import gather_facts
-from pmoview.checks.findings import ERROR, INFO, WARNING, Finding, cap_findings, merge_pending, sort_findings
+from pmoview.checks.findings import (
+    ERROR,
+    INFO,
+    WARNING,
+    Finding,
+    cap_findings,
+    group_across_roots,
+    merge_pending,
+    sort_findings,
+)
 from pmoview.checks.marks import apply_marks
 from pmoview.checks.profiles import BUILTIN, Profile, ResolvedProfile, builtin, load_spec, pick_profile, resolve
 from pmoview.checks.ram import RamMap, RamRange, find_ram
 from pmoview.checks.report import Report
+from pmoview.kernel import KernelImage
 from pmoview.marks import Mark
+from pmoview.memory import PhysicalMemory
+from pmoview.space import AddressSpace
 
 __all__ = [
     "BUILTIN",
@@ -54,27 +66,29 @@ FAMILIES = (pmo, kernel_image, wx, structure, stacks)
 USER_ROOT_FAMILIES = (pti, structure)
 
 
-def _families(space: Any) -> tuple[Any, ...]:
-    kind = getattr(space.root, "kind", None)
-    return USER_ROOT_FAMILIES if kind in ("pti-user", "user") else FAMILIES
+def _families(space: AddressSpace) -> tuple[ModuleType, ...]:
+    return USER_ROOT_FAMILIES if space.root.kind in ("pti-user", "user") else FAMILIES
 
 
 def resolve_profile(
-    space: Any,
-    mem: Any,
+    space: AddressSpace,
+    mem: PhysicalMemory,
     profile: str | Profile | ResolvedProfile | None = None,
-    kernel: Any = None,
+    kernel: KernelImage | None = None,
     spec: str | None = None,
 ) -> ResolvedProfile:
     if isinstance(profile, ResolvedProfile):
         return profile
-    arch = getattr(space.root, "arch", None) or mem.arch
+    arch = space.root.arch or mem.arch
     if isinstance(profile, Profile):
         base, why = profile, "given"
     elif profile:
         base, why = builtin(profile), "--profile"
     else:
         name, why = pick_profile(arch, mem.vmcoreinfo)
+        if name == "xv6-riscv" and space.mappings(1 << 63, 1 << 64):
+            # xv6 maps nothing in the upper half; Linux maps its kernel and linear map there
+            name, why = "linux-riscv64", "riscv64 without VMCOREINFO, upper half mapped: a Linux layout"
         base = builtin(name)
     if spec:
         base = load_spec(spec, base)
@@ -84,24 +98,24 @@ def resolve_profile(
 
 
 def run_checks(
-    space_or_spaces: Any,
-    mem: Any,
+    space_or_spaces: AddressSpace | Sequence[AddressSpace],
+    mem: PhysicalMemory,
     profile: str | Profile | ResolvedProfile | None = None,
-    kernel: Any = None,
+    kernel: KernelImage | None = None,
     ram: RamMap | Sequence[tuple[int, int]] | None = None,
     options: CheckOptions | None = None,
     *,
     spec: str | None = None,
     marks: Iterable[Mark] | None = None,
 ) -> Report:
-    spaces = list(space_or_spaces) if isinstance(space_or_spaces, (list, tuple)) else [space_or_spaces]
+    spaces = [space_or_spaces] if isinstance(space_or_spaces, AddressSpace) else list(space_or_spaces)
     if not spaces:
         raise ValueError("run_checks needs at least one AddressSpace")
     opts = options or CheckOptions()
     if marks is not None:
         opts.marks = marks
     # facts (PMO base, kernel image) and the RAM map come from the first kernel root
-    lead = next((s for s in spaces if getattr(s.root, "kind", None) not in ("pti-user", "user")), spaces[0])
+    lead = next((s for s in spaces if s.root.kind not in ("pti-user", "user")), spaces[0])
     resolved = resolve_profile(lead, mem, profile, kernel, spec)
     if isinstance(ram, RamMap):
         ram_map = ram
@@ -126,7 +140,7 @@ def run_checks(
             suppressed += sup
         findings += got
         notes += [n for n in ctx.notes if n not in notes]
-        for a in getattr(space, "assumptions", []):
+        for a in space.assumptions:
             if a not in notes:
                 notes.append(a)
         skipped.update(ctx.skipped)
@@ -138,7 +152,7 @@ def run_checks(
     return Report(
         profile=resolved,
         ram=ram_map,
-        findings=sort_findings(cap_findings(findings)),  # several roots: the cap holds for the report
+        findings=sort_findings(cap_findings(group_across_roots(findings))),  # the cap holds for the report
         suppressed=suppressed,
         roots=[s.root for s in spaces],
         dump=mem,

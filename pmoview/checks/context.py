@@ -8,13 +8,16 @@ from typing import Any
 
 import numpy as np
 
+from pmoview.arch import EntryRef, Flags, Mapping
 from pmoview.arch.columns import Bool, MappingColumns
-from pmoview.arch.records import Mapping
 from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import EntryPath, Evidence, PathEntry, Pending, PendingCollector
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
+from pmoview.kernel import KernelImage
 from pmoview.marks import Mark
+from pmoview.memory import PhysicalMemory
+from pmoview.space import AddressSpace
 
 MAPS_BLOCK = 4096
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
@@ -51,11 +54,11 @@ class MapsIn:
 
 @dataclass
 class CheckContext:
-    space: Any  # pmoview.space.AddressSpace
-    mem: Any
+    space: AddressSpace
+    mem: PhysicalMemory
     profile: ResolvedProfile
     ram: RamMap
-    kernel: Any
+    kernel: KernelImage | None
     options: CheckOptions
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
@@ -89,7 +92,7 @@ class CheckContext:
         for k in range(0, idx.size, MAPS_BLOCK):
             yield from part.take(idx[k : k + MAPS_BLOCK]).mappings()
 
-    def path(self, refs: Sequence[Any]) -> EntryPath:
+    def path(self, refs: Sequence[EntryRef]) -> EntryPath:
         out = []
         for e in refs:
             try:
@@ -102,13 +105,13 @@ class CheckContext:
     def path_of_va(self, va: int) -> EntryPath:
         return self.path(self.space.translate(va).path)
 
-    def memory_type(self, flags: Any) -> str | None:
+    def memory_type(self, flags: Flags) -> str | None:
         cache = getattr(flags, "cache", None)
         if (cache is None or cache.startswith(("AttrIndx", "PAT"))) and self.profile.profile.cache_names:
             return self.profile.profile.cache_names.get(int(getattr(flags, "attr_index", 0)), cache)
         return cache
 
-    def cacheable(self, flags: Any) -> bool:
+    def cacheable(self, flags: Flags) -> bool:
         return self.memory_type(flags) in CACHEABLE
 
     def level_span(self, level: int) -> int:
@@ -145,7 +148,7 @@ class CheckContext:
         )
 
 
-def has_attr(flags: Any, attr: str, ctx: CheckContext) -> bool:
+def has_attr(flags: Flags, attr: str, ctx: CheckContext) -> bool:
     """Whether a leaf's effective flags have ``attr`` (vocabulary in profiles.ATTRS)."""
     if attr == "present":
         return bool(flags.present)
@@ -181,7 +184,7 @@ ATTR_WORDS = {
 }
 
 
-def flags_words(flags: Any, ctx: CheckContext) -> str:
+def flags_words(flags: Flags, ctx: CheckContext) -> str:
     """``RW, NX, supervisor, WB`` for a message."""
     parts = [
         "RW" if flags.writable else "read-only",

@@ -39,7 +39,35 @@ def gather_facts(mem: Any, space: Any, kernel: Any, profile: Profile) -> tuple[d
         _arm64(space, kernel, facts, sources)
     if kernel is not None and not mem.vmcoreinfo:
         _elf_symbols(kernel, profile, facts, sources)
+    if root.arch == "riscv64" and profile.name.startswith("linux"):
+        _riscv_linux(space, facts, sources)
     return facts, sources
+
+
+RISCV_PAGE_OFFSET = {"riscv64-sv39": 0xFFFF_FFD6_0000_0000, "riscv64-sv48": 0xFFFF_AF80_0000_0000}
+RISCV_PAGE_OFFSET_SV57 = 0xFF60_0000_0000_0000
+
+
+def _riscv_linux(space: Any, facts: dict[str, int], sources: dict[str, str]) -> None:
+    """PAGE_OFFSET by paging mode (asm/page.h PAGE_OFFSET_L3/L4/L5); phys_ram_base and the kernel's load
+    address from VMCOREINFO when the dump has it, else read from the page tables (and said so)."""
+    if "PAGE_OFFSET" not in facts:
+        facts["PAGE_OFFSET"] = RISCV_PAGE_OFFSET.get(space.root.mode, RISCV_PAGE_OFFSET_SV57)
+        sources["PAGE_OFFSET"] = f"Linux's PAGE_OFFSET for {space.root.mode} (no VMCOREINFO NUMBER(PAGE_OFFSET))"
+    if "phys_ram_base" not in facts:
+        t = space.translate(facts["PAGE_OFFSET"])
+        if t.pa is not None:
+            facts["phys_ram_base"] = t.pa
+            sources["phys_ram_base"] = "what the page tables map at PAGE_OFFSET (no VMCOREINFO NUMBER(phys_ram_base))"
+    link = facts.get("KERNEL_LINK_ADDR", 0xFFFF_FFFF_8000_0000)
+    if "va_kernel_pa_offset" in facts:
+        facts["kernel_pa"] = (link - facts["va_kernel_pa_offset"]) & U64
+        sources["kernel_pa"] = "KERNEL_LINK_ADDR - VMCOREINFO NUMBER(va_kernel_pa_offset)"
+    else:
+        t = space.translate(link)
+        if t.pa is not None:
+            facts["kernel_pa"] = t.pa
+            sources["kernel_pa"] = "what the page tables map at KERNEL_LINK_ADDR (no VMCOREINFO va_kernel_pa_offset)"
 
 
 def _elf_symbols(kernel: Any, profile: Profile, facts: dict[str, int], sources: dict[str, str]) -> None:

@@ -120,6 +120,7 @@ class Finding:
     suppressed_by: str | None = None  # id of an ok mark
     count: int = 1  # places (separate ranges) this finding stands for; > 1 when aggregated
     examples: tuple[Example, ...] = ()  # a few of those places, first ones first
+    roots: tuple[int, ...] = ()  # every root the finding holds for (``root`` is the first)
 
     def to_json(self) -> dict[str, Any]:
         def h(v: int | None) -> str | None:
@@ -141,6 +142,8 @@ class Finding:
             out["found"] = self.found
         if self.root is not None:
             out["root"] = hex(self.root)
+        if self.roots:
+            out["roots"] = [hex(r) for r in self.roots]
         if self.paths_omitted:
             out["paths_omitted"] = self.paths_omitted
         out["count"] = self.count
@@ -234,6 +237,7 @@ class Pending:
             found,
             self.root,
             omitted,
+            roots=() if self.root is None else (self.root,),
         )
 
 
@@ -423,6 +427,28 @@ def _aggregate(places: list[Pending], b: _Bucket) -> Finding:
         count=total,
         examples=examples,
     )
+
+
+def group_across_roots(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per conclusion, with every root it holds for: a Linux dump has a root per CPU (and
+    per process) sharing the kernel half, and the same finding once per root says nothing more."""
+    grouped: dict[tuple[Any, ...], Finding] = {}
+    for f in findings:
+        key = (f.kind, f.severity, f.va_start, f.va_end, f.pa_start, f.pa_end, f.message, f.expected, f.found)
+        first = grouped.get(key)
+        if first is None:
+            grouped[key] = f
+            continue
+        roots = first.roots + tuple(r for r in f.roots if r not in first.roots)
+        new = [p for p in f.paths if p not in first.paths]
+        room = max(MAX_PATHS - len(first.paths), 0)
+        grouped[key] = replace(
+            first,
+            roots=roots,
+            paths=first.paths + tuple(new[:room]),
+            paths_omitted=first.paths_omitted + max(0, len(new) - room),
+        )
+    return list(grouped.values())
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -21,6 +21,7 @@ from pmoview.checks.findings import (
     subtract_intervals,
 )
 from pmoview.checks.profiles import U64, ResolvedRegion
+from pmoview.kernel import KernelImage
 from pmoview.sizes import size_text
 
 PAGE = 4096
@@ -41,7 +42,7 @@ def check(ctx: CheckContext) -> list[Pending]:
     if ctx.kernel.arch != ctx.arch:
         ctx.skipped["kernel-segment-perms"] = f"--kernel is {ctx.kernel.arch}, the dump is {ctx.arch}"
         return out
-    out += _segments(ctx, regions[0] if regions else None)
+    out += _segments(ctx, ctx.kernel, regions[0] if regions else None)
     return out
 
 
@@ -127,13 +128,13 @@ def _render_probe_missing(p: Pending) -> tuple[str, str | None, str | None]:
     return msg, f"mapped at {r.rule_text}", str(p.data["reason"])
 
 
-def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]:
+def _segments(ctx: CheckContext, kernel: KernelImage, region: ResolvedRegion | None) -> list[Pending]:
     out: list[Pending] = []
     offset = ctx.options.kernel_offset
     if offset is None:
         offset = ctx.profile.facts.get("KERNELOFFSET", 0)
     segs = []
-    for s in ctx.kernel.segments:
+    for s in kernel.segments:
         if s.memsz == 0:
             continue
         va = (s.va + offset) & U64
@@ -224,7 +225,7 @@ def _segments(ctx: CheckContext, region: ResolvedRegion | None) -> list[Pending]
                         segment=names,
                     )
                 )
-        init = _init_range(ctx, offset)
+        init = _init_range(kernel, offset)
         for s0, s1 in subtract_intervals([(a, b)], merge_intervals(mapped)):
             pieces: list[tuple[int, int, bool]] = [(s0, s1, False)]
             if init is not None:
@@ -290,8 +291,8 @@ def _render_seg_missing(p: Pending) -> tuple[str, str | None, str | None]:
     return msg, "mapped", str(p.data["reason"])
 
 
-def _init_range(ctx: CheckContext, offset: int) -> tuple[int, int] | None:
-    a, b = ctx.kernel.symbol("__init_begin"), ctx.kernel.symbol("__init_end")
+def _init_range(kernel: KernelImage, offset: int) -> tuple[int, int] | None:
+    a, b = kernel.symbol("__init_begin"), kernel.symbol("__init_end")
     if a is None or b is None or b <= a:
         return None
     return ((a + offset) & U64) & ~(PAGE - 1), -(-((b + offset) & U64) // PAGE) * PAGE

@@ -16,6 +16,7 @@ from pmoview.checks.context import CheckContext
 from pmoview.checks.findings import ERROR, EntryPath, Finding, PathEntry, path_text
 from pmoview.marks import Mark
 from pmoview.sizes import size_text
+from pmoview.space import TableView
 
 
 def _covers(mark: Mark, f: Finding) -> bool:
@@ -35,7 +36,7 @@ def entry_at(ctx: CheckContext, key: tuple[tuple[int, int], ...]) -> tuple[Entry
     levels = [r.level for r in space.mode.levels]
     if not key or [lv for lv, _ in key] != levels[: len(key)]:
         return (), None, None
-    view = space.root_table()
+    view: TableView | None = space.root_table()
     refs: list[EntryRef] = []
     offset = 0
     for depth, (_level, idx) in enumerate(key):
@@ -97,6 +98,7 @@ def apply_marks(
                 root=ctx.root,
                 expected=None,
                 found=m.kind,
+                roots=() if ctx.root is None else (ctx.root,),
             )
         )
     return kept, suppressed

@@ -90,13 +90,15 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
     same = np.zeros(n, dtype=np.int64)
     exp0 = win.va0 - np.uint64(region.va_start) + np.uint64(region.pa_base)  # region.pa_of, mod 2**64
     ok = win.pa0 == exp0
-    s, e = win.runs(everything, same, pa_contiguous=False)  # VA runs = runs of expected-PA slots
+    rs, ren = win.runs(everything, same, pa_contiguous=False)  # VA runs = runs of expected-PA slots
     slots: list[Interval] = [
         (int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i]))
-        for i, j in zip(s.tolist(), e.tolist(), strict=True)
+        for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
     ]
-    s, e = win.runs(ok, same)
-    correct: list[Interval] = [(int(win.pa0[i]), int(win.pa1[j])) for i, j in zip(s.tolist(), e.tolist(), strict=True)]
+    rs, ren = win.runs(ok, same)
+    correct: list[Interval] = [
+        (int(win.pa0[i]), int(win.pa1[j])) for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
+    ]
     delta = (win.pa0 - exp0).view(np.int64)
     s_wrong, e_wrong = win.runs(~ok, delta)
     classes: dict[tuple[tuple[str, str], ...], int] = {}
@@ -106,26 +108,26 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
         return classes.setdefault(problems, len(classes)) if problems else -1
 
     cls = per_flag(win.cols, flag_class)
-    s, e = win.runs(cls >= 0, cls)
-    if region.exempt and s.size:
-        touches = np.zeros(s.size, dtype=bool)
+    rs, ren = win.runs(cls >= 0, cls)
+    if region.exempt and rs.size:
+        touches = np.zeros(rs.size, dtype=bool)
         for x in region.exempt:
-            touches |= (win.pa0[s] < np.uint64(x.pa_end)) & (win.pa1[e] > np.uint64(x.pa_start))
-        for i, j in zip(s[touches].tolist(), e[touches].tolist(), strict=True):
+            touches |= (win.pa0[rs] < np.uint64(x.pa_end)) & (win.pa1[ren] > np.uint64(x.pa_start))
+        for i, j in zip(rs[touches].tolist(), ren[touches].tolist(), strict=True):
             m = win.mapping(i, j)
             got = _flags(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
             ctx.sink.extend(win.with_evidence(got, i, j))
-        s, e = s[~touches], e[~touches]
-    judge_runs(ctx.sink, win, s, e, cls, lambda m, v0, v1, p0, p1: _flags(ctx, region, m, v0, v1, p0, p1))
+        rs, ren = rs[~touches], ren[~touches]
+    judge_runs(ctx.sink, win, rs, ren, cls, lambda m, v0, v1, p0, p1: _flags(ctx, region, m, v0, v1, p0, p1))
     size = win.cols.page_size.astype(np.int64)
-    s, e = win.runs(everything, size)
-    judge_runs(ctx.sink, win, s, e, size, lambda m, v0, v1, p0, p1: _page_size(ctx, region, m, v0, v1, p0, p1))
+    rs, ren = win.runs(everything, size)
+    judge_runs(ctx.sink, win, rs, ren, size, lambda m, v0, v1, p0, p1: _page_size(ctx, region, m, v0, v1, p0, p1))
     memory_type: dict[str | None, int] = {}
     kind = per_flag(
         win.cols, lambda f: memory_type.setdefault(ctx.memory_type(f), len(memory_type)) if ctx.cacheable(f) else -1
     )
-    s, e = win.runs(ok & (kind >= 0), kind * 64 + np.log2(np.maximum(size, 1)).astype(np.int64))
-    for i, j in zip(s.tolist(), e.tolist(), strict=True):
+    rs, ren = win.runs(ok & (kind >= 0), kind * 64 + np.log2(np.maximum(size, 1)).astype(np.int64))
+    for i, j in zip(rs.tolist(), ren.tolist(), strict=True):
         m = win.mapping(i, j)
         got = _extra(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
         ctx.sink.extend(win.with_evidence(got, i, j))

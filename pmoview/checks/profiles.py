@@ -8,7 +8,7 @@ map the RAM types it must cover. Values may be expressions over *facts* (``"page
 (VMCOREINFO, a variable read through the kernel mapping), and each resolved fact says where it
 came from.
 
-Built in: ``seed`` (pmo-design.md), ``linux-x86_64`` and ``linux-arm64``. A user's TOML spec
+Built in: ``seed`` (docs/seed-design.md), ``linux-x86_64`` and ``linux-arm64``. A user's TOML spec
 declares regions the same way and may ``extends`` a profile (regions with the same name are
 overridden field by field, ``remove = true`` drops one, ``replace_regions = true`` drops them all).
 """
@@ -123,7 +123,10 @@ class Profile:
 SEED = Profile(
     name="seed",
     arch="x86_64",
-    description="pmo-design.md: PMO at 0xFFFF800000000000 through PML4[256], kernel image at 0xFFFFFFFF80000000",
+    description=(
+        "the seed design (docs/seed-design.md): PMO at 0xFFFF800000000000 through PML4[256], "
+        "kernel image at 0xFFFFFFFF80000000"
+    ),
     facts={"PHYS_OFFSET": 0xFFFF_8000_0000_0000, "KERNEL_VIRT_BASE": 0xFFFF_FFFF_8000_0000},
     ram_required_types=(1, 3),
     ram_noted_types=(4,),
@@ -141,8 +144,8 @@ SEED = Profile(
                 Allowed(
                     0,
                     GiB,
-                    'boot.S maps the whole first GiB by design (pmo-design.md: "map the first '
-                    '1GB"), holes and firmware ranges included',
+                    "boot.S maps the whole first GiB by design (docs/seed-design.md), holes and firmware "
+                    "ranges included",
                 ),
             ),
             must_not_reach=("kernel-image",),
@@ -328,7 +331,55 @@ XV6_RISCV = Profile(
     ),
 )
 
-BUILTIN: dict[str, Profile] = {p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV)}
+LINUX_RISCV64 = Profile(
+    name="linux-riscv64",
+    arch="riscv64",
+    description="Linux riscv64 (6.x): linear map at PAGE_OFFSET (Sv39 0xffffffd600000000, Sv48 "
+    "0xffffaf8000000000, Sv57 0xff60000000000000) from phys_ram_base, kernel image at KERNEL_LINK_ADDR "
+    "(arch/riscv/include/asm/page.h, pgtable.h)",
+    facts={"KERNEL_LINK_ADDR": 0xFFFF_FFFF_8000_0000},
+    ram_required_types=(1,),
+    regions=(
+        Region(
+            name="linear-map",
+            role="pmo",
+            va_start="PAGE_OFFSET",
+            va_end=None,
+            pa_base="phys_ram_base",
+            required=("present", "nx", "supervisor"),
+            forbidden=("user",),
+            page_sizes=(4 * KiB, 2 * MiB, GiB, 512 * GiB),
+            must_not_reach=("kernel-image",),
+            description="linear map",
+            rule_text="__va(pa) = pa - phys_ram_base + PAGE_OFFSET",
+        ),
+        Region(
+            name="kernel-image",
+            role="image",
+            va_start="KERNEL_LINK_ADDR",
+            va_end=None,
+            pa_base="kernel_pa",
+            forbidden=("user",),
+            description="kernel image",
+            rule_text="__pa_symbol(va) = va - KERNEL_LINK_ADDR + load address",
+        ),
+    ),
+    one_gib_feature=None,
+)
+
+# An AArch64 dump without VMCOREINFO: no kernel layout is known (the seed design is x86_64's), so no PMO or
+# image regions; the structural and W+X checks still run, and a layout spec (--spec) adds regions.
+AARCH64_GENERIC = Profile(
+    name="aarch64-generic",
+    arch="aarch64",
+    description="AArch64 kernel of unknown layout: page-table structure and W+X only (--spec describes a layout)",
+    regions=(),
+    one_gib_feature=None,
+)
+
+BUILTIN: dict[str, Profile] = {
+    p.name: p for p in (SEED, LINUX_X86_64, LINUX_ARM64, XV6_RISCV, LINUX_RISCV64, AARCH64_GENERIC)
+}
 
 
 def builtin(name: str) -> Profile:
@@ -339,16 +390,21 @@ def builtin(name: str) -> Profile:
 
 
 def pick_profile(arch: str | None, vmcoreinfo: Mapping[str, str] | None) -> tuple[str, str]:
-    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64)
-    or xv6 (riscv64)."""
-    if arch == "riscv64" and not vmcoreinfo:
+    """The profile name for a dump, and why: VMCOREINFO means Linux, otherwise the seed design (x86_64),
+    xv6 (riscv64; ``resolve_profile`` turns it into linux-riscv64 when the upper half is mapped) or no
+    layout at all (aarch64)."""
+    rel = vmcoreinfo.get("OSRELEASE", "?") if vmcoreinfo else "?"
+    if arch == "riscv64":
+        if vmcoreinfo:
+            return "linux-riscv64", f"the dump carries VMCOREINFO (Linux {rel}, riscv64)"
         return "xv6-riscv", "riscv64 without VMCOREINFO: the xv6-riscv design"
+    if arch == "aarch64" and not vmcoreinfo:
+        return "aarch64-generic", "aarch64 without VMCOREINFO: no known kernel layout (structure and W+X only)"
     if vmcoreinfo:
-        rel = vmcoreinfo.get("OSRELEASE", "?")
         if arch == "aarch64":
             return "linux-arm64", f"the dump carries VMCOREINFO (Linux {rel}, arm64)"
         return "linux-x86_64", f"the dump carries VMCOREINFO (Linux {rel}, x86_64)"
-    return "seed", "no VMCOREINFO in the dump: the seed kernel design (pmo-design.md)"
+    return "seed", "no VMCOREINFO in the dump: the seed kernel design (docs/seed-design.md)"
 
 
 # -- expressions over facts --------------------------------------------------------------------------

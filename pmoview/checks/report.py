@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmoview import __version__
+from pmoview.arch import Root
 from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import ERROR, INFO, KINDS, SEVERITIES, WARNING, Finding, path_text
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
+from pmoview.kernel import KernelImage
+from pmoview.memory import PhysicalMemory
 
 FORMATS = ("text", "json", "sarif", "junit")
 WIDTH = 100
@@ -57,12 +60,12 @@ class Report:
     ram: RamMap
     findings: list[Finding]
     suppressed: list[Finding] = field(default_factory=list)
-    roots: list[Any] = field(default_factory=list)
-    dump: Any = None
+    roots: list[Root] = field(default_factory=list)
+    dump: PhysicalMemory | None = None
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     cpu_features: frozenset[str] | None = None
-    kernel: Any = None
+    kernel: KernelImage | None = None
     coverage: list[PmoCoverage] = field(default_factory=list)  # PMO coverage per root and PMO region
 
     @property
@@ -100,8 +103,8 @@ class Report:
         if self.dump is not None:
             dump = {
                 "path": _dump_name(self.dump),
-                "format": getattr(self.dump, "format", None),
-                "arch": getattr(self.dump, "arch", None),
+                "format": self.dump.format,
+                "arch": self.dump.arch,
             }
         return {
             "version": __version__,
@@ -110,9 +113,9 @@ class Report:
             "findings": [f.to_json() for f in self.findings],
             "summary": self.summary,
             "dump": dump,
-            "roots": [r.to_json() if hasattr(r, "to_json") else r for r in self.roots],
+            "roots": [r.to_json() for r in self.roots],
             "cpu_features": None if self.cpu_features is None else sorted(self.cpu_features),
-            "kernel": getattr(self.kernel, "path", None),
+            "kernel": None if self.kernel is None else self.kernel.path,
             "ram": self.ram.to_json(),
             "profile_detail": self.profile.to_json(),
             "notes": self.notes,
@@ -152,6 +155,8 @@ def finding_text(f: Finding) -> list[str]:
     if f.expected or f.found:
         lines.append(f"    expected: {f.expected or '-'}")
         lines.append(f"    found:    {f.found or '-'}")
+    if len(f.roots) > 1:
+        lines.append(f"    roots:    {', '.join(f'{r:#x}' for r in f.roots)} (the same for each)")
     for i, p in enumerate(f.paths):
         label = "    path:     " if i == 0 else "              "
         lines.append(label + path_text(p))
@@ -165,16 +170,16 @@ def finding_text(f: Finding) -> list[str]:
     return lines
 
 
-def _dump_name(mem: Any) -> str:
-    details = getattr(getattr(mem, "info", None), "details", {}) or {}
-    return str(details.get("source") or getattr(mem, "path", "?"))
+def _dump_name(mem: PhysicalMemory) -> str:
+    """The file the user named (a compressed dump's, not its cached copy's)."""
+    return str(mem.info.details.get("source") or mem.path)
 
 
 def to_text(report: Report) -> str:
     out: list[str] = []
     d = report.dump
     if d is not None:
-        out.append(f"pmoview check {_dump_name(d)}  ({getattr(d, 'format', '?')}, {getattr(d, 'arch', None) or '?'})")
+        out.append(f"pmoview check {_dump_name(d)}  ({d.format}, {d.arch or '?'})")
     p = report.profile
     out.append(f"profile:  {p.name}  ({p.why or p.profile.source})")
     for r in p.regions:
@@ -186,8 +191,8 @@ def to_text(report: Report) -> str:
             out += textwrap.wrap(
                 f"{k} = {p.facts[k]:#x}: {src}", WIDTH, initial_indent="          ", subsequent_indent="            "
             )
-    for r in report.roots:
-        out.append(f"root:     {r.mode} table {r.table:#x}  ({r.source})")
+    for root in report.roots:
+        out.append(f"root:     {root.mode} table {root.table:#x}  ({root.source})")
     out.append(f"RAM map:  {report.ram.source}: {report.ram.detail}")
     if report.cpu_features is not None:
         out.append(f"CPU:      {', '.join(sorted(report.cpu_features)) or 'no features'} (--cpu-features)")

@@ -3,7 +3,8 @@
 
 A table pointer outside memory gets one more look: if its address plus the PMO base is a kernel-image
 VA whose image PA holds a table, the kernel converted a kernel-image VA with the PMO rule -- the
-``virt_to_phys`` flaw of pmo-design.md, which tests ``va >= PHYS_OFFSET`` before the image range.
+``virt_to_phys`` trap of the seed design (docs/seed-design.md), which tests ``va >= PHYS_OFFSET``
+before the image range.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def _render_tom(p: Pending) -> tuple[str, str | None, str | None]:
     )
     if diagnosed:
         lines.append(
-            "This is the pmo-design.md virt_to_phys flaw: " + "; ".join(diagnosed) + ". "
+            "This is the seed design's virt_to_phys trap (docs/seed-design.md): " + "; ".join(diagnosed) + ". "
             "Test the kernel-image range (va >= KERNEL_VIRT_BASE) first."
         )
     return " ".join(lines), "a table inside RAM", f"PA {p.pa_start:#x} (not in the dump)"

@@ -8,6 +8,7 @@ run by the function ``pmoview.main`` passes in (``tui_runner``): the CLI never i
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,10 +26,38 @@ class UsageError(Exception):
     """A command-line value that cannot be used (exit 2)."""
 
 
+DESCRIPTION = """\
+pmoview shows what the page tables in a kernel memory dump really say, and checks the
+direct map (PMO) and the kernel image mapping against the layout the kernel meant.
+
+  pmoview DUMP                     the terminal UI (the same as: pmoview tui DUMP)
+  pmoview COMMAND DUMP ...         headless: info, translate, mappings, check, explain, snapshot
+  pmoview COMMAND --help           one command's options
+"""
+
+EPILOG = """\
+examples:
+  pmoview sample_dumps/seed-no-extension/dump.kdump.xz --kernel sample_dumps/seed-no-extension/kernel.elf
+  pmoview info vmcore
+  pmoview translate vmcore ffffffff81000000 0xffff888000100000
+  pmoview mappings vmcore --supervisor --writable --exec
+  pmoview check dump.kdump --kernel kernel.elf --format junit -o report.xml
+
+exit status: 0 done (check: no error finding), 1 check found an error, 2 unusable input
+(one line on stderr), 3 internal error (PMOVIEW_DEBUG=1 shows the traceback).
+"""
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    from pmoview import __version__
+
     parser = argparse.ArgumentParser(
-        prog="pmoview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="pmoview",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"pmoview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from pmoview.cli import (
         check_cmd,
@@ -47,11 +76,26 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mistyped_command(word: str) -> str | None:
+    """``pmoview infoo dump`` must not open the TUI on a file named ``infoo``: a first word that is no
+    file and looks like a command is reported as the unknown command it is."""
+    if os.path.exists(word):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {word!r} (did you mean {close[0]!r}?); commands: {', '.join(COMMANDS)}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None) -> int:
     """Run one command; the exit status. ``tui_runner`` runs ``pmoview tui`` (see ``pmoview.main``)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     # ``pmoview DUMP ...`` is the TUI: the common case needs no subcommand.
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        mistyped = _mistyped_command(args_list[0])
+        if mistyped:
+            print(f"pmoview: {mistyped}", file=sys.stderr)
+            return 2
         args_list.insert(0, "tui")
     parser = _build_parser()
     args = parser.parse_args(args_list)

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from parsers.errors import DumpFormatError
-from pmoview.cli.common import note, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
-from pmoview.inputs import open_inputs
-
-if TYPE_CHECKING:
-    from pmoview.marks import MarkSet
+from pmoview.cli.common import note, open_for_command, warn_damage
+from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
+from pmoview.marks import MarksError, MarkSet, load_marks
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
+DESCRIPTION = """\
+Judge the page tables against a profile: exit 0 clean, 1 on an error finding, 2 on unusable input.
+Output as text (a review), JSON, SARIF 2.1.0 or JUnit XML. --format is the report format; the dump
+format is --dump-format, as for every command.
+
+examples:
+  pmoview check dump.kdump --kernel kernel.elf
+  pmoview check vmcore --all-roots --format json -o findings.json
+  pmoview check dump.kdump --kernel kernel.elf --cpu-features nx --format junit > report.xml
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "check",
         help="check the page tables against a profile (PMO, kernel image, W^X, ...)",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dump_options(p)
@@ -80,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from pmoview.checks import CheckOptions, run_checks
     from pmoview.checks.report import render
 
-    opened = open_inputs(input_options(args))
+    opened = open_for_command(args)
     roots = opened.roots
     for problem in opened.left_out:
         note(f"root left out: {problem}")
@@ -117,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_marks(path: str) -> MarkSet:
-    from pmoview.marks import MarksError, load_marks  # only when --marks is given
-
     try:
         return load_marks(path)
     except MarksError as exc:

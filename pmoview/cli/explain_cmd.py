@@ -6,9 +6,8 @@ import argparse
 import json
 
 from pmoview.access import ACCESSES, PRIVILEGES, Explanation, control_for, explain, rules_for
-from pmoview.cli.common import note, warn_damage
-from pmoview.cli.options import OptionError, add_dump_options, add_root_options, input_options, parse_int
-from pmoview.inputs import open_inputs
+from pmoview.cli.common import note, open_for_command, warn_damage
+from pmoview.cli.options import OptionError, add_dump_options, add_root_options, parse_int
 from pmoview.memory import CpuState, PhysicalMemory
 from pmoview.space import AddressSpace
 
@@ -63,7 +62,7 @@ def pick_cpu(mem: PhysicalMemory, wanted: int | None, root_cpu: int | None) -> C
 
 
 def run(args: argparse.Namespace) -> int:
-    opened = open_inputs(input_options(args))
+    opened = open_for_command(args)
     root = opened.roots[0]
     space = opened.space(root)
     cpu = pick_cpu(opened.mem, args.cpu, root.cpu)

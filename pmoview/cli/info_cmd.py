@@ -8,9 +8,8 @@ from typing import Any
 
 from pmoview import vmcoreinfo
 from pmoview.arch import Root
-from pmoview.cli.common import hexs
-from pmoview.cli.options import add_dump_options, add_root_options, input_options
-from pmoview.inputs import open_inputs
+from pmoview.cli.common import hexs, open_for_command
+from pmoview.cli.options import add_dump_options, add_root_options
 from pmoview.memory import PhysicalMemory
 
 CPU_TEXT_REGS = (
@@ -53,7 +52,7 @@ def collect(mem: PhysicalMemory, roots: list[Root]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    opened = open_inputs(input_options(args), require_root=False)
+    opened = open_for_command(args, require_root=False)
     mem, roots, problems = opened.mem, opened.roots, opened.left_out
     data = collect(mem, roots)
     if problems:

@@ -9,13 +9,15 @@ flags (their JSON object, their ptdump text) is rendered once per distinct flags
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 import numpy as np
 
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
+from pmoview.checks.regions import Region
 from pmoview.sizes import size_short
 
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
@@ -59,6 +61,8 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
 
 Absent = Callable[[Sequence[int], Sequence[int]], list[str]]
 """Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons``."""
+AbsentOne = Callable[[int, int], str]
+"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
 
 
 def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
@@ -96,29 +100,109 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | 
     return n
 
 
-def write_text(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
-    """The ptdump-style listing, one mapping per line; returns the number of mappings written. A
-    mapping some of whose frames the dump lacks ends with ``[why]``."""
-    per: _PerFlags | None = None
-    human: dict[int, str] = {}
-    n = 0
+ALIAS_MIN = 4  # this many mappings of the same frames at a regular stride are one line
+
+
+@dataclass
+class _Segment:
+    """Rows ``first..last`` of the listing that map the same frames (PA, size, flags): one mapping, or
+    aliases of it at a regular VA stride (ESPfix maps one page 65,536 times)."""
+
+    va: int
+    end: int  # exclusive end of the last alias
+    span: int
+    pa: int
+    page_size: int
+    flag: int
+    count: int
+    stride: int  # VA distance between aliases (0 for one mapping)
+    backed: bool = True  # the dump holds every frame
+
+    def takes(self, va: int, span: int, pa: int, page_size: int, flag: int, backed: bool) -> bool:
+        if (pa, span, page_size, flag, backed) != (self.pa, self.span, self.page_size, self.flag, self.backed):
+            return False
+        stride = va - (self.end - self.span)
+        return stride > 0 and (self.count == 1 or stride == self.stride)
+
+    def add(self, va: int) -> None:
+        self.stride = va - (self.end - self.span)
+        self.end = va + self.span
+        self.count += 1
+
+
+def _segments(batches: Iterable[MappingColumns]) -> Iterator[tuple[_Segment, FlagTable]]:
+    """Mappings in VA order, aliases of one set of frames folded (streamed, one segment held back)."""
+    held: _Segment | None = None
+    table: FlagTable | None = None
     for cols in batches:
         if not len(cols):
             continue
-        if per is None:
-            per = _PerFlags(cols.flags, lambda f: f.text())
-        ft = per.strings()
+        table = cols.flags
         vas, ends, sizes = _ends(cols)
-        spans = [e - v for v, e in zip(vas, ends, strict=True)]
-        hs = [human.get(s) or human.setdefault(s, size_short(s)) for s in spans]
-        pst = {s: size_short(s) for s in set(sizes)}
-        ps = [pst[s] for s in sizes]
-        rows = [
-            TEXT_ROW % t
-            for t in zip(vas, ends, hs, cols.pa_start.tolist(), ps, [ft[i] for i in cols.flag_id.tolist()], strict=True)
-        ]
-        for i, why in _unbacked(cols, ends, vas, absent).items():
-            rows[i] += f"  [frames not in the dump: {why}]"
-        out.write("\n".join(rows) + "\n")
-        n += len(rows)
+        for va, end, size, pa, flag, backed in zip(
+            vas, ends, sizes, cols.pa_start.tolist(), cols.flag_id.tolist(), cols.backed.tolist(), strict=True
+        ):
+            span = end - va
+            if held is not None and held.takes(va, span, pa, size, flag, backed):
+                held.add(va)
+                continue
+            if held is not None:
+                yield held, table
+            held = _Segment(va, end, span, pa, size, flag, 1, 0, backed)
+    if held is not None and table is not None:
+        yield held, table
+
+
+def _unfold(seg: _Segment) -> Iterator[_Segment]:
+    """A short run of aliases is listed mapping by mapping."""
+    if seg.count >= ALIAS_MIN:
+        yield seg
+        return
+    for k in range(seg.count):
+        va = seg.va + k * seg.stride
+        yield _Segment(va, va + seg.span, seg.span, seg.pa, seg.page_size, seg.flag, 1, 0, seg.backed)
+
+
+def write_text(
+    batches: Iterable[MappingColumns], out: TextIO, absent: AbsentOne | None = None, regions: Sequence[Region] = ()
+) -> int:
+    """The ptdump-style listing, one mapping per line, ``---[ Region ]---`` where a named region
+    starts, aliases of the same frames at a regular stride as one line with their count; returns the
+    number of mappings written (aliases counted one by one). A mapping some of whose frames the dump
+    lacks ends with ``[why]``."""
+    per: _PerFlags | None = None
+    human: dict[int, str] = {}
+    n = 0
+    region_index = 0
+    current: Region | None = None
+    lines: list[str] = []
+    for folded, table in _segments(batches):
+        if per is None:
+            per = _PerFlags(table, lambda f: f.text())
+        ft = per.strings()
+        for seg in _unfold(folded):
+            while region_index < len(regions) and regions[region_index].end <= seg.va:
+                region_index += 1
+            here = regions[region_index] if region_index < len(regions) else None
+            if here is not None and here.start > seg.va:
+                here = None
+            if here is not current and here is not None:
+                lines.append(f"---[ {here.name} ]---")
+            current = here
+            size = human.get(seg.span) or human.setdefault(seg.span, size_short(seg.span))
+            row = TEXT_ROW % (seg.va, seg.end, size, seg.pa, size_short(seg.page_size), ft[seg.flag])
+            if seg.count > 1:
+                row = (
+                    TEXT_ROW % (seg.va, seg.end, f"{seg.count}x", seg.pa, size_short(seg.page_size), ft[seg.flag])
+                    + f"  ({seg.count:,} aliases of these {size}, one every {seg.stride:#x})"
+                )
+            if not seg.backed and absent is not None:
+                row += f"  [frames not in the dump: {absent(seg.pa, seg.pa + seg.span)}]"
+            lines.append(row)
+            n += seg.count
+            if len(lines) >= 4096:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+    if lines:
+        out.write("\n".join(lines) + "\n")
     return n

@@ -31,6 +31,14 @@ def parse_positive(text: str) -> int:
     return n
 
 
+def parse_register(text: str) -> int:
+    """A 64-bit register value (CR3, TTBRn_EL1, TCR_EL1, MAIR_EL1)."""
+    n = parse_int(text)
+    if not 0 <= n < 1 << 64:
+        raise argparse.ArgumentTypeError(f"a 64-bit register value is 0 .. 0xffffffffffffffff, got {text!r}")
+    return n
+
+
 def parse_satp(text: str) -> int:
     """An RV64 satp value; MODE must name a paging mode (Bare means translation is off)."""
     value = parse_int(text)
@@ -84,11 +92,11 @@ def add_dump_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel") -> None:
-    """``kernel_option``: ``mappings`` keeps ``--kernel`` for its filter and takes the ELF as ``--kernel-elf``."""
+def add_root_options(p: argparse.ArgumentParser) -> None:
+    """The roots' options, and ``--kernel ELF``: the kernel ELF on every command."""
     g = p.add_argument_group("page-table root (default: best candidate found in the dump)")
     g.add_argument("--arch", choices=("x86_64", "aarch64", "riscv64"), help="architecture when the dump does not say")
-    g.add_argument("--cr3", type=parse_int, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
+    g.add_argument("--cr3", type=parse_register, help="x86_64: PA of the top table (CR3; low 12 bits ignored)")
     g.add_argument("--la57", action="store_true", default=None, help="x86_64: 5-level paging (CR4.LA57)")
     g.add_argument(
         "--nxe",
@@ -99,10 +107,10 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
     g.add_argument(
         "--maxphyaddr", type=parse_int, default=52, help="physical address bits for reserved-bit checks (default 52)"
     )
-    g.add_argument("--ttbr0", type=parse_int, help="aarch64: TTBR0_EL1")
-    g.add_argument("--ttbr1", type=parse_int, help="aarch64: TTBR1_EL1")
-    g.add_argument("--tcr", type=parse_int, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
-    g.add_argument("--mair", type=parse_int, help="aarch64: MAIR_EL1 to resolve AttrIndx")
+    g.add_argument("--ttbr0", type=parse_register, help="aarch64: TTBR0_EL1")
+    g.add_argument("--ttbr1", type=parse_register, help="aarch64: TTBR1_EL1")
+    g.add_argument("--tcr", type=parse_register, help="aarch64: TCR_EL1 (T0SZ/T1SZ, granule)")
+    g.add_argument("--mair", type=parse_register, help="aarch64: MAIR_EL1 to resolve AttrIndx")
     g.add_argument(
         "--satp", type=parse_satp, help="riscv64: the satp CSR (MODE Sv39/Sv48/Sv57, ASID, root PPN) of a hart"
     )
@@ -124,9 +132,20 @@ def add_root_options(p: argparse.ArgumentParser, kernel_option: str = "--kernel"
         default="auto",
         help="riscv64: sstatus.MXR, execute-only pages readable (not in QEMU dumps; auto: off)",
     )
+    g.add_argument(
+        "--svpbmt",
+        action="store_true",
+        help="riscv64: the CPU implements Svpbmt (PBMT 1 NC, 2 IO in leaves; otherwise PBMT is reserved)",
+    )
     g.add_argument("--cpu", type=int, help="use this CPU's registers from the dump")
     g.add_argument(
-        kernel_option, dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
+        "--root-kind",
+        choices=("kernel", "pti-user", "user"),
+        default=None,
+        help="which kind of root to use first (default kernel: a PTI user CR3's kernel twin before the CR3 itself)",
+    )
+    g.add_argument(
+        "--kernel", dest="kernel", metavar="ELF", help="kernel ELF: symbols, segments (and page tables in .data)"
     )
     g.add_argument("--system-map", metavar="FILE", help="System.map or kallsyms for symbols")
     g.add_argument(
@@ -172,6 +191,8 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         riscv_mode=args.riscv_mode,
         sum=NXE[args.sum],
         mxr=NXE[args.mxr],
+        svpbmt=args.svpbmt,
+        kind=args.root_kind,
     )
     given = {"max_tables": args.max_tables, "max_revisits": getattr(args, "max_revisits", None)}
     limits = WalkLimits(**{k: v for k, v in given.items() if v is not None})

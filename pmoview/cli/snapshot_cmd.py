@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "snapshot",
         help="write a live QEMU guest's memory to a dump file (QMP dump-guest-memory)",
-        description=__doc__,
+        description="Keep a live QEMU guest as a dump file (QEMU's dump-guest-memory over QMP) that every\n"
+        "other command reads and that can be shared.\n\nexample:\n  pmoview snapshot qmp:/tmp/qmp.sock guest.kdump",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="TARGET", help="qmp:PATH (QMP UNIX socket) or qmp://HOST:PORT")

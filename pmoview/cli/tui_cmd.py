@@ -33,7 +33,7 @@ class NoTuiError(Exception):
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("tui", help="the interactive inspector (the default: `pmoview DUMP`)")
+    p = sub.add_parser("tui", help="the interactive inspector (the default: pmoview DUMP)")
     add_dump_options(p)
     add_root_options(p)
     p.add_argument("--profile", metavar="P", help="expected layout: seed, linux-x86_64, linux-arm64 (default: guessed)")

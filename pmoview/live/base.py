@@ -13,6 +13,8 @@ from pmoview.live import hmp
 from pmoview.live.errors import LiveError
 from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range
 
+OPEN: list[LiveMemory] = []  # live targets not closed yet (the CLI closes them when a command ends)
+
 
 class LiveMemory(PhysicalMemory):
     """A stopped guest's physical memory. Pages are read ``batch_pages`` per round trip through
@@ -30,6 +32,13 @@ class LiveMemory(PhysicalMemory):
         self._pages: dict[int, bytes] = {}
         self._ranges: list[Range] = []
         self._starts: list[int] = []
+        OPEN.append(self)
+
+    def _forget(self) -> None:
+        """Closed: drop the page cache and leave the open list."""
+        self._pages.clear()
+        if self in OPEN:
+            OPEN.remove(self)
 
     def _set_ranges(self, mtree_flat: str) -> None:
         self._ranges = hmp.memory_ranges(mtree_flat)

@@ -264,6 +264,7 @@ class GdbStubMemory(LiveMemory):
             self._connect()
 
     def close(self) -> None:
+        self._forget()
         client = getattr(self, "client", None)
         if client is None or client.closed:
             return

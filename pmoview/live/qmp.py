@@ -281,6 +281,7 @@ class QmpMemory(LiveMemory):
             self._snapshot()
 
     def close(self) -> None:
+        self._forget()
         client = getattr(self, "client", None)
         if client is not None:
             client.close()

@@ -42,29 +42,29 @@ def parse_target(text: str) -> LiveTarget:
     return LiveTarget(kind, host, int(port_text), None)
 
 
-_OPENED: list[PhysicalMemory] = []
-
-
 def live_notes() -> list[str]:
-    """What a front end should tell the user about the live targets it opened."""
+    """What a front end should tell the user about the live targets it has open."""
+    from pmoview.live.base import OPEN
+
     return [
         f"{m.path}: the guest was running; pmoview stopped it (--stop) and leaves it stopped"
-        for m in _OPENED
+        for m in OPEN
         if m.info.details.get("stopped_by_pmoview")
     ]
 
 
 def close_live_targets() -> None:
-    """Close every live target opened so far: each connection is put back as it was, now."""
-    while _OPENED:
-        _OPENED.pop().close()
+    """Close every live target still open: each connection is put back as it was, now."""
+    from pmoview.live.base import OPEN
+
+    for mem in list(OPEN):
+        mem.close()
+    OPEN.clear()
 
 
 def open_live(text: str, stop: bool = False, timeout: float | None = None) -> PhysicalMemory:
     """Connect to a live QEMU and return it as PhysicalMemory (CPU state included)."""
-    mem = _open_live(text, stop, timeout)
-    _OPENED.append(mem)
-    return mem
+    return _open_live(text, stop, timeout)
 
 
 def _open_live(text: str, stop: bool, timeout: float | None) -> PhysicalMemory:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from parsers.errors import DumpFormatError
 from pmoview.memory.base import PAGE_SIZE, AbsentMemoryError, CpuState, DumpInfo, PhysicalMemory, Range
-from pmoview.memory.container import compression_of, decompressed_path
+from pmoview.memory.container import UnpackProgress, compression_of, decompressed_path
 from pmoview.memory.elfcore import is_elf, open_elf
 from pmoview.memory.fileview import MappedFile
 from pmoview.memory.kdump import is_kdump, open_kdump
@@ -36,17 +36,26 @@ PROBES: list[tuple[str, Callable[[bytes], bool], Callable[[MappedFile], Physical
 FORMATS = ("auto", "raw", "kdump", "elf", "lime")
 
 
-def open_dump(path: str, fmt: str = "auto", base: int | None = None) -> PhysicalMemory:
+def open_dump(
+    path: str, fmt: str = "auto", base: int | None = None, progress: UnpackProgress | None = None
+) -> PhysicalMemory:
     """Open ``path`` read-only. ``fmt='raw'`` (or a ``base``) reads a flat image starting at PA ``base``.
-    A compressed file (xz, gzip, zstd) is decompressed once into the cache and that copy is opened.
+    A compressed file (xz, gzip, zstd) is decompressed once into the cache (``progress`` hears how far)
+    and that copy is opened; errors about the copy name ``path``, the file the user gave.
     Live QEMU targets (``gdb://``, ``qmp:``) are opened by ``pmoview.inputs`` through ``pmoview.live``."""
     file = MappedFile(path)
     kind = compression_of(file.map[:8])
     if kind is not None:
         file.close()
-        mem = open_dump(decompressed_path(path, kind), fmt, base)
+        copy = decompressed_path(path, kind, progress)
+        try:
+            mem = open_dump(copy, fmt, base)
+        except DumpFormatError as exc:
+            raise DumpFormatError(f"{path} (decompressed)", exc.offset, exc.expected, exc.found) from None
         mem.info.details["compressed"] = kind
         mem.info.details["source"] = path
+        mem.info.details["decompressed_copy"] = copy
+        mem.path = path  # messages name the file the user gave, not the cache copy
         return mem
     if fmt == "raw" or (fmt == "auto" and base is not None):
         file.close()

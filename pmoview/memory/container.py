@@ -8,11 +8,14 @@ opened instead. The cache is bounded (``pmoview.memory.cache``:
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import lzma
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import zstandard
 
@@ -42,23 +45,21 @@ class _Stream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def _opener(kind: str, path: str) -> Callable[[], AbstractContextManager[_Stream]]:
-    import gzip
-    import lzma
-
+def _opener(kind: str, raw: BinaryIO, path: str) -> AbstractContextManager[_Stream]:
+    """A decompressing reader over ``raw``, the compressed file (its position tells the progress)."""
     if kind == "xz":
-        return lambda: lzma.open(path)
+        return lzma.open(raw)
     if kind == "gzip":
-        return lambda: gzip.open(path)
-    return lambda: zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))
+        return gzip.open(raw)
+    return zstandard.ZstdDecompressor().stream_reader(raw)
 
 
-def decompressed_path(path: str, kind: str) -> str:
-    """The cached decompressed copy of ``path``, made on first use."""
-    import gzip  # here, not at the top: most dumps are not compressed and start-up time counts
-    import hashlib
-    import lzma
+# ``progress(done, total)``: compressed bytes read so far and the compressed file's size.
+UnpackProgress = Callable[[int, int], None]
 
+
+def decompressed_path(path: str, kind: str, progress: UnpackProgress | None = None) -> str:
+    """The cached decompressed copy of ``path``, made on first use (``progress`` hears after each MiB)."""
     st = os.stat(path)
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()
@@ -74,9 +75,11 @@ def decompressed_path(path: str, kind: str) -> str:
     zero = bytes(CHUNK)
     total = 0
     try:
-        with _opener(kind, path)() as fin, open(tmp, "wb") as fout:
+        with open(path, "rb") as raw, _opener(kind, raw, path) as fin, open(tmp, "wb") as fout:
             while chunk := fin.read(CHUNK):
                 total += len(chunk)
+                if progress is not None:
+                    progress(raw.tell(), st.st_size)
                 if total > limit:
                     raise DumpFormatError(
                         path,

@@ -25,6 +25,8 @@ class MappedFile:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        if os.path.isdir(path):
+            raise DumpFormatError(path, None, "a dump file", "a directory")
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:

@@ -112,12 +112,13 @@ class PmoviewApp(App[int]):
             super().__init__()
             self.paths = paths
 
-    def __init__(self, options: SessionOptions) -> None:
+    def __init__(self, options: SessionOptions, session: Session | None = None) -> None:
         super().__init__()
         self.started = time.monotonic()
         self.loaded_at: float | None = None  # time.monotonic() when the opened session arrived
         self.options = options
         self.session: Session | None = None
+        self._opened = session  # opened (so validated) before the screen started: ``pmoview.main``
         self.main = MainScreen(self)
         self.sub_title = os.path.basename(options.inputs.dump)
         self._save_lock = threading.Lock()
@@ -138,7 +139,9 @@ class PmoviewApp(App[int]):
         def progress(text: str, fraction: float | None) -> None:
             self.post_message(self.Progress(text, fraction))
 
-        session = open_session(self.options, progress, lambda: worker.is_cancelled)
+        session, self._opened = self._opened, None  # the first load only: a re-read (r) opens anew
+        if session is None:
+            session = open_session(self.options, progress, lambda: worker.is_cancelled)
         if session is not None:
             self.post_message(self.Loaded(session))
 
@@ -229,10 +232,8 @@ class PmoviewApp(App[int]):
         root = s.roots[0]
         taken = s.mem.info.details.get("snapshot_time")
         live = f" · snapshot {taken} (r re-reads)" if taken else ""
-        return (
-            f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · "
-            f"{len(s.findings)} findings · {len(s.marks)} marks{live}"
-        )
+        # The findings are the verdict line's; this line stays within 80 columns.
+        return f"{s.mem.format} · {root.mode} · {len(s.roots)} root(s) · {maps:,} mappings · {len(s.marks)} marks{live}"
 
     def on_pmoview_app_progress(self, message: Progress) -> None:
         if not self.main.is_attached:  # quitting: results that arrive now are dropped
@@ -252,6 +253,8 @@ class PmoviewApp(App[int]):
             self.notify(s.marks_error, title="marks not loaded", severity="error", timeout=20)
         elif s.marks_warning:
             self.notify(s.marks_warning, title="marks", severity="warning", timeout=10)
+        for text in s.inputs.warnings:  # a --cr3/--ttbr that looks like no page table
+            self.notify(text, title="root", severity="warning", timeout=20)
         self.analyse(s)
 
     def on_pmoview_app_walked(self, message: Walked) -> None:
@@ -264,7 +267,7 @@ class PmoviewApp(App[int]):
             return
         self.main.set_findings(
             message.findings,
-            len(getattr(self.session.report, "suppressed", None) or ()) if self.session is not None else 0,
+            len(self.session.report.suppressed) if self.session is not None and self.session.report is not None else 0,
         )
         if self.session is not None and not any(w.group == "walk" and not w.is_finished for w in self.workers):
             self.main.set_status(self._summary(self.session), 1.0)
@@ -316,6 +319,7 @@ class PmoviewApp(App[int]):
         text = str(error.one_line()) if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
         if event.worker.group == "load":
             self.main.set_status(f"[b red]cannot open:[/] {text}", None)
+            self.main.show_unusable(text)
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=15)
 
     def action_reread(self) -> None:
@@ -339,7 +343,10 @@ def make_app(
     spec: str | None = None,
     marks: str | None = None,
     diff: InputOptions | None = None,
+    session: Session | None = None,
 ) -> PmoviewApp:
     """The app for ``inputs`` (dump, kernel, roots, limits), checked against ``profile``/``spec``, with
-    marks in the sidecar ``marks`` (default: beside the dump); ``diff``: a second dump for the Diff view."""
-    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks, diff=diff))
+    marks in the sidecar ``marks`` (default: beside the dump); ``diff``: a second dump for the Diff view;
+    ``session``: the same already opened (``open_session``), so unusable input is refused before the
+    screen starts."""
+    return PmoviewApp(SessionOptions(inputs, profile=profile, spec=spec, marks=marks, diff=diff), session)

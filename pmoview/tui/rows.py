@@ -234,6 +234,43 @@ def entry_bits(
     return name, fields
 
 
+def split_run(space: Any, row: Row, index: int) -> list[Row]:
+    """``row`` cut so that entry ``index`` stands alone: the part before it, the entry, the part after
+    (parts that would be empty are left out). Go-to-VA lands on a run and must show the very entry that
+    maps the VA, not the run's first. Whether a leaf part's frames are in the dump is looked up again
+    only when the whole run was not (a run in the dump has every part in it)."""
+    if row.count == 1 or not row.first <= index <= row.last:
+        return [row]
+    walker = getattr(space, "walker", None)
+    parts = []
+    for first, last in ((row.first, index - 1), (index, index), (index + 1, row.last)):
+        if last < first:
+            continue
+        skip = first - row.first
+        count = last - first + 1
+        va0 = None if row.va_start is None else row.va_start + skip * row.span
+        va1 = None if va0 is None else va0 + count * row.span
+        target = row.target
+        backed = row.backed
+        if row.kind == "leaf" and row.target is not None:
+            target = row.target + skip * row.span
+            if row.backed is False and walker is not None:
+                pages = np.arange(count, dtype=np.uint64) * np.uint64(row.span) + np.uint64(target)
+                backed = bool(np.asarray(walker.backed(pages, row.span)).all())
+        parts.append(
+            Row(first, count, row.kind, va0, va1, target, row.span, row.flags, backed, row.recursive, row.reason)
+        )
+    return parts
+
+
+def flags_short(flags: Any, page_size: int | None = None) -> str:
+    """Flags in as few columns as ptdump's, the two a reader looks for first (``RW``/``ro``, ``x``/``NX``),
+    then the rest without padding: a narrow terminal cuts the tail, never the permissions."""
+    head = ["RW" if flags.writable else "ro", "NX" if flags.nx else "x"]
+    rest = [w for w in flags.text(page_size).split() if w not in ("RW", "ro", "NX", "x")]
+    return " ".join(head + rest)
+
+
 def _riscv_meaning(name: str, value: int, lsb: int) -> str:
     from parsers.riscv_pte import PAGE_SHIFT, PBMT_NAMES, PPN_LSB
 

@@ -20,6 +20,7 @@ from pmoview.inputs import InputOptions, Inputs, open_inputs
 from pmoview.kernel import KernelImage
 from pmoview.marks import MarksError, MarkSet, dump_identity, identity_mismatch, load_marks, sidecar_path
 from pmoview.memory import PhysicalMemory
+from pmoview.memory.container import UnpackProgress
 from pmoview.space import AddressSpace
 
 Progress = Callable[[str, float | None], None]
@@ -110,12 +111,16 @@ class Session:
 
 
 def open_session(
-    options: SessionOptions, progress: Progress | None = None, cancelled: Callable[[], bool] = lambda: False
+    options: SessionOptions,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    unpack: UnpackProgress | None = None,
 ) -> Session | None:
     """Open everything the options name. Returns None when cancelled. Raises DumpFormatError for
-    unusable input, including a dump with no page-table root."""
+    unusable input, including a dump with no page-table root. ``unpack`` hears how far the
+    decompression of a compressed dump is."""
     say = progress or (lambda text, frac: None)
-    inputs = open_inputs(options.inputs, lambda text: say(text, 0.3))
+    inputs = open_inputs(options.inputs, lambda text: say(text, 0.3), unpack=unpack)
     if cancelled():
         inputs.close()
         return None

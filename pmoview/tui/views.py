@@ -121,3 +121,9 @@ def view_key(view: View) -> str:
 
 def view_action(view: View) -> str:
     return f"view('{view.id}')"
+
+
+def view_label(view_id: str, extra: str = "") -> str:
+    """A tab's label with its key first (content markup): a newcomer reads "4 Findings (2)"."""
+    view = next(v for v in VIEWS if v.id == view_id)
+    return f"[b u]{view_key(view)}[/] {view.title}" + (f" {extra}" if extra else "")

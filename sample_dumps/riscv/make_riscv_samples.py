@@ -30,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent
 XV6_URL = "https://github.com/mit-pdos/xv6-riscv"
 XV6_COMMIT = "f5b93ef12f7159f74f80f94729ee4faabe42c360"
-NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken")
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken", "linux-riscv64")
+DEBIAN_SUITE = "trixie"  # Debian 12 (bookworm) has no riscv64 port; Debian 13 has linux-image-riscv64
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # xv6-riscv-broken: two mistakes a student makes in the page-table lab, applied to xv6's source.
 XV6_BUGS = [
     (
@@ -216,16 +218,82 @@ def xv6(src_dir: Path | None, name: str = "xv6-riscv") -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def linux(rootfs: Path | None) -> None:
+    """Debian 13's riscv64 kernel and busybox (mmdebstrap --variant=extract), our init, 2 harts, 256 MiB;
+    QEMU's OpenSBI (-bios default). The dump is cut to its page tables (cut_riscv.py)."""
+    work = Path(tempfile.mkdtemp(prefix="linux-riscv64-"))
+    try:
+        if rootfs is None:
+            rootfs = work / "rootfs"
+            run(
+                ["mmdebstrap", "--arch=riscv64", "--variant=extract", "--include=linux-image-riscv64,busybox-static"]
+                + [DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+                timeout=1800,
+            )
+        kernel = sorted((rootfs / "boot").glob("vmlinux-*"))[-1]
+        initramfs = work / "initramfs"
+        for d in ("bin", "dev", "proc", "sys"):
+            (initramfs / d).mkdir(parents=True)
+        shutil.copy(rootfs / "usr" / "bin" / "busybox", initramfs / "bin" / "busybox")
+        shutil.copy(HERE / "linux" / "init", initramfs / "init")
+        (initramfs / "init").chmod(0o755)
+        files = sorted(str(p.relative_to(initramfs)) for p in initramfs.rglob("*"))
+        cpio = subprocess.run(
+            ["cpio", "-o", "-H", "newc"],
+            input="\n".join(files).encode(),
+            cwd=initramfs,
+            capture_output=True,
+            check=True,
+        )
+        (work / "initrd").write_bytes(cpio.stdout)
+        out = SAMPLES / "linux-riscv64"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        qemu = f"-machine virt -m 256M -smp 2 -kernel {kernel} -initrd initrd -append 'console=ttyS0 earlycon=sbi'"
+        meta = capture("linux-riscv64", out, qemu, r"PMOVIEW-READY .*", [], work, 3.0)
+        meta["qemu_cmdline"] = meta["qemu_cmdline"].replace(str(kernel), kernel.name)
+        serial = (out / "serial.log").read_text()
+        ready = re.search(r"PMOVIEW-READY (\S+) (.*)", serial)
+        truth = {
+            "name": "linux-riscv64",
+            "arch": "riscv64",
+            "kind": "linux",
+            "kernel": {"package": "linux-image-riscv64", "suite": DEBIAN_SUITE, "file": kernel.name},
+            "release": ready.group(1) if ready else None,
+            "cpuinfo_mmu": ready.group(2).strip() if ready else None,
+            "qemu": meta["qemu"],
+            "qemu_cmdline": meta["qemu_cmdline"],
+            "paging": next((h["mode"] for h in harts(meta) if h["mode"]), None),
+            "ram_bytes": 256 << 20,
+            "ram_map": [{"start": "0x80000000", "end": "0x90000000", "type": 1}],
+            "harts": harts(meta),
+            "dumps": {"elf": "dump.elf.xz"},
+            "vmcoreinfo": False,
+            "defect": None,
+            "expected_findings": [],
+            "notes": "No kernel ELF with symbols (Debian ships the EFI Image; the -dbg package is large): roots "
+            "come from the harts' satp (truth) or pmoview's validated scan. No VMCOREINFO: the fw_cfg "
+            "driver that would hand it to QEMU is a module, not loaded by this init.",
+        }
+        (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+        run([sys.executable, str(HERE / "cut_riscv.py"), str(out / "dump.elf.xz")], timeout=1800)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(NAMES))
     ap.add_argument("--xv6-src", type=Path, help="an xv6-riscv checkout to build instead of cloning XV6_URL")
+    ap.add_argument("--linux-rootfs", type=Path, help="a tree with Debian's riscv64 kernel and busybox-static")
     a = ap.parse_args(argv)
     for name in a.only.split(","):
         if name not in NAMES:
             raise SystemExit(f"unknown sample {name!r}; known: {', '.join(NAMES)}")
         if name.startswith("xv6-riscv"):
             xv6(a.xv6_src, name)
+        elif name == "linux-riscv64":
+            linux(a.linux_rootfs)
         else:
             rvseed(name)
     return 0

@@ -19,6 +19,7 @@ from pmoview.arch.records import path_key
 from pmoview.checks import Finding, PmoCoverage
 from pmoview.cpus import CpuView
 from pmoview.diff import SpaceDiff
+from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
@@ -35,6 +36,7 @@ from pmoview.tui.views import (
     SessionView,
     view_action,
     view_key,
+    view_label,
 )
 from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.cpus_table import CpusTable, cpu_detail
@@ -45,6 +47,8 @@ from pmoview.tui.widgets.mappings_view import MappingsView
 from pmoview.tui.widgets.marks_table import MarksTable
 from pmoview.tui.widgets.pagetable_tree import NodeData, PageTableTree
 
+MARK_GROUP = Binding.Group("Mark", compact=True)
+NARROW = 120  # below this many columns the inspector does not fit beside the tree
 MARK_ACTIONS = {"mark_wrong", "mark_ok", "mark_missing", "note"}
 SESSION_ACTIONS = {"goto", "find_pa", "filter", "export", *MARK_ACTIONS}
 
@@ -73,6 +77,9 @@ def _finding_detail(f: Finding) -> Text:
         if value:
             out.append(f"{label}: ", "bold")
             out.append(f"{value}\n")
+    if len(f.roots) > 1:
+        out.append("holds for roots: ", "bold")
+        out.append(", ".join(f"{r:#x}" for r in f.roots) + "\n")
     for p in f.paths[:4]:
         out.append("evidence: ", "bold")
         out.append(" → ".join(e.text() for e in p) + "\n")
@@ -80,6 +87,45 @@ def _finding_detail(f: Finding) -> Text:
         out.append(f"suppressed by ok mark {f.suppressed_by}\n", "green")
     out.append("enter: show the evidence in the tree", "dim")
     return out
+
+
+SEVERITY_ORDER = ("error", "warning", "info")
+
+
+def verdict_text(findings: list[Finding], coverage: PmoCoverage | None, checked: bool) -> Text:
+    """One or two lines: how bad, the worst finding in a few words, and the keys that show more."""
+    from pmoview.checks.report import RULES
+
+    if not checked:
+        return Text("checking the page tables against the profile…", "dim")
+    missing = coverage.totals().get("missing", 0) if coverage is not None else 0
+    if not findings:
+        out = Text("✓ no findings: the page tables match the profile", "bold green")
+        out.append(
+            "\npress 3 for coverage" + (f" ({size_short(missing)} of RAM not in the PMO)" if missing else ""), "dim"
+        )
+        out.append(", 2 for the mappings, g to go to a VA", "dim")
+        return out
+    counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in SEVERITY_ORDER}
+    worst = min(findings, key=lambda f: SEVERITY_ORDER.index(f.severity) if f.severity in SEVERITY_ORDER else 9)
+    glyph, style = {"error": ("✗", "bold red"), "warning": ("!", "bold yellow")}.get(worst.severity, ("i", "bold blue"))
+    tally = ", ".join(f"{n} {s}{'s' if n > 1 and s != 'info' else ''}" for s, n in counts.items() if n)
+    out = Text.assemble((f"{glyph} {tally}", style), f" — {worst.kind} ")
+    out.append(_where(worst) or RULES.get(worst.kind, ""))
+    out.append("\npress ", "dim")
+    out.append("4", "bold")
+    out.append(" for the findings, ", "dim")
+    out.append("3", "bold")
+    out.append(f" for coverage ({size_short(missing)} of RAM not in the PMO)" if missing else " for coverage", "dim")
+    return out
+
+
+def _where(f: Finding) -> str:
+    """A finding's place in a few columns: its PA range (what a PMO finding is about) or VA range."""
+    for a, b, what in ((f.pa_start, f.pa_end, "PA"), (f.va_start, f.va_end, "VA")):
+        if a is not None and b is not None:
+            return f"{what} {a:#x}-{b:#x} ({size_short(b - a)})"
+    return ""
 
 
 class AppActions(Protocol):
@@ -113,6 +159,10 @@ class MainScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Footer order is this order: at 80 columns the last ones fall off, so help, quit and the keys
+        # that find things come first, the mark keys share one group.
+        Binding("question_mark", "app.help", "Help", key_display="?", id="main.help", tooltip="Keys and symbols"),
+        Binding("q", "app.quit", "Quit", id="main.quit", tooltip="Quit (marks are already saved)"),
         Binding("g", "goto", "Go to VA", id="main.goto", tooltip="Expand the tree to the leaf mapping a VA"),
         Binding("p", "find_pa", "Find PA", id="main.find_pa", tooltip="List every VA that maps a PA"),
         Binding(
@@ -123,17 +173,39 @@ class MainScreen(Screen[None]):
             id="main.filter",
             tooltip="Filter the mappings by attributes and VA range",
         ),
-        Binding("m", "mark_wrong", "Wrong", id="main.mark_wrong", tooltip="Mark this entry or mapping as wrong"),
+        Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
+        Binding(
+            "m",
+            "mark_wrong",
+            "Wrong",
+            id="main.mark_wrong",
+            tooltip="Mark this entry or mapping as wrong",
+            group=MARK_GROUP,
+        ),
         Binding(
             "M",
             "mark_missing",
             "Missing",
             id="main.mark_missing",
             tooltip="Mark this VA range (with no mapping) as missing",
+            group=MARK_GROUP,
         ),
-        Binding("o", "mark_ok", "OK", id="main.mark_ok", tooltip="Mark this entry as expected as it is"),
-        Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range"),
-        Binding("e", "export", "Export", id="main.export", tooltip="Write findings and marks as Markdown and JSON"),
+        Binding(
+            "o",
+            "mark_ok",
+            "OK",
+            id="main.mark_ok",
+            tooltip="Mark this entry as expected as it is",
+            group=MARK_GROUP,
+        ),
+        Binding("n", "note", "Note", id="main.note", tooltip="Attach a note to this entry or range", group=MARK_GROUP),
+        Binding(
+            "i",
+            "toggle_inspector",
+            "Inspector",
+            id="main.inspector",
+            tooltip="Show or hide the entry inspector (hidden at first on a narrow terminal)",
+        ),
         *(Binding(view_key(v), view_action(v), v.title, show=False, id=f"main.view_{v.name}") for v in VIEWS),
     ]
 
@@ -146,6 +218,8 @@ class MainScreen(Screen[None]):
         self.findings: list[Finding] = []
         self.cpus: list[CpuView] = []
         self.first_paint: float | None = None  # time.monotonic() of the first refresh (tests check it)
+        self.checked = False  # the checks have reported (findings may still be none)
+        self.inspector_wanted: bool | None = None  # None: shown when it fits (see ``_layout``)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._painted)
@@ -156,14 +230,35 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("opening the dump…", id="verdict")
         with TabbedContent(id="tabs", initial=VIEWS[0].id):
             for view in VIEWS:
-                with TabPane(view.title, id=view.id):
+                with TabPane(view_label(view.id), id=view.id):
                     yield from view.content()
         with Horizontal(id="status-bar"):
             yield Static("starting…", id="status")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="progress")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # 80 columns: every key that matters
+
+    # -- layout: the inspector beside the tree when there is room, toggled with i ----------------------
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        narrow = self.size.width < NARROW
+        shown = self.inspector_wanted if self.inspector_wanted is not None else not narrow
+        self.set_class(narrow, "-narrow")
+        self.set_class(not shown, "-no-inspector")
+        # Narrow, the inspector goes below the tree (full width); wide, it takes 2/5 beside it.
+        tree_width = self.size.width * 3 // 5 if shown and not narrow else self.size.width
+        self.query_one(PageTableTree).set_narrow(tree_width < 100)
+
+    def inspector_shown(self) -> bool:
+        return not self.has_class("-no-inspector")
+
+    def action_toggle_inspector(self) -> None:
+        self.inspector_wanted = not self.inspector_shown()
+        self._layout()
 
     # -- state from the app's workers ----------------------------------------------------------------
     def set_status(self, text: str, fraction: float | None) -> None:
@@ -175,6 +270,8 @@ class MainScreen(Screen[None]):
 
     def set_session(self, session: Session) -> None:
         self.session = session
+        if session.options.diff is None:  # no second dump: its tab would only take room at 80 columns
+            self.query_one(TabbedContent).hide_tab(DIFF)
         self.query_one(PageTableTree).set_session(session)
         self.query_one(PageTableTree).focus()
         for widget in self.query(Widget):
@@ -185,8 +282,8 @@ class MainScreen(Screen[None]):
 
     def set_mappings(self, model: MappingModel) -> None:
         self.mapping_model = model
-        mem = getattr(self.session, "mem", None) if self.session is not None else None
-        self.query_one(MappingsView).set_model(model, getattr(mem, "absent_reason", None))
+        absent = self.session.mem.absent_reason if self.session is not None else None
+        self.query_one(MappingsView).set_model(model, absent)
         self._mappings_info()
 
     def _mappings_info(self) -> None:
@@ -203,8 +300,10 @@ class MainScreen(Screen[None]):
             t.set_findings(findings)
         self.query_one(PageTableTree).refresh_labels()
         n = len(findings)
-        label = f"Findings ({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else "Findings"
-        self.query_one(TabbedContent).get_tab(FINDINGS).label = label
+        count = f"({n}" + (f", {suppressed} ok" if suppressed else "") + ")" if n or suppressed else ""
+        self.query_one(TabbedContent).get_tab(FINDINGS).label = view_label(FINDINGS, count)
+        self.checked = True
+        self.show_verdict()
 
     def set_cpus(self, views: list[CpuView]) -> None:
         self.cpus = views
@@ -213,8 +312,8 @@ class MainScreen(Screen[None]):
         first = table.current()
         self.query_one("#cpu-detail", Static).update(cpu_detail(first) if first else "the dump records no CPU state")
         faults = sum(1 for v in views if v.fault is not None and not v.fault.explanation.allowed)
-        label = f"CPUs ({len(views)}" + (f", {faults} fault" if faults else "") + ")" if views else "CPUs"
-        self.query_one(TabbedContent).get_tab(CPUS).label = label
+        count = f"({len(views)}" + (f", {faults} fault" if faults else "") + ")" if views else ""
+        self.query_one(TabbedContent).get_tab(CPUS).label = view_label(CPUS, count)
 
     def set_diff(self, result: SpaceDiff, title: str) -> None:
         """The Diff view's content (only with ``--diff B``)."""
@@ -222,12 +321,22 @@ class MainScreen(Screen[None]):
         n = len(result.removed) + len(result.added) + len(result.changed)
         text = f"{title} · {n} difference(s): - only in A, + only in B, ~ changed; enter: the VA in A's tree"
         self.query_one("#diff-info", Static).update(text)
-        self.query_one(TabbedContent).get_tab(DIFF).label = f"Diff ({n})"
+        self.query_one(TabbedContent).get_tab(DIFF).label = view_label(DIFF, f"({n})")
 
     def set_coverage(self, coverage: PmoCoverage | None, why_not: str = "") -> None:
         self.coverage = coverage
         for c in self.query(CoverageView):
             c.set_coverage(coverage, why_not)
+        self.show_verdict()
+
+    def show_unusable(self, why: str) -> None:
+        """The input could not be opened (the ``pmoview`` command refuses it before the screen; a
+        script that builds the app itself gets it here): say so where the verdict would be."""
+        self.query_one("#verdict", Static).update(Text.assemble(("✗ cannot open: ", "bold red"), why))
+
+    def show_verdict(self) -> None:
+        """The first thing read: what is wrong, and which key shows it."""
+        self.query_one("#verdict", Static).update(verdict_text(self.findings, self.coverage, self.checked))
 
     def sync_marks(self) -> None:
         s = self.session
@@ -239,7 +348,7 @@ class MainScreen(Screen[None]):
         self.query_one(PageTableTree).refresh_labels()
         self.query_one(EntryInspector).show(s, self._tree_data())
         n = len(s.marks)
-        self.query_one(TabbedContent).get_tab(MARKS).label = f"Marks ({n})" if n else "Marks"
+        self.query_one(TabbedContent).get_tab(MARKS).label = view_label(MARKS, f"({n})" if n else "")
 
     # -- what the cursor is on -----------------------------------------------------------------------
     def _tree_data(self) -> NodeData | None:
@@ -316,7 +425,11 @@ class MainScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------------------------
     def action_view(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        if tabs.get_tab(tab).display is False:  # the Diff view without --diff
+            self.notify("start with pmoview A --diff B to compare A with a second dump B", timeout=4)
+            return
+        tabs.active = tab
         pane = self.query_one(f"#{tab}", TabPane)
         focusable = [w for w in pane.query("*") if w.can_focus]
         if focusable:
@@ -508,6 +621,13 @@ class MainScreen(Screen[None]):
             self.refresh_bindings()
 
     def on_page_table_tree_revealed(self, event: PageTableTree.Revealed) -> None:
+        if self.inspector_wanted is None and not self.inspector_shown():
+            self.inspector_wanted = True  # a go-to asks about one entry: show it (i hides it again)
+            self._layout()
+            if event.node is not None:  # the tree just got shorter: keep the entry in view
+                tree = self.query_one(PageTableTree)
+                node = event.node
+                self.call_after_refresh(lambda: tree.call_after_refresh(tree.scroll_to_node, node, animate=False))
         if event.node is not None:
             self.query_one(EntryInspector).show(self.session, event.node.data)
             self.query_one(PageTableTree).focus()

@@ -92,7 +92,10 @@ class CoverageView(Vertical):
         ram_note = "" if c.authoritative else " (the dump's ranges: not known to be RAM)"
         head = Text.assemble(
             (f"{c.region} ", "bold"),
-            (f"PA 0 at VA {c.base:#x}", "cyan"),
+            # Where the PMO starts and what it maps there, as ``check`` names it (not the VA of PA 0,
+            # which on arm64 lies below the linear map: PHYS_OFFSET is not 0).
+            (f"VA {c.va_start:#x}", "cyan"),
+            f" maps PA {c.pa_base:#x}" if c.pa_base else "",
             f" ({c.rule}); RAM: {c.ram_source}{ram_note}\n",
             ("covered ", "green"),
             size_short(totals["covered"]),

@@ -9,13 +9,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from pmoview.checks.findings import SEVERITY_RANK
+from pmoview.checks.findings import SEVERITY_RANK, Finding
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
 
-def _h(v: Any) -> str:
-    return f"{v:#x}" if isinstance(v, int) else ""
+def _h(v: int | None) -> str:
+    return "" if v is None else f"{v:#x}"
 
 
 class FindingsTable(DataTable[Any]):
@@ -31,13 +31,13 @@ class FindingsTable(DataTable[Any]):
     ]
 
     class FindingChosen(Message):
-        def __init__(self, finding: Any) -> None:
+        def __init__(self, finding: Finding) -> None:
             super().__init__()
             self.finding = finding
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.findings: list[Any] = []
+        self.findings: list[Finding] = []
 
     def on_mount(self) -> None:
         self._columns()
@@ -46,23 +46,23 @@ class FindingsTable(DataTable[Any]):
         if not self.columns:
             self.add_columns("severity", "kind", "VA range", "PA range", "message")
 
-    def set_findings(self, findings: list[Any]) -> None:
+    def set_findings(self, findings: list[Finding]) -> None:
         self.findings = sorted(findings, key=lambda f: (SEVERITY_RANK.get(f.severity, 3), f.va_start or 0))
         self._columns()
         self.clear()
         for f in self.findings:
-            sev = str(getattr(f, "severity", "?"))
-            va0, va1 = getattr(f, "va_start", None), getattr(f, "va_end", None)
-            pa0, pa1 = getattr(f, "pa_start", None), getattr(f, "pa_end", None)
+            sev = f.severity
+            va0, va1 = f.va_start, f.va_end
+            pa0, pa1 = f.pa_start, f.pa_end
             self.add_row(
                 Text(sev, SEVERITY_STYLE.get(sev, "")),
-                str(getattr(f, "kind", "?")),
+                f.kind,
                 f"{_h(va0)}-{_h(va1)}" if va0 is not None else "",
                 f"{_h(pa0)}-{_h(pa1)}" if pa0 is not None else "",
-                str(getattr(f, "message", "")),
+                f.message,
             )
 
-    def current(self) -> Any | None:
+    def current(self) -> Finding | None:
         if not self.findings or self.cursor_row >= len(self.findings):
             return None
         return self.findings[self.cursor_row]

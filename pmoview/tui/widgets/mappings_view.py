@@ -18,12 +18,14 @@ from textual.strip import Strip
 
 from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import MappingModel
+from pmoview.tui.rows import flags_short
 
-HEADER = f"{'VA start':<18} {'VA end':<18} {'size':>7}  {'PA start':<14} {'page':>4}  flags"
+# ptdump's columns, as narrow: VA range (end exclusive), size, page size, PA, flags (RW/ro and x/NX first).
+HEADER = f"{'VA start-end (exclusive)':<37} {'size':>6} {'page':>4} {'PA start':<14} flags"
 
 
 class MappingsView(ScrollView, can_focus=True):
-    """One line per merged mapping: VA range, size, PA, page size, flags (ptdump style).
+    """One line per merged mapping: VA range (end exclusive), size, page size, PA, flags (ptdump style).
 
     | Key | Action |
     | :- | :- |
@@ -78,7 +80,7 @@ class MappingsView(ScrollView, can_focus=True):
     def _reset(self) -> None:
         self._cache.clear()
         n = len(self.model) if self.model is not None else 0
-        self.virtual_size = Size(96, n + 1)
+        self.virtual_size = Size(100, n + 1)
         self.cursor = min(self.cursor, max(0, n - 1))
         self.refresh()
         self.post_message(self.CursorMoved(self.current()))
@@ -107,8 +109,8 @@ class MappingsView(ScrollView, can_focus=True):
         assert self.model is not None
         m = self.model.mapping(y)
         return (
-            f"{m.va_start:#018x} {m.va_end - 1:#018x} {size_short(m.va_end - m.va_start):>7}  "
-            f"{m.pa_start:#014x} {size_short(m.page_size):>4}  {m.flags.text(m.page_size)}"
+            f"{m.va_start:#018x}-{m.va_end:#018x} {size_short(m.va_end - m.va_start):>6} {size_short(m.page_size):>4} "
+            f"{m.pa_start:<#14x} {flags_short(m.flags, m.page_size)}"
             + ("" if getattr(m, "backed", True) else f"  (not in dump: {self._absent(m)})")
         )
 

@@ -17,7 +17,7 @@ from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
 from pmoview.checks.index import FindingIndex
 from pmoview.sizes import size_short
-from pmoview.tui.rows import Row, table_rows
+from pmoview.tui.rows import Row, split_run, table_rows
 from pmoview.tui.widgets.marks_table import MARK_LOOK
 
 
@@ -92,6 +92,7 @@ class PageTableTree(Tree[NodeData]):
         self.show_root = False
         self.guide_depth = 3
         self.session: Any = None
+        self.narrow = False  # labels for a tree as wide as a small terminal (see ``set_narrow``)
         self._queue: asyncio.Queue[TreeNode[NodeData]] = asyncio.Queue()
         self._index: FindingIndex | None = None
         self._indexed: object = None
@@ -103,7 +104,8 @@ class PageTableTree(Tree[NodeData]):
         for i, (root, space) in enumerate(zip(session.roots, session.spaces, strict=False)):
             top = space.mode.levels[0].name
             source = re.sub(r"\S*/([^/\s]+)", r"\1", root.source)  # file names, not whole paths
-            label = Text.assemble((source, "bold"), f"  {root.mode}  {top} @ {root.table:#x}")
+            # The table address first: a long source (a kernel path) may be cut, the address never.
+            label = Text.assemble((f"{top} @ {root.table:#x}", "bold"), f"  {root.mode}  {source}")
             node = self.root.add(label, NodeData(i), allow_expand=True)
             if i == 0:
                 node.expand()
@@ -123,7 +125,9 @@ class PageTableTree(Tree[NodeData]):
             style = "yellow"
         text.append(f"{row.index_text():>9} ", style or "bold")
         if row.va_start is not None and row.va_end is not None:
-            text.append(f"{row.va_start:016x}-{row.va_end - 1:016x} ", style or "cyan")
+            # Narrow: the start only (the size follows); an address is never cut, a range end can go.
+            va = f"{row.va_start:016x}" if self.narrow else f"{row.va_start:016x}-{row.va_end:016x}"
+            text.append(va + " ", style or "cyan")
         if row.kind == "none":
             size = size_short(row.va_end - row.va_start) if row.va_start is not None and row.va_end is not None else ""
             text.append(f"not present ({size})", "dim")
@@ -137,7 +141,7 @@ class PageTableTree(Tree[NodeData]):
         elif row.kind == "leaf":
             assert row.target is not None
             end = row.target + row.count * row.span
-            text.append(f"→ {row.target:#x}" + (f"-{end - 1:#x}" if row.count > 1 else ""))
+            text.append(f"→ {row.target:#x}" + (f"-{end:#x}" if row.count > 1 and not self.narrow else ""))
             text.append(f"  {size_short(row.span)}" + (f"×{row.count}" if row.count > 1 else ""), "green")
             if row.flags is not None:
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
@@ -170,6 +174,11 @@ class PageTableTree(Tree[NodeData]):
         if self._index is None or self._indexed is not s.findings:  # built once per set of findings
             self._index, self._indexed = FindingIndex(s.findings), s.findings
         return self._index.severity(data.path_key(), row.va_start, row.va_end)
+
+    def set_narrow(self, narrow: bool) -> None:
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.refresh_labels()
 
     def refresh_labels(self) -> None:
         """Redraw every loaded label (after marks or findings change)."""
@@ -274,13 +283,37 @@ class PageTableTree(Tree[NodeData]):
             if child is None:
                 complete = False
                 break
-            node = child
+            node = self.isolate(child, index)
         self.select_quietly(node)
         self.post_message(self.Revealed(node, complete))
 
+    def isolate(self, node: TreeNode[NodeData], index: int) -> TreeNode[NodeData]:
+        """The node of entry ``index`` alone: a run node that holds it is replaced by the part before,
+        the entry and the part after, so the cursor and the inspector are on the entry itself."""
+        data, parent = node.data, node.parent
+        if data is None or data.row is None or data.row.count == 1 or parent is None:
+            return node
+        space = self.session.spaces[data.space]
+        found = node
+        anchor = node
+        for part in split_run(space, data.row, index):
+            part_data = NodeData(data.space, data.view, part)
+            added = parent.add(self._row_label(part_data), part_data, after=anchor, allow_expand=False)
+            anchor = added
+            if part.first == index:
+                found = added
+        node.remove()
+        return found
+
     def select_quietly(self, node: TreeNode[NodeData]) -> None:
         self.move_cursor(node, animate=False)
-        self.call_after_refresh(self.scroll_to_node, node, animate=False)
+        # A node added just now (a run cut by ``isolate``) has its line only after the next refresh.
+        self.call_after_refresh(self._select_after_refresh, node)
+
+    def _select_after_refresh(self, node: TreeNode[NodeData]) -> None:
+        if self.cursor_node is not node:
+            self.move_cursor(node, animate=False)
+        self.scroll_to_node(node, animate=False)
 
     def action_expand_cursor(self) -> None:
         node = self.cursor_node
