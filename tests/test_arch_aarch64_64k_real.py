@@ -10,6 +10,9 @@ TTBR/TCR: ``root_options`` are the register values a user passes as --ttbr0/--tt
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,44 @@ def test_check_without_vmcoreinfo_uses_no_x86_design(
     assert main(["check", dump, "--ttbr1", ro["ttbr1"], "--tcr", ro["tcr"], "--spec", spec, "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["profile"] == "bare64k" and not report["findings"]
+
+
+@pytest.mark.skipif(
+    shutil.which("qemu-system-aarch64") is None or shutil.which("aarch64-linux-gnu-gcc") is None,
+    reason="needs qemu-system-arm and gcc-aarch64-linux-gnu",
+)
+def test_live_gdbstub_gives_tcr_and_both_halves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same kernel, built and booted now, read live: roots from the gdbstub's TTBR0/TTBR1/TCR_EL1, and
+    every mapping the kernel printed translates (each VA through the half bit 55 selects)."""
+    from qemu_guest import Guest
+
+    src = SAMPLE.parent / "bare64k"
+    elf = tmp_path / "kernel.elf"
+    subprocess.run(
+        ["aarch64-linux-gnu-gcc", "-O2", "-ffreestanding", "-nostdlib", "-mgeneral-regs-only", "-fno-pic",
+         "-static", "-T", str(src / "linker.ld"), "-Wl,--build-id=none", "-o", str(elf),
+         str(src / "boot.S"), str(src / "kernel.c")],
+        check=True, timeout=120,
+    )  # fmt: skip
+    qemu = ["qemu-system-aarch64", "-M", "virt", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-kernel", str(elf)]
+    guest = Guest(qemu, tmp_path, r"PMOVIEW-READY", boot_timeout=120)
+    try:
+        serial = guest.serial.read_text(errors="replace")
+        maps = re.findall(r"^PMOVIEW-MAP (0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+)", serial, re.M)
+        unmapped = re.findall(r"^PMOVIEW-UNMAPPED (0x[0-9a-f]+)", serial, re.M)
+        vas = [va for va, _, _ in maps] + unmapped
+        assert main(["translate", guest.gdb, *vas, "--stop", "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert main(["info", guest.gdb, "--json"]) == 0
+        roots = json.loads(capsys.readouterr().out)["roots"]
+    finally:
+        guest.kill()
+    assert [(r["half"], r["mode"], r["va_bits"], r["tcr"] is not None) for r in roots] == [
+        ("ttbr1", "aarch64-64k", 52, True),
+        ("ttbr0", "aarch64-64k", 47, True),
+    ]
+    got = json.loads(out)
+    for (va, pa, _), t in zip(maps, got, strict=False):
+        assert int(t["va"], 16) == int(va, 16) and int(t["pa"], 16) == int(pa, 16), (va, pa, t)
+    assert [t["pa"] for t in got[len(maps) :]] == [None] * len(unmapped)
+    assert "VAs in the ttbr0 half" in err

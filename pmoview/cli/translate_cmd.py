@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from pmoview.arch import Root
 from pmoview.checks.regions import Region
 from pmoview.cli.common import hexs, note, open_for_command, warn_damage
 from pmoview.cli.mappings_output import flags_json
@@ -63,6 +64,17 @@ def open_inputs_and_space(args: argparse.Namespace) -> tuple[Inputs, AddressSpac
     return inputs, inputs.space(root)
 
 
+def _root_for(inputs: Inputs, best: Root, va: int) -> Root:
+    """AArch64: the MMU takes TTBR1 for a VA with bit 55 set, TTBR0 otherwise; so does translate, with the
+    other half's root of the same CPU (or of no CPU) when one was found. Other architectures: ``best``."""
+    if best.arch != "aarch64" or best.half is None:
+        return best
+    want = "ttbr1" if (va >> 55) & 1 else "ttbr0"
+    if best.half == want:
+        return best
+    return next((r for r in inputs.roots if r.arch == "aarch64" and r.half == want and r.cpu == best.cpu), best)
+
+
 def path_json(path: Any) -> list[dict[str, Any]]:
     """The entries walked; ``entry_pa`` is where each entry is (its table's PA + 8 x index)."""
     return [
@@ -85,7 +97,17 @@ def parse_va(text: str) -> int:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    space = open_space(args)
+    inputs, space = open_inputs_and_space(args)
+    best = space.root
+    spaces: dict[int, AddressSpace] = {id(best): space}
+
+    def space_for(va: int) -> AddressSpace:
+        root = _root_for(inputs, best, va)
+        if id(root) not in spaces:
+            note(f"VAs in the {root.half} half: {root.mode} root at {root.table:#x} from {root.source}")
+            spaces[id(root)] = inputs.space(root)
+        return spaces[id(root)]
+
     results: list[dict[str, Any]] = []
     lines: list[str] = []
     bad = 0
@@ -101,7 +123,7 @@ def run_translate(args: argparse.Namespace) -> int:
                 | {"backed": None, "absent": None}
             )
             continue
-        t = space.translate(va)
+        t = space_for(va).translate(va)
         results.append(
             {
                 "va": hex(va),
@@ -114,7 +136,7 @@ def run_translate(args: argparse.Namespace) -> int:
                 "absent": t.absent,
             }
         )
-        lines += _vtop_lines(space, va, t)
+        lines += _vtop_lines(space_for(va), va, t)
     warn_damage(space.mem)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -153,7 +175,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
     if args.json:
-        write_json(batches, sys.stdout, space.mem.absent_reason)
+        write_json(batches, sys.stdout, space.mem.absent_reasons)
     else:
         write_text(batches, sys.stdout, space.mem.absent_reason, _regions(space, inputs.kernel))
     _warn_limits(space)
@@ -184,4 +206,5 @@ def _warn_limits(space: Any) -> None:
     """A walk cut short by a cap must say so: silent truncation would read as "not mapped"."""
     limits = [a for a in space.anomalies if a.kind == "limit"]
     if limits:
-        note(f"incomplete output: {limits[0].detail} (--max-tables raises it)")
+        flag = "--max-revisits" if "max_revisits" in limits[0].detail else "--max-tables"
+        note(f"incomplete output: {limits[0].detail} ({flag} raises it)")
