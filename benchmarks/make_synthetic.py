@@ -2,7 +2,7 @@
 map (0xffff888000000000) with 4 KiB pages, for whole-process benchmarks of large trees.
 
     PYTHONPATH=. python benchmarks/make_synthetic.py /tmp/dm-256g.elf --gib 256
-    PYTHONPATH=. python benchmarks/make_synthetic.py /tmp/alt-4g.elf --gib 4 --alternate
+    PYTHONPATH=. python benchmarks/make_synthetic.py /tmp/alt-4g.elf --gib 4 --alternate --base-va 0xffff800000000000
 
 The file holds the tables only (``--gib`` x 2 MiB of PTs, streamed to disk: 1 TiB writes 2 GiB); the
 RAM above them is a PT_LOAD with ``p_filesz`` 0 (implicit zeros), so every leaf is backed. A QEMU
@@ -40,7 +40,9 @@ def layout(gib: int) -> tuple[int, int]:
     return pt0, pt0 + gib * 512 * PAGE
 
 
-def write(path: str, gib: int, alternate: bool) -> dict[str, int]:
+def write(path: str, gib: int, alternate: bool, base_va: int = DIRECT_MAP) -> dict[str, int]:
+    if (base_va >> 30) & 511 or base_va & ((1 << 30) - 1):
+        raise SystemExit("the base VA must be 512 GiB aligned")
     pt0, tables_end = layout(gib)
     ram = gib << 30
     if tables_end > ram:
@@ -94,10 +96,9 @@ def write(path: str, gib: int, alternate: bool) -> dict[str, int]:
         fh.seek(load_off)
         low = np.zeros(PD0 // 8, dtype="<u8")  # PA 0 .. PD0: PML4 and PDPTs
         n_pdpt = (gib + 511) // 512
-        low[PML4 // 8 + (DIRECT_MAP >> 39) % 512 : PML4 // 8 + (DIRECT_MAP >> 39) % 512 + n_pdpt] = np.arange(
-            n_pdpt, dtype=np.uint64
-        ) * np.uint64(PAGE) + np.uint64(PDPT0 | TABLE_FLAGS)
-        first = PDPT0 // 8 + (DIRECT_MAP >> 30) % 512  # the direct map starts at PDPT index 0 here
+        top = PML4 // 8 + (base_va >> 39) % 512
+        low[top : top + n_pdpt] = np.arange(n_pdpt, dtype=np.uint64) * np.uint64(PAGE) + np.uint64(PDPT0 | TABLE_FLAGS)
+        first = PDPT0 // 8  # the map starts at PDPT index 0
         low[first : first + gib] = np.arange(gib, dtype=np.uint64) * np.uint64(PAGE) + np.uint64(PD0 | TABLE_FLAGS)
         fh.write(low.tobytes())
         pds = np.zeros((pt0 - PD0) // 8, dtype="<u8")
@@ -118,8 +119,14 @@ def main() -> int:
     ap.add_argument("path")
     ap.add_argument("--gib", type=int, default=4, help="RAM mapped (GiB); 4 KiB pages: 262144 leaves per GiB")
     ap.add_argument("--alternate", action="store_true", help="every other page read-only (nothing merges)")
+    ap.add_argument(
+        "--base-va",
+        type=lambda t: int(t, 0),
+        default=DIRECT_MAP,
+        help="VA of PA 0 (default: Linux's 0xffff888000000000; the seed design's PMO is 0xffff800000000000)",
+    )
     args = ap.parse_args()
-    print(write(args.path, args.gib, args.alternate))
+    print(write(args.path, args.gib, args.alternate, args.base_va))
     return 0
 
 

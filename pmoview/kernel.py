@@ -6,10 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
-
 from parsers.errors import DumpFormatError
 from pmoview.memory import PhysicalMemory, open_dump
 
@@ -49,6 +45,11 @@ class KernelImage:
 
     @classmethod
     def open(cls, path: str, system_map: str | None = None) -> KernelImage:
+        # pyelftools costs ~50 ms to import: only when a kernel ELF is given.
+        from elftools.common.exceptions import ELFError, ELFParseError
+        from elftools.elf.elffile import ELFFile
+        from elftools.elf.sections import SymbolTableSection
+
         try:
             with open(path, "rb") as fh:
                 elf = ELFFile(fh)

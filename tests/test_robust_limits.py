@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from parsers.errors import DumpFormatError
 from parsers.kdump import DUMP_DH_COMPRESSED_ZSTD, FLAT_HEADER_SIZE, PAGE_DESC_DTYPE, flat_record_header
 from pmoview.arch.records import WalkLimits
+from pmoview.checks import findings
 from pmoview.memory import cache, container, elfcore, fileview, kdump, lime, open_dump
 from pmoview.memory.segmented import PA_LIMIT
 
@@ -41,6 +42,11 @@ def limits_doc() -> str:
     "name,value",
     [
         ("WalkLimits.max_tables", f"{WalkLimits().max_tables:,}"),
+        ("WalkLimits.max_revisits", f"{WalkLimits().max_revisits:,}"),
+        ("EXACT_PLACES", f"{findings.EXACT_PLACES:,}"),
+        ("AGGREGATE_OVER", f"{findings.AGGREGATE_OVER:,}"),
+        ("MAX_CAUSES", f"{findings.MAX_CAUSES:,}"),
+        ("MAX_FINDINGS", f"{findings.MAX_FINDINGS:,}"),
         ("WalkLimits.max_anomalies", f"{WalkLimits().max_anomalies:,}"),
         ("MAX_NOTE_BYTES", "64 MiB"),
         ("MAX_FLAT_RECORDS", f"{fileview.MAX_FLAT_RECORDS:,}"),

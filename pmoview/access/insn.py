@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import capstone
-from capstone import x86 as cs_x86
-
 from pmoview.access.model import Access
 
 MAX_INSN = 15  # longest x86 instruction
@@ -51,6 +48,10 @@ def _reg(regs: Mapping[str, int], name: str, next_pc: int) -> int | None:
 def decode_x86_64(code: bytes, pc: int, regs: Mapping[str, int]) -> Decoded | None:
     """The instruction at ``pc`` (``code`` holds its bytes and maybe more) and its memory accesses, or
     None when the bytes do not decode. Addresses that need a register the dump lacks are left out."""
+    # Capstone costs ~0.3 s to import: only when an instruction is decoded, never at start-up.
+    import capstone
+    from capstone import x86 as cs_x86
+
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     md.detail = True
     insns = list(md.disasm(code[:MAX_INSN], pc, 1))

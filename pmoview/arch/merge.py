@@ -30,6 +30,8 @@ BATCH_ROWS = 1 << 16  # mappings per yielded batch: a few MiB of columns, and ou
 def _flag_ids(row: LevelRow, key: U64, acc: U64, flags: FlagsCache) -> I32:
     """The ``FlagTable`` id of every run's flags. Distinct (key, acc) pairs are few: they are found
     with integer uniques and only they meet Python."""
+    if bool((key == key[0]).all()) and bool((acc == acc[0]).all()):  # the common case: one kind of leaf
+        return np.full(key.shape[0], flags.table.id_of(flags.get(row, int(key[0]), int(acc[0]))), dtype=np.int32)
     uk, ik = np.unique(key, return_inverse=True)
     ua, ia = np.unique(acc, return_inverse=True)
     pairs, inverse = np.unique(ik.ravel() * len(ua) + ia.ravel(), return_inverse=True)

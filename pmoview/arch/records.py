@@ -101,6 +101,7 @@ class WalkLimits:
     several entries counts each time it is walked)."""
 
     max_tables: int = 2_000_000
+    max_revisits: int = 65_536  # visits of tables already visited in the walk (see docs/limits.md)
     max_anomalies: int = 10_000
     max_batch_tables: int = 64  # sibling tables decoded together (32 K entries: stays in cache)
     table_cache: int = 4096  # decoded tables kept for translate() and table views

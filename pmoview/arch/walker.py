@@ -25,6 +25,7 @@ import bisect
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +98,7 @@ class _Run:
     shared_reported: set[int] = field(default_factory=set)
     stopped: bool = False
     visited: int = 0  # tables visited by this walk (stats count every walk of the space)
+    revisits: int = 0  # visits of a table this walk had already visited (shared tables, hostile DAGs)
 
 
 class Walker:
@@ -329,10 +331,34 @@ class Walker:
                 None,
             )
             pos, pas, tno, anc = pos[: max(left, 0)], pas[: max(left, 0)], tno[: max(left, 0)], anc[: max(left, 0)]
+        # Revisits are what a hostile DAG multiplies (a 16 KiB dump can ask for 512**3 PT visits):
+        # distinct tables are bounded by the dump's size, revisits by WalkLimits.max_revisits.
+        pa_list = pas.tolist()
+        again: list[bool] = []
+        first_here: set[int] = set()  # a table met twice in this batch is a revisit the second time
+        for pa in pa_list:
+            again.append(pa in run.seen or pa in first_here)
+            first_here.add(pa)
+        allowed = self.limits.max_revisits - run.revisits
+        if sum(again) > allowed:
+            cut = next(j for j, n in enumerate(accumulate(again)) if n > allowed)
+            run.stopped = True
+            self._entry_anomaly(
+                "limit",
+                b,
+                row,
+                int(pos[cut]),
+                off,
+                f"walk stopped after revisiting shared tables {self.limits.max_revisits:,} times "
+                "(WalkLimits.max_revisits); raise the limit to see the rest",
+                None,
+            )
+            pos, pas, tno, anc = pos[:cut], pas[:cut], tno[:cut], anc[:cut]
+            pa_list, again = pa_list[:cut], again[:cut]
+        run.revisits += sum(again)
         nbytes = crow.entries * self.mode.entry_size
         pages: list[bytes] = []
         keep_list: list[bool] = []
-        pa_list = pas.tolist()
         self.mem.prefetch(pa_list)  # one round trip for the batch on a live target
         for j, pa in enumerate(pa_list):
             data = self.read_table(pa, nbytes)

@@ -27,7 +27,7 @@ from pmoview.checks.findings import (
     INFO,
     WARNING,
     Finding,
-    Pending,
+    cap_findings,
     group_across_roots,
     merge_pending,
     sort_findings,
@@ -132,10 +132,9 @@ def run_checks(
     coverage: list[PmoCoverage] = []
     for space in spaces:
         ctx = CheckContext(space, mem, resolved, ram_map, kernel, opts)
-        pending: list[Pending] = []
         for family in _families(space):
-            pending += family.check(ctx)
-        got = merge_pending(pending)
+            ctx.sink.extend(family.check(ctx))
+        got = merge_pending(ctx.sink)
         if opts.marks is not None:
             got, sup = apply_marks(ctx, got, opts.marks)
             suppressed += sup
@@ -153,7 +152,7 @@ def run_checks(
     return Report(
         profile=resolved,
         ram=ram_map,
-        findings=sort_findings(group_across_roots(findings)),
+        findings=sort_findings(cap_findings(group_across_roots(findings))),  # the cap holds for the report
         suppressed=suppressed,
         roots=[s.root for s in spaces],
         dump=mem,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pmoview.arch import EntryRef, Flags, Mapping
+from pmoview.arch.columns import Bool, MappingColumns
 from pmoview.checks.coverage import PmoCoverage
-from pmoview.checks.findings import EntryPath, PathEntry, Pending
+from pmoview.checks.findings import EntryPath, Evidence, PathEntry, Pending, PendingCollector
 from pmoview.checks.profiles import ResolvedProfile
 from pmoview.checks.ram import RamMap
 from pmoview.kernel import KernelImage
@@ -17,6 +19,7 @@ from pmoview.marks import Mark
 from pmoview.memory import PhysicalMemory
 from pmoview.space import AddressSpace
 
+MAPS_BLOCK = 4096
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 
 
@@ -35,6 +38,20 @@ class CheckOptions:
     kernel_offset: int | None = None  # added to ELF VAs (KASLR); None: from VMCOREINFO KERNELOFFSET
 
 
+@dataclass(frozen=True)
+class MapsIn:
+    """A range of mappings as columns that iterates as ``Mapping`` objects, a block at a time."""
+
+    cols: MappingColumns
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def __iter__(self) -> Iterator[Mapping]:
+        for k in range(0, len(self.cols), MAPS_BLOCK):
+            yield from self.cols.take(slice(k, k + MAPS_BLOCK)).mappings()
+
+
 @dataclass
 class CheckContext:
     space: AddressSpace
@@ -43,15 +60,14 @@ class CheckContext:
     ram: RamMap
     kernel: KernelImage | None
     options: CheckOptions
-    maps: list[Mapping] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts the report states once (assumptions, fallbacks)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why the check could not run
+    sink: PendingCollector = field(default_factory=PendingCollector)  # where hot loops put conclusions
     coverage: list[PmoCoverage] = field(default_factory=list)  # one per PMO region, from the PMO check
 
     def __post_init__(self) -> None:
-        if not self.maps:
-            self.maps = list(self.space.walk())
-        self._ends = [m.va_end for m in self.maps]
+        # Columns, not Mapping objects: 38 bytes per mapping; objects are made a block at a time.
+        self.cols: MappingColumns = self.space.columns()
 
     @property
     def root(self) -> int:
@@ -61,14 +77,20 @@ class CheckContext:
     def arch(self) -> str:
         return str(self.space.root.arch)
 
-    def maps_in(self, lo: int, hi: int) -> list[Mapping]:
-        """Mappings meeting [lo, hi), in VA order (not clipped)."""
-        i = bisect.bisect_right(self._ends, lo)
-        out = []
-        while i < len(self.maps) and self.maps[i].va_start < hi:
-            out.append(self.maps[i])
-            i += 1
-        return out
+    def maps_in(self, lo: int, hi: int) -> MapsIn:
+        """Mappings meeting [lo, hi), in VA order (not clipped): iterable any number of times, each
+        pass making ``Mapping`` objects ``MAPS_BLOCK`` at a time (never the whole range at once)."""
+        i, j = self.cols.overlapping(lo, hi)
+        return MapsIn(self.cols.take(slice(i, j)))
+
+    def maps_where(self, lo: int, hi: int, keep: Callable[[MappingColumns], Bool]) -> Iterator[Mapping]:
+        """``maps_in`` restricted to the mappings ``keep`` selects (a numpy mask over columns): a check
+        that concerns few mappings does not meet the others in Python."""
+        i, j = self.cols.overlapping(lo, hi)
+        part = self.cols.take(slice(i, j))
+        idx = np.flatnonzero(keep(part))
+        for k in range(0, idx.size, MAPS_BLOCK):
+            yield from part.take(idx[k : k + MAPS_BLOCK]).mappings()
 
     def path(self, refs: Sequence[EntryRef]) -> EntryPath:
         out = []
@@ -105,11 +127,24 @@ class CheckContext:
         pa_start: int | None,
         pa_end: int | None,
         render: Any,
-        paths: Sequence[EntryPath] = (),
+        paths: Sequence[Evidence] = (),
         **data: Any,
     ) -> Pending:
         return Pending(
-            kind, severity, group, va_start, va_end, pa_start, pa_end, render, list(paths), 1, dict(data), self.root
+            kind,
+            severity,
+            group,
+            va_start,
+            va_end,
+            pa_start,
+            pa_end,
+            render,
+            [p for p in paths if not isinstance(p, int)],
+            1,
+            dict(data),
+            self.root,
+            resolve=self.path_of_va,
+            path_vas=[p for p in paths if isinstance(p, int)],
         )
 
 

@@ -78,7 +78,7 @@ def _rule(ctx: CheckContext, region: ResolvedRegion, lo: int, hi: int, segment: 
                     pa0,
                     pa0 + (va1 - va0),
                     _render_rule,
-                    [ctx.path_of_va(va0)],
+                    [va0],
                     region=region,
                     segment=segment,
                 )
@@ -175,7 +175,7 @@ def _segments(ctx: CheckContext, kernel: KernelImage, region: ResolvedRegion | N
                         pa0,
                         pa0 + (va1 - va0),
                         _render_perms,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         names=names,
                         extra=extra,
                         w=w,
@@ -199,7 +199,7 @@ def _segments(ctx: CheckContext, kernel: KernelImage, region: ResolvedRegion | N
                         pa0,
                         pa0 + (va1 - va0),
                         _render_perms_narrow,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         names=names,
                         fewer=fewer,
                     )
@@ -220,7 +220,7 @@ def _segments(ctx: CheckContext, kernel: KernelImage, region: ResolvedRegion | N
                         pa0,
                         pa0 + (va1 - va0),
                         _render_rule,
-                        [ctx.path_of_va(va0)],
+                        [va0],
                         region=region,
                         segment=names,
                     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+
 from pmoview.checks.context import ATTR_WORDS, CheckContext, flags_words, has_attr
 from pmoview.checks.coverage import pmo_coverage
 from pmoview.checks.findings import (
@@ -25,6 +27,7 @@ from pmoview.checks.findings import (
     subtract_intervals,
 )
 from pmoview.checks.profiles import GiB, ResolvedRegion
+from pmoview.checks.runs import Window, judge_runs, per_flag
 from pmoview.sizes import size_text
 
 MAX_STEPS = 4096  # translate() calls spent explaining one missing range
@@ -79,30 +82,64 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
         )
         _coverage(ctx, region, [], [], (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
         return out
-    maps = ctx.maps_in(lo, hi)
-    slots: list[Interval] = []  # PA slots whose VA is mapped (to any frame)
-    correct: list[Interval] = []  # PA ranges mapped where the rule says
-    wrong: list[tuple[Any, int, int]] = []
-    for m in maps:
-        va0, va1 = max(m.va_start, lo), min(m.va_end, hi)
-        pa0 = m.pa_start + (va0 - m.va_start)
-        pa1 = pa0 + (va1 - va0)
-        exp0 = region.pa_of(va0)
-        slots.append((exp0, exp0 + (va1 - va0)))
-        if pa0 == exp0:
-            correct.append((pa0, pa1))
-        else:
-            wrong.append((m, va0, va1))
-        out += _flags(ctx, region, m, va0, va1, pa0, pa1)
-        out += _page_size(ctx, region, m, va0, va1, pa0, pa1)
-        out += _extra(ctx, region, m, va0, va1, pa0, pa1)
+    # Vectorised over the window's columns: each check runs once per run of mappings it would judge
+    # alike (pmoview.checks.runs), so a tree of a million unmergeable leaves costs numpy passes.
+    win = Window.of(ctx.cols, lo, hi)
+    n = len(win)
+    everything = np.ones(n, dtype=bool)
+    same = np.zeros(n, dtype=np.int64)
+    exp0 = win.va0 - np.uint64(region.va_start) + np.uint64(region.pa_base)  # region.pa_of, mod 2**64
+    ok = win.pa0 == exp0
+    rs, ren = win.runs(everything, same, pa_contiguous=False)  # VA runs = runs of expected-PA slots
+    slots: list[Interval] = [
+        (int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i]))
+        for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
+    ]
+    rs, ren = win.runs(ok, same)
+    correct: list[Interval] = [
+        (int(win.pa0[i]), int(win.pa1[j])) for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
+    ]
+    delta = (win.pa0 - exp0).view(np.int64)
+    s_wrong, e_wrong = win.runs(~ok, delta)
+    classes: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def flag_class(f: Any) -> int:
+        problems = tuple(_problems(ctx, region, f).items())
+        return classes.setdefault(problems, len(classes)) if problems else -1
+
+    cls = per_flag(win.cols, flag_class)
+    rs, ren = win.runs(cls >= 0, cls)
+    if region.exempt and rs.size:
+        touches = np.zeros(rs.size, dtype=bool)
+        for x in region.exempt:
+            touches |= (win.pa0[rs] < np.uint64(x.pa_end)) & (win.pa1[ren] > np.uint64(x.pa_start))
+        for i, j in zip(rs[touches].tolist(), ren[touches].tolist(), strict=True):
+            m = win.mapping(i, j)
+            got = _flags(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
+            ctx.sink.extend(win.with_evidence(got, i, j))
+        rs, ren = rs[~touches], ren[~touches]
+    judge_runs(ctx.sink, win, rs, ren, cls, lambda m, v0, v1, p0, p1: _flags(ctx, region, m, v0, v1, p0, p1))
+    size = win.cols.page_size.astype(np.int64)
+    rs, ren = win.runs(everything, size)
+    judge_runs(ctx.sink, win, rs, ren, size, lambda m, v0, v1, p0, p1: _page_size(ctx, region, m, v0, v1, p0, p1))
+    memory_type: dict[str | None, int] = {}
+    kind = per_flag(
+        win.cols, lambda f: memory_type.setdefault(ctx.memory_type(f), len(memory_type)) if ctx.cacheable(f) else -1
+    )
+    rs, ren = win.runs(ok & (kind >= 0), kind * 64 + np.log2(np.maximum(size, 1)).astype(np.int64))
+    for i, j in zip(rs.tolist(), ren.tolist(), strict=True):
+        m = win.mapping(i, j)
+        got = _extra(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
+        ctx.sink.extend(win.with_evidence(got, i, j))
     correct_m = merge_intervals(correct)
-    for m, va0, va1 in wrong:
-        out.append(_wrong(ctx, region, m, va0, va1, correct_m))
+    judge_runs(
+        ctx.sink, win, s_wrong, e_wrong, delta, lambda m, v0, v1, p0, p1: [_wrong(ctx, region, m, v0, v1, correct_m)]
+    )
     pa_window = (region.pa_of(lo), region.pa_of(lo) + (hi - lo))
     out += _missing(ctx, region, slots, pa_window)
     wrong_slots = [
-        ((region.pa_of(va0), region.pa_of(va0) + (va1 - va0)), m.pa_start + (va0 - m.va_start)) for m, va0, va1 in wrong
+        ((int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i])), int(win.pa0[i]))
+        for i, j in zip(s_wrong.tolist(), e_wrong.tolist(), strict=True)
     ]
     _coverage(ctx, region, correct_m, wrong_slots, pa_window)
     return out
@@ -206,7 +243,7 @@ def _wrong(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
         pa0,
         pa0 + n,
         _render_wrong,
-        [ctx.path_of_va(va0)],
+        [va0],
         region=region,
         exp0=exp0,
         twice=twice,
@@ -254,14 +291,20 @@ def _exempt_pieces(
     return enforced, ex_pieces
 
 
-def _flags(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, pa0: int, pa1: int) -> list[Pending]:
+def _problems(ctx: CheckContext, region: ResolvedRegion, flags: Any) -> dict[str, str]:
+    """Attributes the region requires that ``flags`` lack, and forbidden ones they have."""
     problems: dict[str, str] = {}
     for attr in sorted(region.required):
-        if not has_attr(m.flags, attr, ctx):
+        if not has_attr(flags, attr, ctx):
             problems[attr] = "required"
     for attr in sorted(region.forbidden):
-        if has_attr(m.flags, attr, ctx):
+        if has_attr(flags, attr, ctx):
             problems[attr] = "forbidden"
+    return problems
+
+
+def _flags(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, pa0: int, pa1: int) -> list[Pending]:
+    problems = _problems(ctx, region, m.flags)
     if not problems:
         return []
     out = []
@@ -272,7 +315,7 @@ def _flags(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
             if pa0 < v < pa1:
                 cuts.add(v)
     points = sorted(cuts)
-    path = ctx.path_of_va(va0)
+    path = va0  # evidence: its entry path is walked only if the report shows it
     for a, b in pairwise(points):
         enforced: list[tuple[str, str, str | None]] = []
         exempted: list[tuple[str, str, str | None]] = []
@@ -376,7 +419,7 @@ def _page_size(
                     pa0,
                     pa1,
                     _render_1g,
-                    [ctx.path_of_va(va0)],
+                    [va0],
                     region=region,
                     known=True,
                     feature=feature,
@@ -394,7 +437,7 @@ def _page_size(
                     pa0,
                     pa1,
                     _render_1g,
-                    [ctx.path_of_va(va0)],
+                    [va0],
                     region=region,
                     known=False,
                     feature=feature,
@@ -411,7 +454,7 @@ def _page_size(
                 pa0,
                 pa1,
                 _render_size,
-                [ctx.path_of_va(va0)],
+                [va0],
                 region=region,
                 size=size,
             )
@@ -470,7 +513,8 @@ def _extra(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
         for s, e, why in sorted(pieces, key=lambda x: x[0]):
             sev = INFO if why else WARNING
             page_pa = m.pa_start + ((va0 + (s - pa0) - m.va_start) // m.page_size) * m.page_size
-            straddles = m.page_size > e - s and bool(
+            # the piece's first page maps RAM as well (a RAM range that ends inside a page)
+            straddles = min(e, page_pa + m.page_size) - s < m.page_size and bool(
                 intersect_intervals([(page_pa, page_pa + m.page_size)], ctx.ram.ram_intervals())
             )
             out.append(
@@ -483,7 +527,7 @@ def _extra(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
                     s,
                     e,
                     _render_extra,
-                    [ctx.path_of_va(va0 + (s - pa0))],
+                    [va0 + (s - pa0)],
                     region=region,
                     why=why,
                     parts=_type_parts(ctx, s, e),

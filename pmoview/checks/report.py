@@ -162,6 +162,11 @@ def finding_text(f: Finding) -> list[str]:
         lines.append(label + path_text(p))
     if f.paths_omitted:
         lines.append(f"              ... and {f.paths_omitted} more entries")
+    if f.count > 1:
+        lines.append(f"    places:   {f.count:,} in all; the first {len(f.examples)}:")
+        for e in f.examples:
+            pa = f"  PA {e.pa_start:#x}-{e.pa_end:#x}" if e.pa_start is not None and e.pa_end is not None else ""
+            lines.append(f"              VA {_range(e.va_start, e.va_end)}{pa}  {path_text(e.path, values=False)}")
     return lines
 
 

@@ -271,11 +271,11 @@ def _render_simple(p: Pending) -> tuple[str, str | None, str | None]:
 
 # -- identity-map-leftover -----------------------------------------------------------------------------
 def _identity(ctx: CheckContext) -> list[Pending]:
-    out = []
+    out: list[Pending] = []
     half = ctx.profile.profile.kernel_half
-    for m in ctx.maps_in(0, half):
+    for m in ctx.maps_where(0, half, lambda c: (c.va_start == c.pa_start) & ~c.attr("user")):
         if m.va_start == m.pa_start and not m.flags.user:
-            out.append(
+            ctx.sink.add(
                 ctx.pending(
                     "identity-map-leftover",
                     INFO,
@@ -285,7 +285,7 @@ def _identity(ctx: CheckContext) -> list[Pending]:
                     m.pa_start,
                     m.pa_end,
                     _render_identity,
-                    [ctx.path_of_va(m.va_start)],
+                    [m.va_start],
                     wx=m.flags.writable and not m.flags.nx,
                 )
             )

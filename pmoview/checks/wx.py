@@ -16,10 +16,11 @@ def check(ctx: CheckContext) -> list[Pending]:
     out: list[Pending] = []
     half = ctx.profile.profile.kernel_half
     allowed = [((a.start, a.end), a.reason) for a in ctx.profile.user_ok]
-    for m in ctx.maps_in(half, 1 << 64):
+    # only W+X or user-accessible mappings can conclude anything here
+    for m in ctx.maps_where(half, 1 << 64, lambda c: (c.attr("writable") & ~c.attr("nx")) | c.attr("user")):
         f = m.flags
         if f.writable and not f.nx:
-            out.append(
+            ctx.sink.add(
                 ctx.pending(
                     "wx",
                     ERROR,
@@ -29,7 +30,7 @@ def check(ctx: CheckContext) -> list[Pending]:
                     m.pa_start,
                     m.pa_end,
                     _render_wx,
-                    [ctx.path_of_va(m.va_start)],
+                    [m.va_start],
                     flags=flags_words(f, ctx),
                     region=_region_of(ctx, m.va_start),
                 )
@@ -43,7 +44,7 @@ def check(ctx: CheckContext) -> list[Pending]:
                     pieces.append(((s, e), reason))
             for (s, e), why in pieces:
                 pa = m.pa_start + (s - m.va_start)
-                out.append(
+                ctx.sink.add(
                     ctx.pending(
                         "user-kernel",
                         INFO if why else ERROR,
@@ -53,7 +54,7 @@ def check(ctx: CheckContext) -> list[Pending]:
                         pa,
                         pa + (e - s),
                         _render_user,
-                        [ctx.path_of_va(s)],
+                        [s],
                         why=why,
                         flags=flags_words(f, ctx),
                         region=_region_of(ctx, s),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from pmoview.cli.common import hexs, warn_damage
 from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options
 from pmoview.cli.translate_cmd import path_json
-from pmoview.cpus import CpuView, cpu_views
 from pmoview.inputs import open_inputs
+
+if TYPE_CHECKING:
+    from pmoview.cpus import CpuView
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,6 +51,8 @@ def view_json(v: CpuView) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pmoview.cpus import cpu_views  # instruction decoding (capstone) only for this command
+
     opened = open_inputs(input_options(args), require_root=False)
     views = cpu_views(opened.mem, opened.roots, opened.options.limits)
     if args.cpu is not None:

@@ -10,7 +10,6 @@ from parsers.errors import DumpFormatError
 from pmoview.cli.common import note
 from pmoview.cli.options import add_dump_options, add_root_options, input_options
 from pmoview.inputs import open_inputs
-from pmoview.kernel_log import find_oops, read_kernel_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from pmoview.kernel_log import find_oops, read_kernel_log  # only for this command
+
     opened = open_inputs(input_options(args))
     root = next((r for r in opened.roots if r.kind == "kernel"), None)
     if root is None:

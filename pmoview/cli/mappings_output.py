@@ -59,7 +59,9 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-Absent = Callable[[int, int], str]
+Absent = Callable[[Sequence[int], Sequence[int]], list[str]]
+"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons``."""
+AbsentOne = Callable[[int, int], str]
 """Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
 
 
@@ -68,7 +70,10 @@ def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Abs
     if absent is None:
         return {}
     pas = cols.pa_start
-    return {int(i): absent(int(pas[i]), int(pas[i]) + ends[i] - vas[i]) for i in np.flatnonzero(~cols.backed).tolist()}
+    rows = np.flatnonzero(~cols.backed).tolist()
+    starts = [int(pas[i]) for i in rows]
+    reasons = absent(starts, [a + ends[i] - vas[i] for a, i in zip(starts, rows, strict=True)])
+    return dict(zip(rows, reasons, strict=True))
 
 
 def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
@@ -159,7 +164,7 @@ def _unfold(seg: _Segment) -> Iterator[_Segment]:
 
 
 def write_text(
-    batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None, regions: Sequence[Region] = ()
+    batches: Iterable[MappingColumns], out: TextIO, absent: AbsentOne | None = None, regions: Sequence[Region] = ()
 ) -> int:
     """The ptdump-style listing, one mapping per line, ``---[ Region ]---`` where a named region
     starts, aliases of the same frames at a regular stride as one line with their count; returns the

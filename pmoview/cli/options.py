@@ -162,6 +162,12 @@ def add_root_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="cap on page-table pages visited per walk (default 2097152)",
     )
+    g.add_argument(
+        "--max-revisits",
+        type=parse_positive,
+        default=None,
+        help="cap on visits of tables a walk has visited before (shared tables; default 65536)",
+    )
 
 
 NXE = {"on": True, "off": False, "auto": None}
@@ -188,7 +194,8 @@ def input_options(args: argparse.Namespace) -> InputOptions:
         svpbmt=args.svpbmt,
         kind=args.root_kind,
     )
-    limits = WalkLimits() if args.max_tables is None else WalkLimits(max_tables=args.max_tables)
+    given = {"max_tables": args.max_tables, "max_revisits": getattr(args, "max_revisits", None)}
+    limits = WalkLimits(**{k: v for k, v in given.items() if v is not None})
     return InputOptions(
         dump=args.dump,
         dump_format=args.dump_format,

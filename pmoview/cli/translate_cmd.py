@@ -175,7 +175,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     # The walk itself is limited to the range (leaves meeting it, merged), as before columns.
     batches = (flt.apply(cols) for cols in space.mapping_batches(va_start=start, va_end=end))
     if args.json:
-        write_json(batches, sys.stdout, space.mem.absent_reason)
+        write_json(batches, sys.stdout, space.mem.absent_reasons)
     else:
         write_text(batches, sys.stdout, space.mem.absent_reason, _regions(space, inputs.kernel))
     _warn_limits(space)
@@ -206,4 +206,5 @@ def _warn_limits(space: Any) -> None:
     """A walk cut short by a cap must say so: silent truncation would read as "not mapped"."""
     limits = [a for a in space.anomalies if a.kind == "limit"]
     if limits:
-        note(f"incomplete output: {limits[0].detail} (--max-tables raises it)")
+        flag = "--max-revisits" if "max_revisits" in limits[0].detail else "--max-tables"
+        note(f"incomplete output: {limits[0].detail} ({flag} raises it)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -95,6 +95,10 @@ class PhysicalMemory(ABC):
         for the user: a filtered kdump says "excluded by dump level 31" for pages the machine had and
         makedumpfile left out, and "not memory the machine had" for the rest."""
         return "not in the dump"
+
+    def absent_reasons(self, pa_starts: Sequence[int], pa_ends: Sequence[int]) -> list[str]:
+        """``absent_reason`` for many ranges at once (dumps with bitmaps answer in one numpy pass)."""
+        return [self.absent_reason(a, b) for a, b in zip(pa_starts, pa_ends, strict=True)]
 
     @abstractmethod
     def read_page(self, pa: int) -> bytes | None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import IO, cast
 
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
-
 from parsers.elf_notes import iter_notes
 from parsers.errors import DumpFormatError
 from pmoview.memory.base import DumpInfo
@@ -28,6 +25,10 @@ def is_elf(head: bytes) -> bool:
 
 
 def open_elf(file: MappedFile) -> SegmentedMemory:
+    # pyelftools costs ~50 ms to import: only when an ELF is read.
+    from elftools.common.exceptions import ELFError, ELFParseError
+    from elftools.elf.elffile import ELFFile
+
     path = file.path
     try:
         # pyelftools needs only read/seek/tell, which the mmap has: no copy of the file.

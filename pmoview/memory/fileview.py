@@ -4,6 +4,7 @@ seen as the plain file it encodes."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import itertools
 import mmap
@@ -12,6 +13,8 @@ import struct
 
 from parsers.errors import DumpFormatError
 from parsers.kdump import FLAT_END, FLAT_HEADER_SIZE, FLAT_RECORD_HEADER_SIZE
+
+RELEASE_EVERY = 64 << 20  # bytes read from a mapped file between drops of its mapped pages (RSS bound)
 
 # A flattened file has one record per write; beyond this many it is more likely garbage than a dump.
 MAX_FLAT_RECORDS = 50_000_000
@@ -34,6 +37,7 @@ class MappedFile:
                 raise DumpFormatError(path, 0, "a dump file", "an empty file")
             try:
                 self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                self._touched = 0
             except (OSError, ValueError, OverflowError) as exc:  # ENOMEM under ulimit -v, a device, ...
                 raise DumpFormatError(
                     path,
@@ -44,6 +48,18 @@ class MappedFile:
         finally:
             os.close(fd)
 
+    def release(self, nbytes: int) -> None:
+        """Count ``nbytes`` copied out of the mapping; past ``RELEASE_EVERY`` drop the mapped pages.
+        Pages of a mapped file that were touched count in the process's RSS until unmapped: a walk of
+        2 GiB of tables would otherwise hold 2 GiB. The page cache keeps them; a later read faults
+        them back in (the mapping is read-only, so nothing is lost)."""
+        self._touched += nbytes
+        if self._touched >= RELEASE_EVERY:
+            self._touched = 0
+            if hasattr(mmap, "MADV_DONTNEED"):
+                with contextlib.suppress(OSError):  # not supported here: RSS follows the bytes read
+                    self.map.madvise(mmap.MADV_DONTNEED)
+
     def read(self, offset: int, n: int, what: str) -> bytes:
         if offset < 0 or n < 0 or offset + n > self.size:
             raise DumpFormatError(
@@ -52,6 +68,7 @@ class MappedFile:
                 what,
                 f"only {max(0, self.size - max(offset, 0)):#x} bytes left in a {self.size:#x}-byte file",
             )
+        self.release(n)
         return self.map[offset : offset + n]
 
     def close(self) -> None:
@@ -125,6 +142,7 @@ class FlattenedFile:
             )
         if n == 0:
             return b""
+        self.base.release(n)
         # Fast path: the whole read inside one record (pieces are disjoint).
         i = bisect.bisect_right(self._starts, offset) - 1
         if i >= 0 and offset + n <= self._ends[i]:

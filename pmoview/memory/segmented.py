@@ -65,6 +65,7 @@ class SegmentedMemory(PhysicalMemory):
             if seg.file_offset < 0:
                 return bytes(PAGE_SIZE)
             start = seg.file_offset + off
+            self.file.release(PAGE_SIZE)
             return self.file.map[start : start + PAGE_SIZE]
         # The page straddles segments (unaligned ELF segments): assemble it, or report it absent.
         parts = []

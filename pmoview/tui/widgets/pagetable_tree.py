@@ -15,8 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
-from pmoview.arch.records import path_key
-from pmoview.checks.findings import SEVERITY_RANK
+from pmoview.checks.index import FindingIndex
 from pmoview.sizes import size_short
 from pmoview.tui.rows import Row, split_run, table_rows
 from pmoview.tui.widgets.marks_table import MARK_LOOK
@@ -95,6 +94,8 @@ class PageTableTree(Tree[NodeData]):
         self.session: Any = None
         self.narrow = False  # labels for a tree as wide as a small terminal (see ``set_narrow``)
         self._queue: asyncio.Queue[TreeNode[NodeData]] = asyncio.Queue()
+        self._index: FindingIndex | None = None
+        self._indexed: object = None
 
     # -- content ---------------------------------------------------------------------------------
     def set_session(self, session: Any) -> None:
@@ -170,19 +171,9 @@ class PageTableTree(Tree[NodeData]):
         row, s = data.row, self.session
         if row is None or not s.findings or row.kind == "none":
             return 0
-        key = data.path_key()
-        best = 0
-        for f in s.findings:
-            rank = len(SEVERITY_RANK) - SEVERITY_RANK.get(f.severity, len(SEVERITY_RANK))  # error 3 ... info 1
-            if rank <= best:
-                continue
-            hit = any(path_key(path[: len(key)]) == key for path in f.paths)
-            va0, va1 = f.va_start, f.va_end
-            if not hit and va0 is not None and va1 is not None and row.va_start is not None and row.va_end is not None:
-                hit = va0 < row.va_end and row.va_start < va1
-            if hit:
-                best = rank
-        return best
+        if self._index is None or self._indexed is not s.findings:  # built once per set of findings
+            self._index, self._indexed = FindingIndex(s.findings), s.findings
+        return self._index.severity(data.path_key(), row.va_start, row.va_end)
 
     def set_narrow(self, narrow: bool) -> None:
         if narrow != self.narrow:
