@@ -29,7 +29,7 @@ def _open(name: str) -> Path:
     """Open sample ``name`` (decompressing it into the cache); the cached copy's path."""
     mem = open_dump(str(_xz(name)))
     try:
-        return Path(mem.path)
+        return Path(mem.info.details["decompressed_copy"])  # mem.path names the user's file
     finally:
         mem.close()
 

@@ -212,6 +212,14 @@ async def test_first_screen_says_what_is_wrong_and_which_key_shows_it(tmp_path: 
         assert text.startswith("✗ 1 error") and "pmo-missing PA 0x40000000-0x5ffe0000" in text
         assert "press 4 for the findings" in text and "511.9M of RAM not in the PMO" in text
         assert verdict.region.height == 2 and all(len(line) <= SMALL[0] - 2 for line in text.splitlines())
+        from pmoview.tui.widgets.findings_table import FindingsTable
+
+        await pilot.press("4")  # what the verdict says to press shows the findings
+        await settle(app, pilot)
+        assert app.main.query_one(FindingsTable).row_count == 2
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert "missing 511.9M" in str(app.main.query_one("#coverage-bar").render())
         tabs = [t for t in app.main.query("Tab") if t.display]
         labels = [str(t.label) for t in tabs]
         assert labels[:5] == ["1 Tree", "2 Mappings", "3 Coverage", "4 Findings (2)", "5 Marks"]
@@ -253,3 +261,23 @@ async def test_linux_findings_appear_once_with_the_roots_they_hold_for(tmp_path:
         assert all(f.roots == tuple(r.table for r in s.roots) for f in every)
         detail = str(_finding_detail(every[0]))
         assert "holds for roots: " + ", ".join(f"{r.table:#x}" for r in s.roots) in detail
+
+
+@run_async
+async def test_at_80x24_help_and_prompts_fit_the_screen(tmp_path: Path) -> None:
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help-box")
+        assert box.region.x >= 0 and box.region.right <= SMALL[0]
+        from textual.widgets import Markdown
+
+        assert "show or hide the entry inspector" in app.screen.query_one(Markdown).source
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("g")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-box")
+        assert prompt.region.x >= 0 and prompt.region.right <= SMALL[0]

@@ -64,17 +64,19 @@ def _mappings() -> ComposeResult:
 
 
 def _coverage() -> ComposeResult:
-    yield Lazy(CoverageView(id="coverage"))
+    # Not Lazy: the checks' results are pushed to these views when they arrive, and a Lazy widget
+    # mounted after that (a slow first paint, a pre-opened dump) stayed empty.
+    yield CoverageView(id="coverage")
 
 
 def _findings() -> ComposeResult:
     with Vertical():
-        yield Lazy(FindingsTable(id="findings"))
+        yield FindingsTable(id="findings")
         yield Static("", id="finding-detail")
 
 
 def _marks() -> ComposeResult:
-    yield Lazy(MarksTable(id="marks"))
+    yield MarksTable(id="marks")
 
 
 def _cpus() -> ComposeResult:

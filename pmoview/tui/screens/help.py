@@ -27,6 +27,7 @@ HELP = f"""\
 | `o` | mark the entry as ok (expected as it is) |
 | `n` | add a note to the entry |
 | `e` | export a report (Markdown and JSON) of findings and marks |
+| `i` | show or hide the entry inspector (below 120 columns it opens under the tree) |
 | {VIEW_KEYS} | {VIEW_NAMES} |
 | `enter` | in findings, marks and coverage: jump to the evidence in the tree |
 | `delete` | in marks: remove the mark |
