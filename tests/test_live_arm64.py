@@ -58,18 +58,25 @@ def test_translate_over_gdbstub_answers_as_a_snapshot_of_the_same_guest(
         pc_sp = re.findall(r"\b(?:PC|SP)=([0-9a-f]{16})", regs)
         # kernel text and data, the stack, the linear map's first RAM page and a high one, a user VA
         vas = [f"0x{a}" for a, _ in symbols] + [f"0x{v}" for v in pc_sp]
-        vas += ["0xffff000000000000", "0xffff00001fe00000", "0xffff800008000000", "0x400000"]
+        vas += ["0xffff000000000000", "0xffff00001fe00000", "0xffff800008000000"]
         snap = tmp_path / "arm64.kdump"
         assert main(["snapshot", guest.qmp_target, str(snap), "--format", "kdump-zlib"]) == 0
         capsys.readouterr()
         live = translations(capsys, guest.gdb, vas)
+        # a user VA: the gdbstub gives TTBR0_EL1 too, a dump's VMCOREINFO only the kernel half
+        (user,) = translations(capsys, guest.gdb, ["0x400000"])
         info = main(["info", guest.gdb, "--json"])
-        roots = json.loads(capsys.readouterr().out)["roots"] if info == 0 else []
+        data = json.loads(capsys.readouterr().out) if info == 0 else {"roots": [], "cpus": []}
+        roots = data["roots"]
     finally:
         guest.kill()
-    dump = translations(capsys, str(snap), vas)
+    # Live, translate takes a user VA (bit 55 clear) through CPU 0's TTBR0_EL1; a dump has no TTBR0, so the
+    # dump is given the same register values the gdbstub showed, as a user would pass them.
+    cpu0 = data["cpus"][0]
+    dump = translations(capsys, str(snap), [*vas, "--ttbr0", cpu0["ttbr0_el1"], "--tcr", cpu0["tcr_el1"]])
     assert roots and roots[0]["source"].startswith("CPU 0 TTBR1_EL1")
     assert sum(t["pa"] is not None for t in live) >= 6
+    assert "non-canonical" not in str(user.get("reason"))
     for lt, dt in zip(live, dump, strict=True):
         # the gdbstub gives MAIR_EL1, a dump does not: attribute names there, AttrIndx numbers here
         lf, df = lt.pop("flags"), dt.pop("flags")
