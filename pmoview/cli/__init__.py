@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +20,20 @@ from pmoview.cli import common, options
 from pmoview.cli.tui_cmd import NoTuiError, TuiRunner
 from pmoview.live.target import close_live_targets, live_notes
 
-COMMANDS = ("info", "translate", "mappings", "check", "explain", "cpus", "diff", "snapshot", "log", "tui")
+# command -> the module that registers it
+COMMAND_MODULES = {
+    "info": "info_cmd",
+    "translate": "translate_cmd",
+    "mappings": "translate_cmd",
+    "check": "check_cmd",
+    "explain": "explain_cmd",
+    "cpus": "cpus_cmd",
+    "diff": "diff_cmd",
+    "snapshot": "snapshot_cmd",
+    "log": "log_cmd",
+    "tui": "tui_cmd",
+}
+COMMANDS = tuple(COMMAND_MODULES)
 
 
 class UsageError(Exception):
@@ -48,7 +62,7 @@ exit status: 0 done (check: no error finding), 1 check found an error, 2 unusabl
 """
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from pmoview import __version__
 
     parser = argparse.ArgumentParser(
@@ -59,20 +73,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pmoview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pmoview.cli import (
-        check_cmd,
-        cpus_cmd,
-        diff_cmd,
-        explain_cmd,
-        info_cmd,
-        log_cmd,
-        snapshot_cmd,
-        translate_cmd,
-        tui_cmd,
-    )
-
-    for module in (info_cmd, translate_cmd, check_cmd, explain_cmd, cpus_cmd, diff_cmd, snapshot_cmd, log_cmd, tui_cmd):
-        module.register(sub)
+    # Only the module of the command asked for is imported: starting `translate` must not pay for `check`,
+    # `cpus` or `diff` (docs: fast start). Without a known command, every one is registered for --help.
+    wanted = COMMAND_MODULES.get(command or "")
+    modules = (wanted,) if wanted else tuple(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in modules:
+        importlib.import_module(f"pmoview.cli.{name}").register(sub)
     return parser
 
 
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None, tui_runner: TuiRunner | None = None)
             print(f"pmoview: {mistyped}", file=sys.stderr)
             return 2
         args_list.insert(0, "tui")
-    parser = _build_parser()
+    parser = _build_parser(args_list[0] if args_list else None)
     args = parser.parse_args(args_list)
     args.tui_runner = tui_runner
     if not args.command:
