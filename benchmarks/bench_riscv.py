@@ -24,7 +24,7 @@ from pmoview.roots import RootOptions, find_roots  # noqa: E402
 from pmoview.roots_riscv import root_from_satp  # noqa: E402
 from pmoview.space import AddressSpace  # noqa: E402
 
-SAMPLES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "linux-riscv64")
+SAMPLES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "linux-riscv64")
 
 
 def main() -> int:

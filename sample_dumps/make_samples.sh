@@ -5,7 +5,7 @@
 #                                   the bare-metal aarch64 64 KiB kernel
 #   make_samples.sh --seed-only     only the seed-* folders
 #   make_samples.sh --linux-only    only the Linux guests
-#   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, xv6-riscv[-broken], linux-riscv64)
+#   make_samples.sh --riscv-only    only the RISC-V guests (rvseed-sv39/sv48/sv57, linux-riscv64)
 #   make_samples.sh --bare-only     only the bare-metal aarch64 64 KiB kernel (aarch64-64k-lpa)
 #   make_samples.sh --seed-only --only seed-correct,seed-hole   (extra args go to seed/make_seed_samples.py)
 #
@@ -54,12 +54,12 @@ if [ $do_linux = 1 ]; then
   fi
 fi
 if [ $do_riscv = 1 ]; then
-  # needs: apt-get install qemu-system-misc gcc-riscv64-linux-gnu git xz-utils cpio mmdebstrap (xv6 is cloned
-  # from GitHub, XV6_SRC=DIR builds a local checkout; Debian 13's riscv64 kernel is unpacked by mmdebstrap)
+  # needs: apt-get install qemu-system-misc gcc-riscv64-linux-gnu xz-utils cpio mmdebstrap
+  # (Debian 13's riscv64 kernel is unpacked by mmdebstrap)
   for tool in qemu-system-riscv64 riscv64-linux-gnu-gcc riscv64-linux-gnu-nm make xz; do
     command -v "$tool" >/dev/null || { echo "missing $tool (qemu-system-misc, gcc-riscv64-linux-gnu)" >&2; exit 1; }
   done
-  PYTHONPATH="$HERE/.." timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py" ${XV6_SRC:+--xv6-src "$XV6_SRC"}
+  PYTHONPATH="$HERE/.." timeout 3600 "$PY" "$HERE/riscv/make_riscv_samples.py"
 fi
 if [ $do_bare = 1 ]; then
   for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc gdb-multiarch; do
@@ -67,4 +67,4 @@ if [ $do_bare = 1 ]; then
   done
   timeout 600 "$PY" "$HERE/bare64k/capture_bare64k.py"
 fi
-du -sh "$HERE"/seed-* "$HERE"/linux-* "$HERE"/rvseed-* "$HERE"/xv6-* "$HERE"/aarch64-* 2>/dev/null || true
+du -sh "$HERE"/seed-* "$HERE"/linux-* "$HERE"/rvseed-* "$HERE"/aarch64-* 2>/dev/null || true

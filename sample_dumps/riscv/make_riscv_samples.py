@@ -1,18 +1,15 @@
 #!/usr/bin/env python3
 """Build, boot and capture the RISC-V samples; write their truth.json.
 
-    make_riscv_samples.py [--only rvseed-sv39,rvseed-sv48,rvseed-sv57,xv6-riscv] [--xv6-src DIR]
+    make_riscv_samples.py [--only rvseed-sv39,rvseed-sv48,rvseed-sv57,linux-riscv64]
 
 rvseed-sv39/sv48/sv57: rvseed/ (ours) built three times with Debian's riscv64-linux-gnu-gcc; each
     builds one page table with 4 KiB, 2 MiB, 1 GiB (and from Sv48 on 512 GiB) leaves plus planted
     reserved encodings, probes every planted VA in S-mode and prints what the MMU did.
-xv6-riscv: MIT's xv6-riscv (public, fetched here, never committed) at XV6_COMMIT, plus our
-    xv6/spin.c; booted with 3 harts, two ``spin`` processes started from the shell, captured
-    while two harts run them in U-mode and one is in the kernel.
 
 Each folder gets dump.elf.xz, kernel.elf, info-registers.txt, info-mem-cpuN.txt (QEMU's walk of
 each hart's satp: the truth), serial.log and truth.json. Needs: qemu-system-riscv64 (7.2),
-gcc-riscv64-linux-gnu, git (for xv6), xz. Python standard library only.
+gcc-riscv64-linux-gnu, xz. Python standard library only.
 """
 
 from __future__ import annotations
@@ -28,27 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent
-XV6_URL = "https://github.com/mit-pdos/xv6-riscv"
-XV6_COMMIT = "f5b93ef12f7159f74f80f94729ee4faabe42c360"
-NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "xv6-riscv", "xv6-riscv-broken", "linux-riscv64")
+NAMES = ("rvseed-sv39", "rvseed-sv48", "rvseed-sv57", "linux-riscv64")
 DEBIAN_SUITE = "trixie"  # Debian 12 (bookworm) has no riscv64 port; Debian 13 has linux-image-riscv64
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-# xv6-riscv-broken: two mistakes a student makes in the page-table lab, applied to xv6's source.
-XV6_BUGS = [
-    (
-        "kernel/proc.c",
-        "    kvmmap(kpgtbl, va, (uint64)pa, PGSIZE, PTE_R | PTE_W);\n",
-        "    kvmmap(kpgtbl, va, (uint64)pa, PGSIZE, PTE_R | PTE_W);\n"
-        "    kvmmap(kpgtbl, va - PGSIZE, (uint64)kalloc(), PGSIZE, PTE_R | PTE_W); // a bigger stack\n",
-        "the page below every kernel stack is mapped (a second stack page where the guard page belongs)",
-    ),
-    (
-        "kernel/vm.c",
-        "kvmmap(kpgtbl, KERNBASE, KERNBASE, (uint64)etext-KERNBASE, PTE_R | PTE_X);",
-        "kvmmap(kpgtbl, KERNBASE, KERNBASE, (uint64)etext-KERNBASE, PTE_R | PTE_W | PTE_X);",
-        "kernel text mapped writable as well as executable",
-    ),
-]
 PLANT = 0x4000_0000
 GiB = 1 << 30
 # rvseed's planted reserved encodings (kernel.c: build()) and the VA range each makes fault.
@@ -158,66 +137,6 @@ def rvseed(name: str) -> None:
     (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
 
 
-def xv6(src_dir: Path | None, name: str = "xv6-riscv") -> None:
-    work = Path(tempfile.mkdtemp(prefix="xv6-riscv-"))
-    try:
-        tree = work / "xv6"
-        if src_dir is None:
-            run(["git", "clone", "-q", XV6_URL, str(tree)])
-            run(["git", "-C", str(tree), "checkout", "-q", XV6_COMMIT])
-        else:
-            shutil.copytree(src_dir, tree, ignore=shutil.ignore_patterns(".git"))
-        shutil.copy(HERE / "xv6" / "spin.c", tree / "user" / "spin.c")
-        bugs = XV6_BUGS if name == "xv6-riscv-broken" else []
-        for rel, old, new, _why in bugs:
-            text = (tree / rel).read_text()
-            if old not in text:
-                raise SystemExit(f"{name}: {rel} no longer has {old.strip()!r}")
-            (tree / rel).write_text(text.replace(old, new))
-        with open(tree / "Makefile", "a") as fh:
-            fh.write("UPROGS += $U/_spin\n")  # the fs.img recipe reads UPROGS when it runs
-        prefix = "TOOLPREFIX=riscv64-linux-gnu-"
-        run(["make", "-C", str(tree), prefix, "kernel/kernel", "user/_spin"], timeout=1800)
-        run(["make", "-C", str(tree), prefix, "fs.img"], timeout=900)
-        out = SAMPLES / name
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        kernel = out / "kernel.elf"
-        shutil.copy(tree / "kernel" / "kernel", kernel)
-        qemu = (
-            f"-machine virt -bios none -kernel {kernel} -m 128M -smp 3 -global virtio-mmio.force-legacy=false "
-            "-drive file=fs.img,if=none,format=raw,id=x0 -device virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0"
-        )
-        meta = capture(name, out, qemu, r"^\$ ", ["spin 3 &", "spin 5 &"], tree, 2.0)
-        meta["qemu_cmdline"] = meta["qemu_cmdline"].replace(str(kernel), "kernel.elf")
-        serial = (out / "serial.log").read_text()
-        spins = [{"pid": int(p), "heap_pages": int(n)} for p, n in re.findall(r"spin (\d+): (\d+) heap pages", serial)]
-        truth = {
-            "name": name,
-            "arch": "riscv64",
-            "kind": "xv6",
-            "xv6": {"url": XV6_URL, "commit": XV6_COMMIT, "added": ["user/spin.c (sample_dumps/riscv/xv6)"]},
-            "qemu": meta["qemu"],
-            "qemu_cmdline": meta["qemu_cmdline"],
-            "paging": "sv39",
-            "ram_bytes": 128 << 20,
-            "ram_map": [{"start": "0x80000000", "end": "0x88000000", "type": 1}],
-            "harts": harts(meta),
-            "dumps": {"elf": "dump.elf.xz"},
-            "symbols": symbols(kernel, ("kernel_pagetable", "trampoline", "etext", "end", "proc")),
-            "layout": {"KERNBASE": "0x80000000", "PHYSTOP": "0x88000000", "TRAMPOLINE": "0x3ffffff000"},
-            "spin_processes": spins,
-            "defect": "; ".join(why for *_, why in bugs) or None,
-            "patches": [{"file": f, "from": o, "to": n} for f, o, n, _ in bugs],
-            "expected_findings": ["stack-guard", "wx"] if bugs else [],
-            "notes": "Captured at the shell prompt after starting two spin processes: harts in U-mode have "
-            "that process's page table in satp, the other the kernel's (kernel_pagetable).",
-        }
-        (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def linux(rootfs: Path | None) -> None:
     """Debian 13's riscv64 kernel and busybox (mmdebstrap --variant=extract), our init, 2 harts, 256 MiB;
     QEMU's OpenSBI (-bios default). The dump is cut to its page tables (cut_riscv.py)."""
@@ -284,15 +203,12 @@ def linux(rootfs: Path | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(NAMES))
-    ap.add_argument("--xv6-src", type=Path, help="an xv6-riscv checkout to build instead of cloning XV6_URL")
     ap.add_argument("--linux-rootfs", type=Path, help="a tree with Debian's riscv64 kernel and busybox-static")
     a = ap.parse_args(argv)
     for name in a.only.split(","):
         if name not in NAMES:
             raise SystemExit(f"unknown sample {name!r}; known: {', '.join(NAMES)}")
-        if name.startswith("xv6-riscv"):
-            xv6(a.xv6_src, name)
-        elif name == "linux-riscv64":
+        if name == "linux-riscv64":
             linux(a.linux_rootfs)
         else:
             rvseed(name)
