@@ -62,27 +62,32 @@ def _render_rule(p: Pending) -> tuple[str, str | None, str | None]:
     return msg, f"PA {exp:#x}-{exp + n:#x}", f"PA {p.pa_start:#x}-{p.pa_start + n:#x}"
 
 
+def _wrong_target(
+    ctx: CheckContext, region: ResolvedRegion, va0: int, va1: int, pa0: int, segment: str | None
+) -> Pending:
+    """VA va0-va1 of the image maps PA pa0 onwards, not what the region's rule says."""
+    return ctx.pending(
+        "kernel-segment-wrong-target",
+        ERROR,
+        (region.name, pa0 - region.pa_of(va0), segment),
+        va0,
+        va1,
+        pa0,
+        pa0 + (va1 - va0),
+        _render_rule,
+        [va0],
+        region=region,
+        segment=segment,
+    )
+
+
 def _rule(ctx: CheckContext, region: ResolvedRegion, lo: int, hi: int, segment: str | None) -> list[Pending]:
     out = []
     for m in ctx.maps_in(lo, hi):
         va0, va1 = max(m.va_start, lo), min(m.va_end, hi)
         pa0 = m.pa_start + (va0 - m.va_start)
         if pa0 != region.pa_of(va0):
-            out.append(
-                ctx.pending(
-                    "kernel-segment-wrong-target",
-                    ERROR,
-                    (region.name, pa0 - region.pa_of(va0), segment),
-                    va0,
-                    va1,
-                    pa0,
-                    pa0 + (va1 - va0),
-                    _render_rule,
-                    [va0],
-                    region=region,
-                    segment=segment,
-                )
-            )
+            out.append(_wrong_target(ctx, region, va0, va1, pa0, segment))
     return out
 
 
@@ -210,21 +215,7 @@ def _segments(ctx: CheckContext, kernel: KernelImage, region: ResolvedRegion | N
                 and pa0 != region.pa_of(va0)
                 and not (region.va_start <= va0 < region.va_end)
             ):
-                out.append(
-                    ctx.pending(
-                        "kernel-segment-wrong-target",
-                        ERROR,
-                        (region.name, pa0 - region.pa_of(va0), names),
-                        va0,
-                        va1,
-                        pa0,
-                        pa0 + (va1 - va0),
-                        _render_rule,
-                        [va0],
-                        region=region,
-                        segment=names,
-                    )
-                )
+                out.append(_wrong_target(ctx, region, va0, va1, pa0, names))
         init = _init_range(kernel, offset)
         for s0, s1 in subtract_intervals([(a, b)], merge_intervals(mapped)):
             pieces: list[tuple[int, int, bool]] = [(s0, s1, False)]
