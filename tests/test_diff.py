@@ -4,17 +4,19 @@ roots of real Linux dumps against the difference of QEMU's own ``info tlb`` for 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
-from synth import PAGE, MiB, X86Tree
+from diff_reference import reference_diff
+from synth import PAGE, GiB, MiB, X86Tree
 from test_tlb_truth import parse_info_tlb
 
 from pmoview.cli import main
 from pmoview.diff import diff_mappings, diff_spaces
 from pmoview.memory import open_dump
 from pmoview.roots import find_roots
-from pmoview.space import AddressSpace
+from pmoview.space import AddressSpace, Flags, Mapping
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_dumps"
 K = 0xFFFF_8880_0000_0000
@@ -69,6 +71,86 @@ def test_empty_sides() -> None:
     d = diff_mappings(a.mappings(), [])
     assert not d.added and not d.changed and sum(m.size for m in d.removed) == sum(m.size for m in a.mappings())
     assert diff_mappings([], []).equal and len(diff_mappings([], a.mappings()).added) == len(d.removed)
+
+
+def random_pair(pages: int, seed: int) -> tuple[AddressSpace, AddressSpace]:
+    """Two trees over the same ``pages`` 4K slots (and a few 2M ones), each slot on each side absent,
+    writable, read-only, executable or aimed elsewhere, runs of both alike in between; and the top page
+    of the address space, writable in A only (its end, 2**64, is 0 in a uint64 column)."""
+    rng = random.Random(seed)
+    a, b = X86Tree(), X86Tree()
+    a.map((1 << 64) - PAGE, 0x7000_0000, PAGE, rw=1, xd=1)
+    b.map((1 << 64) - PAGE, 0x7000_0000, PAGE, rw=0, xd=1)
+    absent, writable = None, {"rw": 1, "xd": 1}
+    variants = [absent, writable, {"rw": 0, "xd": 1}, {"rw": 0}, {"rw": 1, "xd": 1, "elsewhere": 1}]
+    j = 0
+    while j < pages:
+        # a run both sides map identically (the rows the lockstep pass drops), or one slot chosen per side
+        alike = rng.randrange(1, 40) if rng.random() < 0.3 else 0
+        for slot in range(j, min(pages, j + max(alike, 1))):
+            va, pa = K + slot * PAGE, 0x1000_0000 + slot * PAGE
+            for tree in (a, b):
+                v = writable if alike else rng.choice(variants)
+                if v is not None:
+                    fields = dict(v)
+                    target = pa + 0x8000_0000 if fields.pop("elsewhere", 0) else pa
+                    tree.map(va, target, PAGE, **fields)
+        j += max(alike, 1)
+    for k in range(4):  # 2M pages in A where B has 4K pages: every other one read-only, or all alike
+        va, pa = K + GiB + k * 2 * MiB, 0x4000_0000 + k * 2 * MiB
+        a.map(va, pa, 2 * MiB, rw=1, xd=1)
+        for p in range(0, 2 * MiB, PAGE):
+            b.map(va + p, pa + p, PAGE, rw=0 if k % 2 == 0 and (p // PAGE) % 2 else 1, xd=1)
+            if k == 1 and p < MiB:  # B's first 1M is in the dump, the rest not: two rows of B that continue
+                b.mem.write(pa + p, bytes(PAGE))
+    return AddressSpace(a.mem, a.root_obj()), AddressSpace(b.mem, b.root_obj())
+
+
+@pytest.mark.parametrize(
+    "va_range",
+    [
+        (None, None),
+        (K + 100 * PAGE + 123, K + 3000 * PAGE),  # cuts pieces mid-page
+        (K + GiB + MiB, K + GiB + 7 * MiB),  # cuts the 2M pages
+        (K + 4000 * PAGE, 1 << 64),  # to the top of the address space
+    ],
+)
+def test_columnar_diff_matches_the_object_sweep_on_many_differing_leaves(
+    va_range: tuple[int | None, int | None],
+) -> None:
+    a, b = random_pair(6000, seed=15)
+    lo, hi = va_range
+    want = reference_diff(a.mappings(lo, hi), b.mappings(lo, hi), lo, hi)
+    assert len(want.removed) > 50 or lo is not None
+    assert len(want.changed) > 100 or lo is not None
+    assert diff_spaces(a, b, lo, hi) == want
+    assert diff_spaces(b, a, lo, hi) == reference_diff(b.mappings(lo, hi), a.mappings(lo, hi), lo, hi)
+
+
+def random_rows(rng: random.Random, flags: list[Flags], n: int) -> list[Mapping]:
+    """VA-ordered rows, many of which continue the one before (contiguous VA and PA, equal flags) with
+    another backing: a walk merges such leaves, other sources of mappings need not."""
+    rows: list[Mapping] = []
+    va, pa = K, 0x1000_0000
+    for _ in range(n):
+        va += rng.choice([0, 0, 0, PAGE, 3 * PAGE])  # mostly adjacent
+        pa = pa if rng.random() < 0.7 else pa + rng.choice([PAGE, -PAGE, 5 * PAGE])  # mostly contiguous
+        pages = rng.randrange(1, 6)
+        rows.append(Mapping(va, va + pages * PAGE, pa, PAGE, rng.choice(flags), pages, rng.random() < 0.5, 1))
+        va, pa = va + pages * PAGE, pa + pages * PAGE
+    return rows
+
+
+def test_diff_mappings_matches_the_object_sweep_on_rows_that_continue() -> None:
+    """Lists whose neighbours continue each other (the joins of counts and backing are exercised)."""
+    rng = random.Random(15)
+    a, _ = spaces()
+    flags = list({m.flags: None for m in a.mappings()})
+    for _ in range(20):
+        xa, xb = random_rows(rng, flags, 300), random_rows(rng, flags, 300)
+        assert diff_mappings(xa, xb) == reference_diff(xa, xb)
+        lo, hi = K + rng.randrange(0, 200) * PAGE + 5, K + rng.randrange(300, 900) * PAGE
+        assert diff_mappings(xa, xb, lo, hi) == reference_diff(xa, xb, lo, hi)
 
 
 LINUX_X86 = [p.name for p in sorted(SAMPLES.glob("linux-x86_64-*")) if list(p.glob("info-tlb-cpu1.txt*"))]
