@@ -13,7 +13,7 @@ from synth import DIRECT_MAP, PAGE, MiB, X86Tree
 
 from pmoview.arch.columns import MappingColumns
 from pmoview.cli import main
-from pmoview.cli.mappings_output import flags_json, write_json, write_text
+from pmoview.cli.mappings_output import WRITE_ROWS, flags_json, write_json, write_text
 from pmoview.mapfilter import FilterError, filter_words, parse_filter
 from pmoview.space import AddressSpace
 from pmoview.tui.mapping_model import MappingModel
@@ -103,6 +103,52 @@ def test_json_writer_is_the_contract_one_mapping_per_line() -> None:
     listing = io.StringIO()
     assert write_text(space.mapping_batches(), listing) == n
     assert listing.getvalue().splitlines()[0].startswith("0x0000000000400000-0x0000000000401000      4K -> ")
+
+
+def test_json_writer_rows_past_one_write_piece_with_absent_frames_and_odd_page_sizes() -> None:
+    """A batch longer than one formatted piece (``WRITE_ROWS``), every flags of the table, unbacked
+    rows with two reasons, and page sizes that are not powers of two (the writer's fallback) all give
+    the object per mapping that ``json.dumps`` of the mapping gives."""
+    t = tree()
+    table = AddressSpace(t.mem, t.root_obj()).columns().flags
+    rng = np.random.default_rng(3)
+    n = WRITE_ROWS * 2 + 17
+    for sizes in ((4096, 2 * MiB, 1 << 30), (4096, 12288, 2 * MiB)):
+        page = rng.choice(np.array(sizes, dtype=np.uint64), n)
+        count = rng.integers(1, 5, n).astype(np.uint64)
+        va = np.cumsum(page * count, dtype=np.uint64) - page * count + np.uint64(DIRECT_MAP)
+        cols = MappingColumns(
+            va,
+            count,
+            rng.integers(0, 1 << 40, n).astype(np.uint64) & ~np.uint64(0xFFF),
+            page,
+            rng.integers(0, len(table), n).astype(np.int32),
+            rng.random(n) < 0.7,
+            np.zeros(n, np.int8),
+            table,
+        )
+        reasons = ["excluded by dump level 31", "not memory the machine had"]
+
+        def absent(pas: np.ndarray, ends: np.ndarray) -> tuple[list[str], list[int]]:
+            assert np.all(ends - pas > 0)
+            return reasons, (pas >> np.uint64(12) & np.uint64(1)).astype(int).tolist()
+
+        out = io.StringIO()
+        assert write_json([cols.take(slice(0, 5)), cols.take(slice(5, n))], out, absent) == n
+        expected = []
+        for m in cols.mappings():
+            row: dict[str, object] = {
+                "va_start": hex(m.va_start),
+                "va_end": hex(m.va_end),
+                "pa_start": hex(m.pa_start),
+                "page_size": m.page_size,
+                "flags": flags_json(m.flags),
+            }
+            if not m.backed:
+                row["absent"] = reasons[(m.pa_start >> 12) & 1]
+            expected.append(row)
+        assert out.getvalue().count("\n") == n + 2
+        assert json.loads(out.getvalue()) == expected
 
 
 @pytest.mark.skipif(not LINUX.exists(), reason="sample missing")

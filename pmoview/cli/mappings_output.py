@@ -11,17 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
-from pmoview.checks.regions import Region
 from pmoview.sizes import size_short
 
+if TYPE_CHECKING:  # the checks package is loaded only when the text listing names regions
+    from pmoview.checks.regions import Region
+
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
-JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
+JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x",%s'  # then page_size, flags[, absent]: _json_tails
+WRITE_ROWS = 4096  # JSON rows formatted and written at a time
 TEXT_ROW = "%#018x-%#018x %7s -> %#014x  %3s  %s"
 
 
@@ -59,43 +64,89 @@ def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
     return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
 
 
-Absent = Callable[[Sequence[int], Sequence[int]], list[str]]
-"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons``."""
+def _end_ints(cols: MappingColumns) -> list[int]:
+    """Exclusive ends as ints, computed in numpy: only a mapping ending at 2**64 (it wraps to 0) is
+    redone in Python."""
+    ends = cols.va_end
+    out: list[int] = ends.tolist()
+    for i in np.flatnonzero(ends < cols.va_start).tolist():
+        out[i] = cols.va_end_int(i)
+    return out
+
+
+Absent = Callable[[npt.NDArray[np.uint64], npt.NDArray[np.uint64]], tuple[list[str], list[int]]]
+"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons`` (distinct reasons, and
+the index of each range's reason)."""
 AbsentOne = Callable[[int, int], str]
 """Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
 
 
-def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
-    """Row -> why the dump lacks some of its frames, for the rows not wholly backed (few)."""
-    if absent is None:
-        return {}
-    pas = cols.pa_start
-    rows = np.flatnonzero(~cols.backed).tolist()
-    starts = [int(pas[i]) for i in rows]
-    reasons = absent(starts, [a + ends[i] - vas[i] for a, i in zip(starts, rows, strict=True)])
-    return dict(zip(rows, reasons, strict=True))
+def _size_codes(sizes: npt.NDArray[np.uint64]) -> tuple[list[int], npt.NDArray[np.int64]]:
+    """A small code per page size: its log2 (no sort; page sizes are powers of two), or its rank among
+    the batch's distinct sizes should one not be."""
+    shift = np.log2(sizes).astype(np.int64) if len(sizes) else np.zeros(0, np.int64)
+    if np.array_equal(np.left_shift(np.uint64(1), shift.astype(np.uint64)), sizes):
+        return [1 << k for k in range(int(shift.max(initial=0)) + 1)], shift
+    values, code = np.unique(sizes, return_inverse=True)
+    return values.tolist(), code.astype(np.int64)
+
+
+def _json_tails(cols: MappingColumns, flag_json: list[str], absent: Absent | None) -> list[str]:
+    """What follows each row's ``pa_start``: its ``page_size``, its flags, and ``"absent"`` for a mapping
+    some of whose frames the dump lacks. Rendered once per distinct (page size, flags, reason): a
+    4 KiB-page direct map in a filtered dump has tens of thousands of unbacked rows, a few page sizes,
+    a few flags and two or three reasons."""
+    size_values, size_code = _size_codes(cols.page_size)
+    reasons = [""]
+    why = np.zeros(len(cols), dtype=np.int64)
+    unbacked = np.flatnonzero(~cols.backed)
+    if absent is not None and len(unbacked):
+        pas = cols.pa_start[unbacked]
+        names, ids = absent(pas, pas + cols.size[unbacked])
+        reasons += [',"absent":' + json.dumps(name) for name in names]
+        why[unbacked] = np.asarray(ids, dtype=np.int64) + 1
+    nf, nr = len(flag_json), len(reasons)
+    key = (size_code * nf + cols.flag_id) * nr + why
+    text = np.empty(int(key.max()) + 1 if len(key) else 0, dtype=object)
+    for k in np.flatnonzero(np.bincount(key)).tolist():
+        s, f, r = k // (nf * nr), k // nr % nf, k % nr
+        text[k] = f'"page_size":{size_values[s]},"flags":{flag_json[f]}{reasons[r]}}}'
+    tails: list[str] = text[key].tolist()
+    return tails
 
 
 def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
     """The JSON array, one object per line; returns the number of mappings written. A mapping some of
-    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31")."""
+    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31").
+
+    A batch is one ``%`` over one format string repeated per row: the per-row cost is C's formatting
+    of four ints, with no Python frame or tuple per row."""
     per: _PerFlags | None = None
     n = 0
+    full_fmt = ",\n".join(repeat(JSON_ROW, WRITE_ROWS))
     for cols in batches:
-        if not len(cols):
+        rows = len(cols)
+        if not rows:
             continue
         if per is None:
             per = _PerFlags(cols.flags, lambda f: json.dumps(flags_json(f), separators=(",", ":")))
-        fj = per.strings()
-        vas, ends, sizes = _ends(cols)
-        rows = [
-            JSON_ROW % t
-            for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
-        ]
-        for i, why in _unbacked(cols, ends, vas, absent).items():
-            rows[i] = rows[i][:-1] + ',"absent":' + json.dumps(why) + "}"
-        out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
-        n += len(rows)
+        fields = tuple(
+            chain.from_iterable(
+                zip(
+                    cols.va_start.tolist(),
+                    _end_ints(cols),
+                    cols.pa_start.tolist(),
+                    _json_tails(cols, per.strings(), absent),
+                    strict=True,
+                )
+            )
+        )
+        # in pieces of WRITE_ROWS: the strings stay in cache and their memory is reused, not faulted in anew
+        for at in range(0, rows, WRITE_ROWS):
+            take = min(WRITE_ROWS, rows - at)
+            fmt = full_fmt if take == WRITE_ROWS else ",\n".join(repeat(JSON_ROW, take))
+            out.write(("[\n" if n == 0 else ",\n") + fmt % fields[at * 4 : (at + take) * 4])
+            n += take
     out.write("\n]\n" if n else "[]\n")
     return n
 
