@@ -112,6 +112,7 @@ def test_json_writer_rows_past_one_write_piece_with_absent_frames_and_odd_page_s
     t = tree()
     table = AddressSpace(t.mem, t.root_obj()).columns().flags
     rng = np.random.default_rng(3)
+    reasons = ["excluded by dump level 31", "not memory the machine had"]
     n = WRITE_ROWS * 2 + 17
     for sizes in ((4096, 2 * MiB, 1 << 30), (4096, 12288, 2 * MiB)):
         page = rng.choice(np.array(sizes, dtype=np.uint64), n)
@@ -127,7 +128,6 @@ def test_json_writer_rows_past_one_write_piece_with_absent_frames_and_odd_page_s
             np.zeros(n, np.int8),
             table,
         )
-        reasons = ["excluded by dump level 31", "not memory the machine had"]
 
         def absent(pas: np.ndarray, ends: np.ndarray) -> tuple[list[str], list[int]]:
             assert np.all(ends - pas > 0)

@@ -254,7 +254,9 @@ def test_absent_reasons_of_a_batch_equal_each_ranges_own_reason() -> None:
     rng = np.random.default_rng(7)
     pages = (rng.integers(0, mem.max_pfn + 64, 3000, dtype=np.int64) * mem.block_size).tolist()
     one = [(pa, pa + mem.block_size) for pa in pages] + [(top - 4096, top), (top, top + 4096)]
-    multi = one + [(pa, pa + int(n) * mem.block_size) for pa, n in zip(pages, rng.integers(2, 600, len(pages)))]
+    multi = one + [
+        (pa, pa + int(n) * mem.block_size) for pa, n in zip(pages, rng.integers(2, 600, len(pages)), strict=True)
+    ]
     sparse = multi + [(0, 4096), (1 << 50, (1 << 50) + 4096)]
     for ranges in (one, multi, sparse):
         starts, ends = zip(*ranges, strict=True)
