@@ -197,10 +197,11 @@ class KdumpMemory(PhysicalMemory):
         return int(rank[byte]) + int(_POPCOUNT8[b & ((1 << bit) - 1)])
 
     def _runs(self, bitmap: np.ndarray) -> list[Range]:
-        bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn].astype(np.int8)
-        edges = np.diff(np.concatenate(([0], bits, [0])))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
+        bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn]
+        change = np.flatnonzero(bits[1:] != bits[:-1]) + 1  # where a run of 1s or 0s begins
+        bounds = np.concatenate(([0], change, [len(bits)]))
+        starts = bounds[:-1][bits[bounds[:-1]] == 1] if len(bits) else bounds[:0]
+        ends = bounds[1:][bits[bounds[:-1]] == 1] if len(bits) else bounds[:0]
         return [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends, strict=False)]
 
     def ranges(self) -> list[Range]:
