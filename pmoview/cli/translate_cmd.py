@@ -179,7 +179,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     if args.json:
         write_json(batches, sys.stdout, space.mem.absent_reasons)
     else:
-        write_text(batches, sys.stdout, space.mem.absent_reason, _regions(space, inputs.kernel))
+        write_text(batches, sys.stdout, space.mem.absent_reasons, _regions(space, inputs.kernel))
     _warn_limits(space)
     warn_damage(space.mem)
     return 0
