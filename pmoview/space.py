@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,12 @@ __all__ = [
     "WalkLimits",
     "WalkStats",
 ]
+
+
+def _calling(fn: Callable[[LeafChunk], None], chunks: Iterator[LeafChunk]) -> Iterator[LeafChunk]:
+    for ch in chunks:
+        fn(ch)
+        yield ch
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,12 +218,15 @@ class AddressSpace:
         one batch whatever the number of leaves (the way for output and checks of huge trees)."""
         return merge_columns(self.chunks(va_start, va_end), self.flags, rows)
 
-    def columns(self) -> MappingColumns:
-        """Every mapping as columns (one full walk, cached; 38 bytes per mapping)."""
+    def columns(self, between: Callable[[LeafChunk], None] | None = None) -> MappingColumns:
+        """Every mapping as columns (one full walk, cached; 38 bytes per mapping). ``between`` is called
+        with each chunk of leaves as the walk makes it, while the walk is paused between two chunks
+        (progress; a lock lent to other threads)."""
         if self._columns is None:
-            self._columns = MappingColumns.concat(
-                list(merge_columns(self.walker.chunks(), self.flags)), self.flags.table
-            )
+            chunks = self.walker.chunks()
+            if between is not None:
+                chunks = _calling(between, chunks)
+            self._columns = MappingColumns.concat(list(merge_columns(chunks, self.flags)), self.flags.table)
         return self._columns
 
     def walk(self) -> list[Mapping]:

@@ -149,7 +149,11 @@ class PmoviewApp(App[int]):
     def analyse(self, session: Session) -> None:
         worker = get_current_worker()
         self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
-        cols = session.walk(0)
+
+        def walked(leaves: int) -> None:
+            self.post_message(self.Progress(f"walking the page tables of root 0… {leaves:,} leaves", 0.1))
+
+        cols = session.walk(0, walked)
         self.post_message(self.Walked(0, MappingModel.build(cols)))
         if worker.is_cancelled:
             return

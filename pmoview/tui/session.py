@@ -2,28 +2,67 @@
 
 No Textual here; opening is the model's (``pmoview.inputs.open_inputs``). Every call that reads the
 dump runs in a worker thread and holds ``Session.lock``: the memory backends and the walker keep LRU
-caches that are not safe to share between threads. ``open_session`` reports progress through a
-callback and checks a cancel callback between steps.
+caches that are not safe to share between threads. The long walk lends the lock out between chunks of
+leaves, so the tree's tables still load while a huge tree is walked. ``open_session`` reports progress
+through a callback and checks a cancel callback between steps.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from pmoview.arch import Root
 from pmoview.arch.columns import MappingColumns
 from pmoview.checks import Finding, PmoCoverage, Report, run_checks
+from pmoview.checks.index import FindingIndex
 from pmoview.inputs import InputOptions, Inputs, open_inputs
 from pmoview.kernel import KernelImage
 from pmoview.marks import MarksError, MarkSet, dump_identity, identity_mismatch, load_marks, sidecar_path
 from pmoview.memory import PhysicalMemory
 from pmoview.memory.container import UnpackProgress
-from pmoview.space import AddressSpace
+from pmoview.space import AddressSpace, LeafChunk
 
 Progress = Callable[[str, float | None], None]
+WalkProgress = Callable[[int], None]  # leaves walked so far
+PROGRESS_EVERY = 0.1  # seconds between two walk progress reports
+
+
+class LendingLock:
+    """A re-entrant lock whose holder can let waiting threads go first between two steps of a long job
+    (``lend``): the tree's table loads and a go-to-VA then wait for one chunk of the walk, not all of it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._turn = threading.Condition(self._lock)
+        self._waiting = 0  # threads blocked in __enter__
+        self._count = threading.Lock()  # guards _waiting (+= is not atomic between threads)
+
+    def __enter__(self) -> LendingLock:
+        with self._count:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count:
+                self._waiting -= 1
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._turn.notify_all()  # a lender waiting for its turn back
+        self._lock.release()
+
+    def lend(self, timeout: float = 0.5) -> None:
+        """Called holding the lock: if other threads wait for it, release it (however deeply held) until
+        one of them is done or ``timeout`` passes, then hold it again as before."""
+        if self._waiting > 0:
+            self._turn.wait(timeout)
 
 
 @dataclass(frozen=True)
@@ -46,9 +85,10 @@ class Session:
     marks_error: str | None = None  # the sidecar was refused: marks are not saved
     marks_warning: str | None = None
     identity: dict[str, Any] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: LendingLock = field(default_factory=LendingLock)
     mappings: dict[int, MappingColumns] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    finding_index: FindingIndex | None = None  # the tree's per-row severity, built with the findings
     report: Report | None = None
     checks_note: str | None = None
 
@@ -75,10 +115,22 @@ class Session:
     def marks_writable(self) -> bool:
         return self.marks_error is None
 
-    def walk(self, i: int) -> MappingColumns:
-        """Every mapping of root ``i`` as columns (cached by the space); call from a worker."""
+    def walk(self, i: int, progress: WalkProgress | None = None) -> MappingColumns:
+        """Every mapping of root ``i`` as columns (cached by the space); call from a worker. The lock is
+        lent between chunks of leaves; ``progress`` hears the leaves walked so far, every 0.1 s."""
+        leaves = 0
+        last = time.monotonic()
+
+        def between(chunk: LeafChunk) -> None:
+            nonlocal leaves, last
+            leaves += len(chunk)
+            if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
+                last = time.monotonic()
+                progress(leaves)
+            self.lock.lend()
+
         with self.lock:
-            cols: MappingColumns = self.spaces[i].columns()
+            cols: MappingColumns = self.spaces[i].columns(between)
         self.mappings[i] = cols
         return cols
 
@@ -99,7 +151,9 @@ class Session:
             self.checks_note = f"checks failed: {type(exc).__name__}: {exc}"
             return self.findings
         self.report = report
-        self.findings = list(report.findings)
+        findings = list(report.findings)
+        self.finding_index = FindingIndex(findings)  # here, in the worker: its cost follows the findings
+        self.findings = findings
         return self.findings
 
     def coverage(self, i: int) -> PmoCoverage | None:

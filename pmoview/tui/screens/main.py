@@ -274,6 +274,7 @@ class MainScreen(Screen[None]):
             self.query_one(TabbedContent).hide_tab(DIFF)
         self.query_one(PageTableTree).set_session(session)
         self.query_one(PageTableTree).focus()
+        self.show_verdict()  # the dump is open: the verdict line says the checks are coming
         for widget in self.query(Widget):
             if isinstance(widget, SessionView):
                 widget.show_session(session)

@@ -15,7 +15,6 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
-from pmoview.checks.index import FindingIndex
 from pmoview.sizes import size_short
 from pmoview.tui.rows import Row, split_run, table_rows
 from pmoview.tui.widgets.marks_table import MARK_LOOK
@@ -94,8 +93,6 @@ class PageTableTree(Tree[NodeData]):
         self.session: Any = None
         self.narrow = False  # labels for a tree as wide as a small terminal (see ``set_narrow``)
         self._queue: asyncio.Queue[TreeNode[NodeData]] = asyncio.Queue()
-        self._index: FindingIndex | None = None
-        self._indexed: object = None
 
     # -- content ---------------------------------------------------------------------------------
     def set_session(self, session: Any) -> None:
@@ -169,11 +166,11 @@ class PageTableTree(Tree[NodeData]):
 
     def _severity(self, data: NodeData) -> int:
         row, s = data.row, self.session
-        if row is None or not s.findings or row.kind == "none":
+        index = s.finding_index  # built by the checks' worker, once per set of findings
+        if row is None or index is None or row.kind == "none":
             return 0
-        if self._index is None or self._indexed is not s.findings:  # built once per set of findings
-            self._index, self._indexed = FindingIndex(s.findings), s.findings
-        return self._index.severity(data.path_key(), row.va_start, row.va_end)
+        rank: int = index.severity(data.path_key(), row.va_start, row.va_end)
+        return rank
 
     def set_narrow(self, narrow: bool) -> None:
         if narrow != self.narrow:
