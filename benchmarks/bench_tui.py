@@ -7,10 +7,11 @@ would fail on a loaded machine, not on a slow TUI).
 
 Runs the app headless (Textual's ``run_test``) with a temporary marks file and cache, and reports,
 in seconds from the app's creation: ``first_paint`` (the main screen's first refresh), ``loaded``
-(the opened session reaching the screen), ``walked`` (root 0's mappings on screen), ``checked`` (the
-findings on screen) and ``done`` (no analysis worker left). While the workers run it probes the event
-loop: ``loop_lag`` is how late a 10 ms sleep wakes (the loop is busy, or a worker holds the GIL), and
-``key`` how long a key press takes from the driver to the refresh after it (views switch, the cursor moves).
+(the opened session reaching the screen), ``tree`` (root 0's top table listed in the tree), ``walked``
+(root 0's mappings on screen), ``checked`` (the findings on screen) and ``done`` (no analysis worker
+left). While the workers run it probes the event loop: ``loop_lag`` is how late a 10 ms sleep wakes
+(the loop is busy, or a worker holds the GIL), and ``key`` how long a key press takes from the driver to
+the refresh after it (views switch, the cursor moves); ``key_idle`` the same once every worker is done.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from textual import events  # noqa: E402
 
 from pmoview.inputs import InputOptions  # noqa: E402
 from pmoview.tui.app import make_app  # noqa: E402
+from pmoview.tui.widgets.pagetable_tree import PageTableTree  # noqa: E402
 
 DEFAULT = ("seed-correct", "linux-x86_64-4l-nokaslr", "linux-x86_64-5l-kaslr", "linux-arm64")
 
@@ -79,6 +81,9 @@ async def probe(app: Any, pilot: Any, timeout: float) -> dict[str, object]:
         s = app.session
         if s is not None and s.mappings and "walked" not in stamps and app.main.mapping_model is not None:
             stamps["walked"] = time.monotonic()
+        tree = app.main.query_one(PageTableTree)
+        if "tree" not in stamps and tree.root.children and tree.root.children[0].data.done.is_set():
+            stamps["tree"] = time.monotonic()
         if app.main.checked and "checked" not in stamps:
             stamps["checked"] = time.monotonic()
         busy = [w for w in app.workers if w.group in ("load", "walk") and not w.is_finished]
@@ -107,6 +112,7 @@ async def measure(name: str, tmp: str, timeout: float) -> dict[str, object]:
     async with app.run_test(size=(160, 50)) as pilot:
         probed = await probe(app, pilot, timeout)
         await settle(app, pilot)
+        idle = [await key_round_trip(app, k) for k in ("2", "down", "1", "down", "4", "1") * 2]
         paint = app.main.first_paint
         stamps: dict[str, float] = probed.pop("stamps")  # type: ignore[assignment]
         return {
@@ -116,6 +122,7 @@ async def measure(name: str, tmp: str, timeout: float) -> dict[str, object]:
             "loaded_s": None if app.loaded_at is None else round(app.loaded_at - app.started, 3),
             **{f"{k}_s": round(v - app.started, 3) for k, v in stamps.items()},
             **probed,
+            "key_idle": stats(idle),
         }
 
 

@@ -18,7 +18,7 @@ from textual.widgets import Static
 from pmoview.inputs import InputOptions
 from pmoview.tui.app import make_app
 from pmoview.tui.widgets.cpus_table import CpusTable
-from pmoview.tui.widgets.diff_table import DiffTable
+from pmoview.tui.widgets.diff_view import DiffView
 from pmoview.tui.widgets.pagetable_tree import PageTableTree
 
 SIZE = (160, 50)
@@ -78,15 +78,16 @@ async def test_diff_view_lists_what_the_second_dump_maps_differently(tmp_path: P
         await settle(app, pilot)
         for _ in range(100):
             await pilot.pause(0.02)
-            if app.main.query_one(DiffTable).rows_va:
+            if app.main.query_one(DiffView).rows is not None:
                 break
         await pilot.press("7")
         await settle(app, pilot)
         assert app.main.active_tab() == "tab-diff"
-        table = app.main.query_one(DiffTable)
+        view = app.main.query_one(DiffView)
         ro_page = 0xFFFF_8000_0400_0000  # R/W cleared in A (ro-write), writable in B
-        assert ro_page in table.rows_va
-        table.move_cursor(row=table.rows_va.index(ro_page))
+        row = view.index_of_va(ro_page)
+        assert row is not None and view.rows is not None and view.rows.row(row).kind == "~"
+        view.cursor = row
         await pilot.press("enter")
         await settle(app, pilot)
         await revealed(app, pilot, ((4, 256), (3, 0), (2, 32)))

@@ -91,3 +91,28 @@ def test_mapping_filter_words_and_ranges() -> None:
     assert len(model) == 3 and model.index_of_va(KERNEL + 2 * PAGE + 5) == 2
     with pytest.raises(FilterError):
         model.apply("sparkly")
+
+
+def test_diff_rows_are_the_entries_in_va_order_with_removed_added_changed_at_one_va() -> None:
+    """The Diff view's rows: the three lists joined and sorted by VA, stably (what the table of every
+    row showed before the view drew only the visible ones)."""
+    from test_diff import K, random_pair
+
+    from pmoview.diff import diff_spaces
+    from pmoview.tui.diff_rows import DiffRows, side_text
+
+    a, b = random_pair(3000, seed=7)
+    d = diff_spaces(a, b)
+    want = sorted(
+        [(m.va_start, "-", m.va_end, m, None) for m in d.removed]
+        + [(m.va_start, "+", m.va_end, None, m) for m in d.added]
+        + [(c.va_start, "~", c.va_end, c.a, c.b) for c in d.changed],
+        key=lambda r: r[0],
+    )
+    rows = DiffRows.build(d)
+    got = [rows.row(y) for y in range(len(rows))]
+    assert len(got) == len(want) > 1000
+    assert [(r.va_start, r.kind, r.va_end, r.a, r.b) for r in got] == want
+    assert rows.width_a == max(len(side_text(w[3])) for w in want)
+    y = rows.index_of_va(want[500][0])
+    assert y is not None and got[y].va_start == want[500][0] and rows.index_of_va(K + 1) is None

@@ -26,6 +26,7 @@ from pmoview.diff import diff_spaces
 from pmoview.inputs import InputOptions, open_inputs
 from pmoview.marks import atomic_write
 from pmoview.tui.commands import PmoviewProvider
+from pmoview.tui.diff_rows import DiffRows
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.screens.main import MainScreen
 from pmoview.tui.session import Session, SessionOptions, open_session
@@ -177,7 +178,7 @@ class PmoviewApp(App[int]):
             finally:
                 other.close()
             title = f"A {session.roots[0].table:#x} ({session.dump_path}) · B {other.roots[0].table:#x} ({other.path})"
-            self.post_message(self.Diffed(result, title))
+            self.post_message(self.Diffed(DiffRows.build(result), title))
         self.post_message(self.Progress(self._summary(session), 1.0))
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)

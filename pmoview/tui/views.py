@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.cpus_table import CpusTable
-from pmoview.tui.widgets.diff_table import DiffTable
+from pmoview.tui.widgets.diff_view import DiffView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
 from pmoview.tui.widgets.log_view import LogView
@@ -88,7 +88,7 @@ def _cpus() -> ComposeResult:
 def _diff() -> ComposeResult:
     with Vertical():
         yield Static("start with `pmoview A --diff B` to compare A with a second dump B", id="diff-info")
-        yield DiffTable(id="diff")
+        yield DiffView(id="diff")
 
 
 def _log() -> ComposeResult:

@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, Tabb
 from pmoview.arch.records import path_key
 from pmoview.checks import Finding, PmoCoverage
 from pmoview.cpus import CpuView
-from pmoview.diff import SpaceDiff
 from pmoview.sizes import size_short
+from pmoview.tui.diff_rows import DiffRows
 from pmoview.tui.mapping_model import FILTER_HELP, FilterError, MappingModel
 from pmoview.tui.screens.choice import ChoiceScreen
 from pmoview.tui.screens.prompt import PromptScreen
@@ -40,7 +40,7 @@ from pmoview.tui.views import (
 )
 from pmoview.tui.widgets.coverage_view import CoverageView
 from pmoview.tui.widgets.cpus_table import CpusTable, cpu_detail
-from pmoview.tui.widgets.diff_table import DiffTable
+from pmoview.tui.widgets.diff_view import DiffView
 from pmoview.tui.widgets.entry_inspector import EntryInspector
 from pmoview.tui.widgets.findings_table import FindingsTable
 from pmoview.tui.widgets.mappings_view import MappingsView
@@ -316,10 +316,10 @@ class MainScreen(Screen[None]):
         count = f"({len(views)}" + (f", {faults} fault" if faults else "") + ")" if views else ""
         self.query_one(TabbedContent).get_tab(CPUS).label = view_label(CPUS, count)
 
-    def set_diff(self, result: SpaceDiff, title: str) -> None:
+    def set_diff(self, rows: DiffRows, title: str) -> None:
         """The Diff view's content (only with ``--diff B``)."""
-        self.query_one(DiffTable).set_diff(result)
-        n = len(result.removed) + len(result.added) + len(result.changed)
+        self.query_one(DiffView).set_rows(rows)
+        n = len(rows)
         text = f"{title} · {n} difference(s): - only in A, + only in B, ~ changed; enter: the VA in A's tree"
         self.query_one("#diff-info", Static).update(text)
         self.query_one(TabbedContent).get_tab(DIFF).label = view_label(DIFF, f"({n})")
@@ -594,7 +594,7 @@ class MainScreen(Screen[None]):
         elif v.pc is not None:
             self.actions.goto_va(space, v.pc)
 
-    def on_diff_table_va_chosen(self, event: DiffTable.VaChosen) -> None:
+    def on_diff_view_va_chosen(self, event: DiffView.VaChosen) -> None:
         self.actions.goto_va(0, event.va)
 
     def on_marks_table_mark_chosen(self, event: MarksTable.MarkChosen) -> None:
