@@ -244,6 +244,28 @@ def test_a_filtered_dump_lists_the_mappings_of_the_full_one(key: str) -> None:
     mem.close()
 
 
+def test_absent_reasons_of_a_batch_equal_each_ranges_own_reason() -> None:
+    """The batch answer (bit lookups for one-block ranges, prefix sums for longer ones, one by one over a
+    huge span) gives every range the reason ``absent_reason`` gives it alone."""
+    t = truth(PTI)
+    mem = open_dump(str(PTI / t["dumps"]["kdump"]))
+    assert isinstance(mem, KdumpMemory) and mem.header.dump_level == 31
+    top = mem.max_pfn * mem.block_size
+    rng = np.random.default_rng(7)
+    pages = (rng.integers(0, mem.max_pfn + 64, 3000, dtype=np.int64) * mem.block_size).tolist()
+    one = [(pa, pa + mem.block_size) for pa in pages] + [(top - 4096, top), (top, top + 4096)]
+    multi = one + [
+        (pa, pa + int(n) * mem.block_size) for pa, n in zip(pages, rng.integers(2, 600, len(pages)), strict=True)
+    ]
+    sparse = multi + [(0, 4096), (1 << 50, (1 << 50) + 4096)]
+    for ranges in (one, multi, sparse):
+        starts, ends = zip(*ranges, strict=True)
+        names, ids = mem.absent_reasons(np.array(starts, np.uint64), np.array(ends, np.uint64))
+        assert [names[i] for i in ids] == [mem.absent_reason(a, b) for a, b in ranges]
+        assert len(set(ids)) >= 2  # the sample has excluded frames and frames the machine never had
+    mem.close()
+
+
 def test_missing_frames_say_why() -> None:
     t = truth(PTI)
     mem = open_dump(str(PTI / t["dumps"]["kdump"]))

@@ -9,20 +9,25 @@ flags (their JSON object, their ptdump text) is rendered once per distinct flags
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags, FlagTable
-from pmoview.checks.regions import Region
 from pmoview.sizes import size_short
 
+if TYPE_CHECKING:  # the checks package is loaded only when the text listing names regions
+    from pmoview.checks.regions import Region
+
 FLAG_NAMES = ("present", "writable", "user", "nx", "user_nx", "global_", "accessed", "dirty")
-JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x","page_size":%d,"flags":%s}'
+JSON_ROW = '{"va_start":"0x%x","va_end":"0x%x","pa_start":"0x%x",%s'  # then page_size, flags[, absent]: _json_tails
+WRITE_ROWS = 4096  # JSON rows formatted and written at a time
 TEXT_ROW = "%#018x-%#018x %7s -> %#014x  %3s  %s"
+TEXT_ROW_WHY = TEXT_ROW + "%s"  # then why the dump lacks some of its frames, or nothing
 
 
 def flags_json(flags: Flags | None) -> dict[str, bool | str] | None:
@@ -54,48 +59,87 @@ class _PerFlags:
         return self.cache
 
 
-def _ends(cols: MappingColumns) -> tuple[list[int], list[int], list[int]]:
-    vas, cnts, sizes = cols.va_start.tolist(), cols.count.tolist(), cols.page_size.tolist()
-    return vas, [v + c * s for v, c, s in zip(vas, cnts, sizes, strict=True)], sizes
+def _end_ints(cols: MappingColumns) -> list[int]:
+    """Exclusive ends as ints, computed in numpy: only a mapping ending at 2**64 (it wraps to 0) is
+    redone in Python."""
+    ends = cols.va_end
+    out: list[int] = ends.tolist()
+    for i in np.flatnonzero(ends < cols.va_start).tolist():
+        out[i] = cols.va_end_int(i)
+    return out
 
 
-Absent = Callable[[Sequence[int], Sequence[int]], list[str]]
-"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons``."""
-AbsentOne = Callable[[int, int], str]
-"""Why the dump lacks PA [start, end): ``PhysicalMemory.absent_reason``."""
+Absent = Callable[[npt.NDArray[np.uint64], npt.NDArray[np.uint64]], tuple[list[str], list[int]]]
+"""Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons`` (distinct reasons, and
+the index of each range's reason)."""
 
 
-def _unbacked(cols: MappingColumns, ends: list[int], vas: list[int], absent: Absent | None) -> dict[int, str]:
-    """Row -> why the dump lacks some of its frames, for the rows not wholly backed (few)."""
-    if absent is None:
-        return {}
-    pas = cols.pa_start
-    rows = np.flatnonzero(~cols.backed).tolist()
-    starts = [int(pas[i]) for i in rows]
-    reasons = absent(starts, [a + ends[i] - vas[i] for a, i in zip(starts, rows, strict=True)])
-    return dict(zip(rows, reasons, strict=True))
+def _size_codes(sizes: npt.NDArray[np.uint64]) -> tuple[list[int], npt.NDArray[np.int64]]:
+    """A small code per page size: its log2 (no sort; page sizes are powers of two), or its rank among
+    the batch's distinct sizes should one not be."""
+    shift = np.log2(sizes).astype(np.int64) if len(sizes) else np.zeros(0, np.int64)
+    if np.array_equal(np.left_shift(np.uint64(1), shift.astype(np.uint64)), sizes):
+        return [1 << k for k in range(int(shift.max(initial=0)) + 1)], shift
+    values, code = np.unique(sizes, return_inverse=True)
+    return values.tolist(), code.astype(np.int64)
+
+
+def _json_tails(cols: MappingColumns, flag_json: list[str], absent: Absent | None) -> list[str]:
+    """What follows each row's ``pa_start``: its ``page_size``, its flags, and ``"absent"`` for a mapping
+    some of whose frames the dump lacks. Rendered once per distinct (page size, flags, reason): a
+    4 KiB-page direct map in a filtered dump has tens of thousands of unbacked rows, a few page sizes,
+    a few flags and two or three reasons."""
+    size_values, size_code = _size_codes(cols.page_size)
+    reasons = [""]
+    why = np.zeros(len(cols), dtype=np.int64)
+    unbacked = np.flatnonzero(~cols.backed)
+    if absent is not None and len(unbacked):
+        pas = cols.pa_start[unbacked]
+        names, ids = absent(pas, pas + cols.size[unbacked])
+        reasons += [',"absent":' + json.dumps(name) for name in names]
+        why[unbacked] = np.asarray(ids, dtype=np.int64) + 1
+    nf, nr = len(flag_json), len(reasons)
+    key = (size_code * nf + cols.flag_id) * nr + why
+    text = np.empty(int(key.max()) + 1 if len(key) else 0, dtype=object)
+    for k in np.flatnonzero(np.bincount(key)).tolist():
+        s, f, r = k // (nf * nr), k // nr % nf, k % nr
+        text[k] = f'"page_size":{size_values[s]},"flags":{flag_json[f]}{reasons[r]}}}'
+    tails: list[str] = text[key].tolist()
+    return tails
 
 
 def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None) -> int:
     """The JSON array, one object per line; returns the number of mappings written. A mapping some of
-    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31")."""
+    whose frames the dump lacks gets ``"absent"``: why (e.g. "excluded by dump level 31").
+
+    A batch is one ``%`` over one format string repeated per row: the per-row cost is C's formatting
+    of four ints, with no Python frame or tuple per row."""
     per: _PerFlags | None = None
     n = 0
+    full_fmt = ",\n".join(repeat(JSON_ROW, WRITE_ROWS))
     for cols in batches:
-        if not len(cols):
+        rows = len(cols)
+        if not rows:
             continue
         if per is None:
             per = _PerFlags(cols.flags, lambda f: json.dumps(flags_json(f), separators=(",", ":")))
-        fj = per.strings()
-        vas, ends, sizes = _ends(cols)
-        rows = [
-            JSON_ROW % t
-            for t in zip(vas, ends, cols.pa_start.tolist(), sizes, [fj[i] for i in cols.flag_id.tolist()], strict=True)
-        ]
-        for i, why in _unbacked(cols, ends, vas, absent).items():
-            rows[i] = rows[i][:-1] + ',"absent":' + json.dumps(why) + "}"
-        out.write(("[\n" if n == 0 else ",\n") + ",\n".join(rows))
-        n += len(rows)
+        fields = tuple(
+            chain.from_iterable(
+                zip(
+                    cols.va_start.tolist(),
+                    _end_ints(cols),
+                    cols.pa_start.tolist(),
+                    _json_tails(cols, per.strings(), absent),
+                    strict=True,
+                )
+            )
+        )
+        # in pieces of WRITE_ROWS: the strings stay in cache and their memory is reused, not faulted in anew
+        for at in range(0, rows, WRITE_ROWS):
+            take = min(WRITE_ROWS, rows - at)
+            fmt = full_fmt if take == WRITE_ROWS else ",\n".join(repeat(JSON_ROW, take))
+            out.write(("[\n" if n == 0 else ",\n") + fmt % fields[at * 4 : (at + take) * 4])
+            n += take
     out.write("\n]\n" if n else "[]\n")
     return n
 
@@ -103,106 +147,147 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | 
 ALIAS_MIN = 4  # this many mappings of the same frames at a regular stride are one line
 
 
-@dataclass
-class _Segment:
-    """Rows ``first..last`` of the listing that map the same frames (PA, size, flags): one mapping, or
-    aliases of it at a regular VA stride (ESPfix maps one page 65,536 times)."""
-
-    va: int
-    end: int  # exclusive end of the last alias
-    span: int
-    pa: int
-    page_size: int
-    flag: int
-    count: int
-    stride: int  # VA distance between aliases (0 for one mapping)
-    backed: bool = True  # the dump holds every frame
-
-    def takes(self, va: int, span: int, pa: int, page_size: int, flag: int, backed: bool) -> bool:
-        if (pa, span, page_size, flag, backed) != (self.pa, self.span, self.page_size, self.flag, self.backed):
-            return False
-        stride = va - (self.end - self.span)
-        return stride > 0 and (self.count == 1 or stride == self.stride)
-
-    def add(self, va: int) -> None:
-        self.stride = va - (self.end - self.span)
-        self.end = va + self.span
-        self.count += 1
+def _same_frames(cols: MappingColumns) -> npt.NDArray[np.bool_]:
+    """Per row after the first: whether it maps what the row before maps (PA, size, page size, flags,
+    backing), i.e. could be an alias of it."""
+    c = cols
+    same: npt.NDArray[np.bool_] = (
+        (c.pa_start[1:] == c.pa_start[:-1])
+        & (c.count[1:] == c.count[:-1])
+        & (c.page_size[1:] == c.page_size[:-1])
+        & (c.flag_id[1:] == c.flag_id[:-1])
+        & (c.backed[1:] == c.backed[:-1])
+    )
+    return same
 
 
-def _segments(batches: Iterable[MappingColumns]) -> Iterator[tuple[_Segment, FlagTable]]:
-    """Mappings in VA order, aliases of one set of frames folded (streamed, one segment held back)."""
-    held: _Segment | None = None
-    table: FlagTable | None = None
-    for cols in batches:
-        if not len(cols):
-            continue
-        table = cols.flags
-        vas, ends, sizes = _ends(cols)
-        for va, end, size, pa, flag, backed in zip(
-            vas, ends, sizes, cols.pa_start.tolist(), cols.flag_id.tolist(), cols.backed.tolist(), strict=True
-        ):
-            span = end - va
-            if held is not None and held.takes(va, span, pa, size, flag, backed):
-                held.add(va)
-                continue
-            if held is not None:
-                yield held, table
-            held = _Segment(va, end, span, pa, size, flag, 1, 0, backed)
-    if held is not None and table is not None:
-        yield held, table
+def _alias_runs(cols: MappingColumns) -> list[tuple[int, int, int]]:
+    """(first row, rows, stride) of each run of ``ALIAS_MIN`` or more aliases at a regular VA stride.
+    Rows that map the same frames are cut greedily: a run takes the next row while the stride holds,
+    and the row that breaks it starts the next run. Python works per group of same-frame rows (few: a
+    direct map has none, ESPfix one of 65,536), never per row."""
+    same = _same_frames(cols)
+    if not same.any():
+        return []
+    edges = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
+    va = cols.va_start
+    runs = []
+    for g0, g1 in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True):
+        # rows g0..g1 (inclusive) map the same frames; d[k] = VA step from row g0+k to g0+k+1
+        d = np.diff(va[g0 : g1 + 1])
+        s = g0
+        while s < g1:
+            stride = d[s - g0]
+            brk = np.flatnonzero(d[s - g0 + 1 :] != stride)
+            e = s + 1 + (int(brk[0]) if len(brk) else g1 - s - 1)  # last row the stride reaches
+            if e - s + 1 >= ALIAS_MIN:
+                runs.append((s, e - s + 1, int(stride)))
+            s = e + 1
+    return runs
 
 
-def _unfold(seg: _Segment) -> Iterator[_Segment]:
-    """A short run of aliases is listed mapping by mapping."""
-    if seg.count >= ALIAS_MIN:
-        yield seg
-        return
-    for k in range(seg.count):
-        va = seg.va + k * seg.stride
-        yield _Segment(va, va + seg.span, seg.span, seg.pa, seg.page_size, seg.flag, 1, 0, seg.backed)
+def _tail_group(cols: MappingColumns) -> int:
+    """First row of the trailing rows that map the same frames as the last row: held back for the next
+    batch, so a run of aliases cut by a batch boundary is still folded."""
+    same = _same_frames(cols)
+    differ = np.flatnonzero(~same)
+    return int(differ[-1]) + 1 if len(differ) else 0
 
 
 def write_text(
-    batches: Iterable[MappingColumns], out: TextIO, absent: AbsentOne | None = None, regions: Sequence[Region] = ()
+    batches: Iterable[MappingColumns], out: TextIO, absent: Absent | None = None, regions: Sequence[Region] = ()
 ) -> int:
     """The ptdump-style listing, one mapping per line, ``---[ Region ]---`` where a named region
     starts, aliases of the same frames at a regular stride as one line with their count; returns the
     number of mappings written (aliases counted one by one). A mapping some of whose frames the dump
-    lacks ends with ``[why]``."""
+    lacks ends with ``[why]``. Per batch the rows are formatted in numpy passes and one ``%`` a row;
+    Python loops only over aliases, regions and distinct sizes or reasons."""
     per: _PerFlags | None = None
-    human: dict[int, str] = {}
     n = 0
-    region_index = 0
-    current: Region | None = None
-    lines: list[str] = []
-    for folded, table in _segments(batches):
+    state = _TextState(regions)
+    held: MappingColumns | None = None
+    for cols in batches:
+        if not len(cols):
+            continue
         if per is None:
-            per = _PerFlags(table, lambda f: f.text())
-        ft = per.strings()
-        for seg in _unfold(folded):
-            while region_index < len(regions) and regions[region_index].end <= seg.va:
-                region_index += 1
-            here = regions[region_index] if region_index < len(regions) else None
-            if here is not None and here.start > seg.va:
-                here = None
-            if here is not current and here is not None:
-                lines.append(f"---[ {here.name} ]---")
-            current = here
-            size = human.get(seg.span) or human.setdefault(seg.span, size_short(seg.span))
-            row = TEXT_ROW % (seg.va, seg.end, size, seg.pa, size_short(seg.page_size), ft[seg.flag])
-            if seg.count > 1:
-                row = (
-                    TEXT_ROW % (seg.va, seg.end, f"{seg.count}x", seg.pa, size_short(seg.page_size), ft[seg.flag])
-                    + f"  ({seg.count:,} aliases of these {size}, one every {seg.stride:#x})"
-                )
-            if not seg.backed and absent is not None:
-                row += f"  [frames not in the dump: {absent(seg.pa, seg.pa + seg.span)}]"
-            lines.append(row)
-            n += seg.count
-            if len(lines) >= 4096:
-                out.write("\n".join(lines) + "\n")
-                lines.clear()
-    if lines:
-        out.write("\n".join(lines) + "\n")
+            per = _PerFlags(cols.flags, lambda f: f.text())
+        if held is not None:
+            cols = MappingColumns.concat([held, cols], cols.flags)
+        cut = _tail_group(cols)
+        held = cols.take(slice(cut, len(cols)))
+        if cut:
+            n += _write_text_batch(cols.take(slice(0, cut)), out, per.strings(), absent, state)
+    if held is not None and per is not None:
+        n += _write_text_batch(held, out, per.strings(), absent, state)
     return n
+
+
+class _TextState:
+    """The named regions, and the one the listing is in (a header is written on entering one)."""
+
+    def __init__(self, regions: Sequence[Region]) -> None:
+        self.regions = regions
+        self.starts = np.array([r.start for r in regions], dtype=np.uint64)
+        self.ends = np.array([min(r.end, (1 << 64) - 1) for r in regions], dtype=np.uint64)
+        self.current = -1
+
+
+def _write_text_batch(
+    cols: MappingColumns, out: TextIO, flag_text: list[str], absent: Absent | None, state: _TextState
+) -> int:
+    """One batch of the listing; returns its number of mappings."""
+    keep = np.ones(len(cols), dtype=bool)  # rows that start a line
+    runs = _alias_runs(cols)
+    for first, count, _ in runs:
+        keep[first + 1 : first + count] = False
+    line = np.flatnonzero(keep)
+    lc = cols.take(line)
+    va = lc.va_start.tolist()
+    span = lc.count * lc.page_size
+    span_values, span_code = np.unique(span, return_inverse=True)
+    span_text = [size_short(v) for v in span_values.tolist()]
+    page_values, page_code = np.unique(lc.page_size, return_inverse=True)
+    page_text: list[str] = np.array([size_short(v) for v in page_values.tolist()], dtype=object)[page_code].tolist()
+    flags: list[str] = np.array(flag_text, dtype=object)[lc.flag_id].tolist()
+    why: list[str] = [""] * len(lc)
+    unbacked = np.flatnonzero(~lc.backed)
+    if absent is not None and len(unbacked):
+        pas = lc.pa_start[unbacked]
+        names, ids = absent(pas, pas + span[unbacked])
+        said = [f"  [frames not in the dump: {name}]" for name in names]
+        for row, k in zip(unbacked.tolist(), ids, strict=True):
+            why[row] = said[k]
+    pa = lc.pa_start.tolist()
+    spans: list[str] = np.array(span_text, dtype=object)[span_code].tolist()
+    text = [TEXT_ROW_WHY % t for t in zip(va, _end_ints(lc), spans, pa, page_text, flags, why, strict=True)]
+    for first, count, stride in runs:  # the aliases' line: the first alias, the end of the last, the count
+        k = int(np.searchsorted(line, first))
+        size = span_text[int(span_code[k])]
+        end = va[k] + (count - 1) * stride + int(span[k])
+        text[k] = (
+            TEXT_ROW % (va[k], end, f"{count}x", pa[k], page_text[k], flags[k])
+            + f"  ({count:,} aliases of these {size}, one every {stride:#x})"
+            + why[k]
+        )
+    _write_lines(text, lc.va_start, state, out)
+    return len(cols)
+
+
+def _write_lines(text: list[str], va: npt.NDArray[np.uint64], state: _TextState, out: TextIO) -> None:
+    """The lines, with ``---[ Region ]---`` before the first line in a region."""
+    if state.regions:
+        idx = np.searchsorted(state.ends, va, side="right")
+        inside = idx < len(state.regions)
+        inside[inside] = state.starts[idx[inside]] <= va[inside]
+        region = np.where(inside, idx, -1)
+        before = np.concatenate(([state.current], region[:-1]))
+        heads = np.flatnonzero((region != -1) & (region != before)).tolist()
+        state.current = int(region[-1])
+        at = 0
+        for h in heads:
+            out.write("".join(line + "\n" for line in text[at:h]))
+            out.write(f"---[ {state.regions[int(region[h])].name} ]---\n")
+            at = h
+        text = text[at:]
+    for at in range(0, len(text), WRITE_ROWS):
+        out.write("\n".join(text[at : at + WRITE_ROWS]) + "\n")

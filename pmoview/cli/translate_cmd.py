@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pmoview.arch import Root
-from pmoview.checks.regions import Region
 from pmoview.cli.common import hexs, note, open_for_command, warn_damage
 from pmoview.cli.mappings_output import flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, parse_va_range
 from pmoview.inputs import Inputs
 from pmoview.sizes import size_short
 from pmoview.space import AddressSpace
+
+if TYPE_CHECKING:  # the checks package is loaded only when the text listing names regions
+    from pmoview.checks.regions import Region
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -177,7 +179,7 @@ def run_mappings(args: argparse.Namespace) -> int:
     if args.json:
         write_json(batches, sys.stdout, space.mem.absent_reasons)
     else:
-        write_text(batches, sys.stdout, space.mem.absent_reason, _regions(space, inputs.kernel))
+        write_text(batches, sys.stdout, space.mem.absent_reasons, _regions(space, inputs.kernel))
     _warn_limits(space)
     warn_damage(space.mem)
     return 0

@@ -3,6 +3,7 @@ and ``qmp://HOST:PORT``."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from pmoview.live.errors import LiveError
@@ -42,24 +43,29 @@ def parse_target(text: str) -> LiveTarget:
     return LiveTarget(kind, host, int(port_text), None)
 
 
+def _open_targets() -> list[PhysicalMemory]:
+    """The live targets open now. None when no live backend was ever loaded: a command on a dump file
+    does not pay for importing one (6 ms of a 0.2 s ``info``)."""
+    base = sys.modules.get("pmoview.live.base")
+    return list(base.OPEN) if base is not None else []
+
+
 def live_notes() -> list[str]:
     """What a front end should tell the user about the live targets it has open."""
-    from pmoview.live.base import OPEN
-
     return [
         f"{m.path}: the guest was running; pmoview stopped it (--stop) and leaves it stopped"
-        for m in OPEN
+        for m in _open_targets()
         if m.info.details.get("stopped_by_pmoview")
     ]
 
 
 def close_live_targets() -> None:
     """Close every live target still open: each connection is put back as it was, now."""
-    from pmoview.live.base import OPEN
-
-    for mem in list(OPEN):
+    for mem in _open_targets():
         mem.close()
-    OPEN.clear()
+    base = sys.modules.get("pmoview.live.base")
+    if base is not None:
+        base.OPEN.clear()
 
 
 def open_live(text: str, stop: bool = False, timeout: float | None = None) -> PhysicalMemory:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import cramjam
 import numpy as np
@@ -31,7 +31,7 @@ from parsers.kdump import (
     flat_header,
     kdump_sub_header,
 )
-from pmoview.memory.base import PAGE_SIZE, DumpInfo, PhysicalMemory, Range
+from pmoview.memory.base import PAGE_SIZE, Addresses, DumpInfo, PhysicalMemory, Range
 from pmoview.memory.fileview import FlattenedFile, MappedFile
 from pmoview.memory.notes import apply_notes, arch_from_machine
 
@@ -197,10 +197,11 @@ class KdumpMemory(PhysicalMemory):
         return int(rank[byte]) + int(_POPCOUNT8[b & ((1 << bit) - 1)])
 
     def _runs(self, bitmap: np.ndarray) -> list[Range]:
-        bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn].astype(np.int8)
-        edges = np.diff(np.concatenate(([0], bits, [0])))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
+        bits = np.unpackbits(bitmap, bitorder="little")[: self.max_pfn]
+        change = np.flatnonzero(bits[1:] != bits[:-1]) + 1  # where a run of 1s or 0s begins
+        bounds = np.concatenate(([0], change, [len(bits)]))
+        starts = bounds[:-1][bits[bounds[:-1]] == 1] if len(bits) else bounds[:0]
+        ends = bounds[1:][bits[bounds[:-1]] == 1] if len(bits) else bounds[:0]
         return [Range(int(s) * self.block_size, int(e) * self.block_size) for s, e in zip(starts, ends, strict=False)]
 
     def ranges(self) -> list[Range]:
@@ -236,37 +237,47 @@ class KdumpMemory(PhysicalMemory):
             return "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
         return "not in the dump" if valid.any() else "not memory the machine had (not in the dump's bitmap)"
 
-    def absent_reasons(self, pa_starts: Sequence[int], pa_ends: Sequence[int]) -> list[str]:
-        """``absent_reason`` per range, from prefix sums over the bitmaps of the span they cover: one
-        numpy pass for a batch of mappings instead of one bitmap slice each."""
-        if not pa_starts:
-            return []
+    def absent_reasons(self, pa_starts: Addresses, pa_ends: Addresses) -> tuple[list[str], list[int]]:
+        """``absent_reason`` per range in numpy passes over the bitmaps instead of one bitmap slice each: a
+        one-block range looks its two bits up, longer ones take prefix sums over the span they cover."""
+        if len(pa_starts) == 0:
+            return [], []
         bs, top = self.block_size, self.max_pfn
-        first = np.minimum(np.array(pa_starts, dtype=np.uint64) // np.uint64(bs), np.uint64(top)).astype(np.int64)
-        ends = np.minimum(np.array(pa_ends, dtype=object), 1 << 63).astype(np.uint64)
+        first = np.minimum(np.asarray(pa_starts, dtype=np.uint64) // np.uint64(bs), np.uint64(top)).astype(np.int64)
+        ends = np.asarray(pa_ends, dtype=np.uint64)
         last = np.minimum(np.maximum(first + 1, ((ends + np.uint64(bs - 1)) // np.uint64(bs)).astype(np.int64)), top)
-        lo, hi = int(first.min()), int(last.max())
-        if hi - lo > SPAN_BITS:  # a sparse batch over a huge PA span: one range at a time
+        if top == 0:  # no bitmap: nothing was memory the machine had
             return super().absent_reasons(pa_starts, pa_ends)
-        b0, b1 = lo // 8, (hi + 7) // 8
-        valid = np.unpackbits(self._valid_bits()[b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
-        dumped = np.unpackbits(self._index()[0][b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
-        cs_excl = np.concatenate(([0], np.cumsum(valid & ~dumped, dtype=np.int64)))
-        cs_valid = np.concatenate(([0], np.cumsum(valid, dtype=np.int64)))
-        i, j = first - lo, np.maximum(last - lo, first - lo)
-        excluded = (cs_excl[j] - cs_excl[i]) > 0
-        had = (cs_valid[j] - cs_valid[i]) > 0
+        excluded = np.zeros(len(first), dtype=bool)
+        had = np.zeros(len(first), dtype=bool)
+        one = np.flatnonzero(last - first == 1)  # one block (a 4 KiB page): look its two bits up
+        if len(one):
+            pfn = first[one]
+            shift = (pfn & 7).astype(np.uint8)
+            had[one] = (self._valid_bits()[pfn >> 3] >> shift) & 1
+            excluded[one] = had[one] & ~((self._index()[0][pfn >> 3] >> shift) & 1).astype(bool)
+        more = np.flatnonzero(last - first > 1)  # prefix sums over the bitmaps of the span they cover
+        if len(more):
+            lo, hi = int(first[more].min()), int(last[more].max())
+            if hi - lo > SPAN_BITS:  # a sparse batch over a huge PA span: one range at a time
+                return super().absent_reasons(pa_starts, pa_ends)
+            b0, b1 = lo // 8, (hi + 7) // 8
+            valid = np.unpackbits(self._valid_bits()[b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
+            dumped = np.unpackbits(self._index()[0][b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
+            cs_excl = np.concatenate(([0], np.cumsum(valid & ~dumped, dtype=np.int64)))
+            cs_valid = np.concatenate(([0], np.cumsum(valid, dtype=np.int64)))
+            i, j = first[more] - lo, last[more] - lo
+            excluded[more] = (cs_excl[j] - cs_excl[i]) > 0
+            had[more] = (cs_valid[j] - cs_valid[i]) > 0
         level = self.header.dump_level
         left_out = (
             f"excluded by dump level {level}"
             if level > 0
             else "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
         )
-        never = "not memory the machine had (not in the dump's bitmap)"
-        return [
-            left_out if e else "not in the dump" if h else never
-            for e, h in zip(excluded.tolist(), had.tolist(), strict=True)
-        ]
+        names = [left_out, "not in the dump", "not memory the machine had (not in the dump's bitmap)"]
+        ids: list[int] = np.where(excluded, 0, np.where(had, 1, 2)).tolist()
+        return names, ids
 
     # -- pages ------------------------------------------------------------------------------
     def read_block(self, pfn: int) -> bytes | None:
