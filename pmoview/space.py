@@ -3,7 +3,7 @@
 ``translate`` does what the MMU does for one VA (following even a recursive entry); ``chunks`` and
 ``leaves`` enumerate present leaves in VA order (vectorised chunks, or one ``Leaf`` per page);
 ``mappings`` merges them into runs; ``table``/``root_table``/``children`` serve lazy tree views;
-``anomalies`` collects what the walks so far found (``walk()`` walks everything once).
+``anomalies`` collects what the walks so far found (``scan()`` walks everything once, keeping nothing).
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ class AddressSpace:
         self.flags = FlagsCache(self.mode)
         self._all: list[Mapping] | None = None
         self._columns: MappingColumns | None = None
+        self._scanned = False
+        self._scan_end = 1 << 64
 
     # -- anomalies ----------------------------------------------------------------------------
     def _report(self, a: Anomaly) -> None:
@@ -227,7 +229,30 @@ class AddressSpace:
             if between is not None:
                 chunks = _calling(between, chunks)
             self._columns = MappingColumns.concat(list(merge_columns(chunks, self.flags)), self.flags.table)
+            self._walked_whole()
         return self._columns
+
+    def scan(self) -> list[Anomaly]:
+        """Walk the whole tree once, in VA order, keeping no leaf (memory follows one chunk): afterwards
+        ``anomalies`` holds everything the tree has, in the order a full walk meets it."""
+        if not self._scanned:
+            for _ in self.walker.chunks():
+                pass
+            self._walked_whole()
+        return self.anomalies
+
+    def _walked_whole(self) -> None:
+        self._scanned = True
+        stop = self.walker.stopped_at
+        self._scan_end = 1 << 64 if stop is None else self.mode.va_of(stop)
+
+    @property
+    def scan_end(self) -> int:
+        """Where the whole-tree walk (``scan``, ``columns``) ended: 2**64, or the VA of the entry where
+        a walk limit stopped it. What it did not reach, a walk of one range may: whoever wants to see
+        what the whole walk saw (the checks) stops there."""
+        self.scan()
+        return self._scan_end
 
     def walk(self) -> list[Mapping]:
         """Walk the whole tree once (cached): every mapping, and every anomaly in ``anomalies``."""

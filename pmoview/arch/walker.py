@@ -97,6 +97,7 @@ class _Run:
     seen: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # table PA -> (level, parent PA, index)
     shared_reported: set[int] = field(default_factory=set)
     stopped: bool = False
+    stop: int | None = None  # walk offset of the entry where a limit stopped it
     visited: int = 0  # tables visited by this walk (stats count every walk of the space)
     revisits: int = 0  # visits of a table this walk had already visited (shared tables, hostile DAGs)
 
@@ -117,6 +118,7 @@ class Walker:
         self.limits = limits
         self.stats = stats
         self.report = report
+        self.stopped_at: int | None = None  # where a limit stopped the last walk run to its end (walk offset)
         # decoded tables, least recently used dropped first (functools' LRU; per walker, so per space)
         self._decoded = functools.lru_cache(maxsize=limits.table_cache)(self._decode_table)
         self._offsets = [np.arange(r.entries, dtype=np.uint64) * np.uint64(r.span) for r in mode.levels]
@@ -222,6 +224,7 @@ class Walker:
             np.frombuffer(data, dtype="<u8"),
         )
         yield from self._walk(root, lo, hi, run)
+        self.stopped_at = run.stop
 
     def _walk(self, b: Batch, lo: int, hi: int, run: _Run) -> Iterator[LeafChunk]:
         row = self.mode.levels[b.depth]
@@ -320,6 +323,7 @@ class Walker:
         if left < pos.size:
             run.stopped = True
             p = int(pos[max(left, 0)]) if pos.size else 0
+            run.stop = int(off[p]) if pos.size else None
             self._entry_anomaly(
                 "limit",
                 b,
@@ -343,6 +347,7 @@ class Walker:
         if sum(again) > allowed:
             cut = next(j for j, n in enumerate(accumulate(again)) if n > allowed)
             run.stopped = True
+            run.stop = int(off[int(pos[cut])])
             self._entry_anomaly(
                 "limit",
                 b,

@@ -86,7 +86,8 @@ def resolve_profile(
         base, why = builtin(profile), "--profile"
     else:
         name, why = pick_profile(arch, mem.vmcoreinfo)
-        if name == "xv6-riscv" and space.mappings(1 << 63, 1 << 64):
+        # the whole upper half is walked (leaf chunks, nothing kept), as the walks that follow expect
+        if name == "xv6-riscv" and sum(len(c) for c in space.chunks(1 << 63, 1 << 64)) > 0:
             # xv6 maps nothing in the upper half; Linux maps its kernel and linear map there
             name, why = "linux-riscv64", "riscv64 without VMCOREINFO, upper half mapped: a Linux layout"
         base = builtin(name)

@@ -10,6 +10,7 @@ import numpy as np
 
 from pmoview.arch import EntryRef, Flags, Mapping
 from pmoview.arch.columns import Bool, MappingColumns
+from pmoview.arch.merge import BATCH_ROWS as MERGE_BATCH_ROWS
 from pmoview.checks.coverage import PmoCoverage
 from pmoview.checks.findings import EntryPath, Evidence, PathEntry, Pending, PendingCollector
 from pmoview.checks.profiles import ResolvedProfile
@@ -20,6 +21,7 @@ from pmoview.memory import PhysicalMemory
 from pmoview.space import AddressSpace
 
 MAPS_BLOCK = 4096
+BATCH_ROWS = MERGE_BATCH_ROWS  # mappings per batch a check holds (at least; a walk chunk is not split)
 CACHEABLE = ("WB", "WT", "WP", "Normal", "Normal-Tagged")
 
 
@@ -40,16 +42,17 @@ class CheckOptions:
 
 @dataclass(frozen=True)
 class MapsIn:
-    """A range of mappings as columns that iterates as ``Mapping`` objects, a block at a time."""
+    """The mappings meeting [lo, hi) of a space, iterated as ``Mapping`` objects a block at a time: each
+    pass streams the range's walk again (``AddressSpace.mapping_batches``), nothing is kept."""
 
-    cols: MappingColumns
-
-    def __len__(self) -> int:
-        return len(self.cols)
+    space: AddressSpace
+    lo: int
+    hi: int
 
     def __iter__(self) -> Iterator[Mapping]:
-        for k in range(0, len(self.cols), MAPS_BLOCK):
-            yield from self.cols.take(slice(k, k + MAPS_BLOCK)).mappings()
+        for batch in self.space.mapping_batches(self.lo, self.hi, BATCH_ROWS):
+            for k in range(0, len(batch), MAPS_BLOCK):
+                yield from batch.take(slice(k, k + MAPS_BLOCK)).mappings()
 
 
 @dataclass
@@ -66,8 +69,10 @@ class CheckContext:
     coverage: list[PmoCoverage] = field(default_factory=list)  # one per PMO region, from the PMO check
 
     def __post_init__(self) -> None:
-        # Columns, not Mapping objects: 38 bytes per mapping; objects are made a block at a time.
-        self.cols: MappingColumns = self.space.columns()
+        # The checks hold no whole-tree columns: each streams the ranges it judges, a batch at a time
+        # (memory follows one batch, not the leaf count). One full walk first, as the checks always
+        # did, so ``space.anomalies`` is complete and in VA order for the structure check.
+        self.space.scan()
 
     @property
     def root(self) -> int:
@@ -77,20 +82,24 @@ class CheckContext:
     def arch(self) -> str:
         return str(self.space.root.arch)
 
+    def batches(self, lo: int, hi: int) -> Iterator[MappingColumns]:
+        """The mappings meeting [lo, hi) as column batches, streamed from the walk (runs of the leaves
+        meeting the range: one that goes on past an end is cut at the last leaf meeting it). Nothing
+        past where the whole-tree walk stopped (a walk limit): every check judges what that walk saw."""
+        return self.space.mapping_batches(lo, min(hi, self.space.scan_end), BATCH_ROWS)
+
     def maps_in(self, lo: int, hi: int) -> MapsIn:
         """Mappings meeting [lo, hi), in VA order (not clipped): iterable any number of times, each
         pass making ``Mapping`` objects ``MAPS_BLOCK`` at a time (never the whole range at once)."""
-        i, j = self.cols.overlapping(lo, hi)
-        return MapsIn(self.cols.take(slice(i, j)))
+        return MapsIn(self.space, lo, min(hi, self.space.scan_end))
 
     def maps_where(self, lo: int, hi: int, keep: Callable[[MappingColumns], Bool]) -> Iterator[Mapping]:
         """``maps_in`` restricted to the mappings ``keep`` selects (a numpy mask over columns): a check
         that concerns few mappings does not meet the others in Python."""
-        i, j = self.cols.overlapping(lo, hi)
-        part = self.cols.take(slice(i, j))
-        idx = np.flatnonzero(keep(part))
-        for k in range(0, idx.size, MAPS_BLOCK):
-            yield from part.take(idx[k : k + MAPS_BLOCK]).mappings()
+        for part in self.batches(lo, hi):
+            idx = np.flatnonzero(keep(part))
+            for k in range(0, idx.size, MAPS_BLOCK):
+                yield from part.take(idx[k : k + MAPS_BLOCK]).mappings()
 
     def path(self, refs: Sequence[EntryRef]) -> EntryPath:
         out = []

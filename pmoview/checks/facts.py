@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numpy as np
+
 from pmoview.checks.profiles import U64, Profile, vmcoreinfo_facts
 from pmoview.memory.base import AbsentMemoryError
 
@@ -96,17 +98,25 @@ def _names(profile: Profile) -> set[str]:
 def infer_direct_map(space: Any, lowest: int) -> tuple[int, str] | None:
     """The direct map's base from the page tables alone: the VA - PA offset, 1 GiB aligned (KASLR
     randomises the region in PUD-sized steps) and at or above the non-KASLR base, that maps the most
-    memory and maps PA 0 (the direct map starts there)."""
-    by_delta: dict[int, list[int]] = {}
-    for m in space.walk():
-        if m.va_start < lowest or m.va_start >= START_KERNEL_MAP:
+    memory and maps PA 0 (the direct map starts there). Streamed over [lowest, __START_KERNEL_map) a
+    batch of mappings at a time: the offsets are few, the mappings may be millions."""
+    # the whole tree first, in VA order (the order of its anomalies), and no further than it went
+    end = min(START_KERNEL_MAP, space.scan_end)
+    by_delta: dict[int, list[int]] = {}  # offset -> [bytes mapped, lowest PA], in order of first meeting
+    for cols in space.mapping_batches(lowest, end):
+        va = cols.va_start
+        delta = va - cols.pa_start  # mod 2**64, as the VA - PA offset is
+        keep = (va >= np.uint64(lowest)) & (va < np.uint64(START_KERNEL_MAP))
+        keep &= (delta % np.uint64(1 << 30) == 0) & (delta >= np.uint64(lowest))
+        if not keep.any():
             continue
-        delta = (m.va_start - m.pa_start) & U64
-        if delta % (1 << 30) or delta < lowest:
-            continue
-        acc = by_delta.setdefault(delta, [0, 1 << 64])
-        acc[0] += m.va_end - m.va_start
-        acc[1] = min(acc[1], m.pa_start)
+        deltas, sizes, pas = delta[keep], cols.size[keep], cols.pa_start[keep]
+        values, first, inverse = np.unique(deltas, return_index=True, return_inverse=True)
+        for k in np.argsort(first, kind="stable").tolist():
+            mine = inverse.ravel() == k
+            acc = by_delta.setdefault(int(values[k]), [0, 1 << 64])
+            acc[0] += int(sizes[mine].sum(dtype=np.uint64))
+            acc[1] = min(acc[1], int(pas[mine].min()))
     if not by_delta:
         return None
     best = max(by_delta, key=lambda d: (by_delta[d][1] < (1 << 20), by_delta[d][0]))

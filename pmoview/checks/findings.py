@@ -9,6 +9,7 @@ about 2 560 2 MiB pages reads as one range, not 2 560 paragraphs.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -249,7 +250,7 @@ MAX_FINDINGS = 1000  # finding records per report; the rest are folded into one 
 OTHER_CAUSES = "other causes"
 
 
-def _bucket_key(p: Pending) -> tuple[Any, ...]:
+def bucket_key(p: Pending) -> tuple[Any, ...]:
     try:
         hash(p.group)
         group: Any = p.group
@@ -309,7 +310,7 @@ class PendingCollector:
             b.more -= 1
 
     def _bucket(self, p: Pending) -> _Bucket:
-        key = _bucket_key(p)
+        key = bucket_key(p)
         b = self.buckets.get(key)
         if b is None:
             kind = (p.kind, p.severity, p.root)
@@ -474,6 +475,64 @@ def merge_intervals(items: Iterable[Interval]) -> list[Interval]:
         else:
             out.append((s, e))
     return out
+
+
+class IntervalUnion:
+    """A union of intervals gathered piece by piece (a window's batches, in VA order), kept merged: its
+    size follows how many separate ranges there are, not how many pieces were added. ``first_overlap``
+    and ``first_gap`` are ``intersect_intervals``/``subtract_intervals`` of one range, first piece only."""
+
+    def __init__(self) -> None:
+        self._items: list[Interval] = []
+        self._sorted = True
+        self._ends: list[int] | None = None
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        items = self._items
+        self._ends = None
+        if items and items[-1][0] <= start <= items[-1][1]:
+            if end > items[-1][1]:
+                items[-1] = (items[-1][0], end)
+            return
+        if items and start < items[-1][0]:
+            self._sorted = False
+        items.append((start, end))
+
+    def merged(self) -> list[Interval]:
+        if not self._sorted:
+            self._items = merge_intervals(self._items)
+            self._sorted = True
+        return self._items
+
+    def _first_after(self, a: int) -> int:
+        """Index of the first merged interval ending after ``a``."""
+        if self._ends is None:
+            self._ends = [e for _, e in self.merged()]
+        return bisect_right(self._ends, a)
+
+    def first_overlap(self, a: int, b: int) -> Interval | None:
+        items = self.merged()
+        i = self._first_after(a)
+        if a >= b or i == len(items) or items[i][0] >= b:
+            return None
+        return max(a, items[i][0]), min(b, items[i][1])
+
+    def first_gap(self, a: int, b: int) -> Interval | None:
+        items = self.merged()
+        if a >= b:
+            return None
+        i = self._first_after(a)
+        if i == len(items) or items[i][0] >= b:
+            return a, b
+        if items[i][0] > a:
+            return a, items[i][0]
+        pos = items[i][1]
+        if pos >= b:
+            return None
+        nxt = items[i + 1][0] if i + 1 < len(items) else b
+        return pos, min(nxt, b)
 
 
 def subtract_intervals(base: Iterable[Interval], minus: Iterable[Interval]) -> list[Interval]:

@@ -8,6 +8,7 @@ entry that ends the walk as evidence.
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -20,14 +21,14 @@ from pmoview.checks.findings import (
     INFO,
     WARNING,
     Interval,
+    IntervalUnion,
     Pending,
     intersect_intervals,
-    merge_intervals,
     path_text,
     subtract_intervals,
 )
 from pmoview.checks.profiles import GiB, ResolvedRegion
-from pmoview.checks.runs import Window, judge_runs, per_flag
+from pmoview.checks.runs import RunCarry, Window, judge_runs, per_flag
 from pmoview.sizes import size_text
 
 MAX_STEPS = 4096  # translate() calls spent explaining one missing range
@@ -82,67 +83,90 @@ def _region(ctx: CheckContext, region: ResolvedRegion) -> list[Pending]:
         )
         _coverage(ctx, region, [], [], (region.pa_of(lo), region.pa_of(lo) + (hi - lo)))
         return out
-    # Vectorised over the window's columns: each check runs once per run of mappings it would judge
-    # alike (pmoview.checks.runs), so a tree of a million unmergeable leaves costs numpy passes.
-    win = Window.of(ctx.cols, lo, hi)
-    n = len(win)
-    everything = np.ones(n, dtype=bool)
-    same = np.zeros(n, dtype=np.int64)
-    exp0 = win.va0 - np.uint64(region.va_start) + np.uint64(region.pa_base)  # region.pa_of, mod 2**64
-    ok = win.pa0 == exp0
-    rs, ren = win.runs(everything, same, pa_contiguous=False)  # VA runs = runs of expected-PA slots
-    slots: list[Interval] = [
-        (int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i]))
-        for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
-    ]
-    rs, ren = win.runs(ok, same)
-    correct: list[Interval] = [
-        (int(win.pa0[i]), int(win.pa1[j])) for i, j in zip(rs.tolist(), ren.tolist(), strict=True)
-    ]
-    delta = (win.pa0 - exp0).view(np.int64)
-    s_wrong, e_wrong = win.runs(~ok, delta)
-    classes: dict[tuple[tuple[str, str], ...], int] = {}
-
-    def flag_class(f: Any) -> int:
-        problems = tuple(_problems(ctx, region, f).items())
-        return classes.setdefault(problems, len(classes)) if problems else -1
-
-    cls = per_flag(win.cols, flag_class)
-    rs, ren = win.runs(cls >= 0, cls)
-    if region.exempt and rs.size:
-        touches = np.zeros(rs.size, dtype=bool)
-        for x in region.exempt:
-            touches |= (win.pa0[rs] < np.uint64(x.pa_end)) & (win.pa1[ren] > np.uint64(x.pa_start))
-        for i, j in zip(rs[touches].tolist(), ren[touches].tolist(), strict=True):
-            m = win.mapping(i, j)
-            got = _flags(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
-            ctx.sink.extend(win.with_evidence(got, i, j))
-        rs, ren = rs[~touches], ren[~touches]
-    judge_runs(ctx.sink, win, rs, ren, cls, lambda m, v0, v1, p0, p1: _flags(ctx, region, m, v0, v1, p0, p1))
-    size = win.cols.page_size.astype(np.int64)
-    rs, ren = win.runs(everything, size)
-    judge_runs(ctx.sink, win, rs, ren, size, lambda m, v0, v1, p0, p1: _page_size(ctx, region, m, v0, v1, p0, p1))
-    memory_type: dict[str | None, int] = {}
-    kind = per_flag(
-        win.cols, lambda f: memory_type.setdefault(ctx.memory_type(f), len(memory_type)) if ctx.cacheable(f) else -1
-    )
-    rs, ren = win.runs(ok & (kind >= 0), kind * 64 + np.log2(np.maximum(size, 1)).astype(np.int64))
-    for i, j in zip(rs.tolist(), ren.tolist(), strict=True):
-        m = win.mapping(i, j)
-        got = _extra(ctx, region, m, int(win.va0[i]), int(win.va1[j]), int(win.pa0[i]), int(win.pa1[j]))
-        ctx.sink.extend(win.with_evidence(got, i, j))
-    correct_m = merge_intervals(correct)
-    judge_runs(
-        ctx.sink, win, s_wrong, e_wrong, delta, lambda m, v0, v1, p0, p1: [_wrong(ctx, region, m, v0, v1, correct_m)]
-    )
+    scan = _WindowScan(ctx, region)
+    for batch in ctx.batches(lo, hi):
+        win = Window.of(batch, lo, hi)
+        if len(win):
+            scan.judge(win)
     pa_window = (region.pa_of(lo), region.pa_of(lo) + (hi - lo))
-    out += _missing(ctx, region, slots, pa_window)
-    wrong_slots = [
-        ((int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i])), int(win.pa0[i]))
-        for i, j in zip(s_wrong.tolist(), e_wrong.tolist(), strict=True)
-    ]
-    _coverage(ctx, region, correct_m, wrong_slots, pa_window)
+    out += _missing(ctx, region, scan.slots.merged(), pa_window)
+    _coverage(ctx, region, scan.correct.merged(), scan.wrong_slots, pa_window)
     return out
+
+
+class _WindowScan:
+    """The window's checks, one batch of mappings at a time, vectorised over its columns: each check
+    runs once per run of mappings it would judge alike (pmoview.checks.runs), so a tree of a million
+    unmergeable leaves costs numpy passes, and memory follows one batch. Conclusions go to the sink
+    as they come; what the window's end needs (the VA slots mapped, the PA mapped where the rule says,
+    the slots mapping another frame) is kept as merged ranges: as many as the window has separate
+    ranges, not as many as it has leaves."""
+
+    def __init__(self, ctx: CheckContext, region: ResolvedRegion) -> None:
+        self.ctx, self.region = ctx, region
+        self.slots = IntervalUnion()  # expected-PA slots of the mapped VAs
+        self.correct = IntervalUnion()  # PA mapped where the rule says
+        self.wrong_slots: list[tuple[Interval, int]] = []  # (expected-PA slot, PA mapped at its start)
+        self.classes: dict[tuple[tuple[str, str], ...], int] = {}  # flag problems -> class, across batches
+        self.memory_types: dict[str | None, int] = {}
+        self.wrong_runs, self.flag_runs = RunCarry(), RunCarry()
+        self.size_runs, self.extra_runs = RunCarry(), RunCarry()
+
+    def _flag_class(self, f: Any) -> int:
+        problems = tuple(_problems(self.ctx, self.region, f).items())
+        return self.classes.setdefault(problems, len(self.classes)) if problems else -1
+
+    def _memory_type(self, f: Any) -> int:
+        ctx = self.ctx
+        return self.memory_types.setdefault(ctx.memory_type(f), len(self.memory_types)) if ctx.cacheable(f) else -1
+
+    def judge(self, win: Window) -> None:
+        ctx, region, sink = self.ctx, self.region, self.ctx.sink
+        n = len(win)
+        everything = np.ones(n, dtype=bool)
+        same = np.zeros(n, dtype=np.int64)
+        exp0 = win.va0 - np.uint64(region.va_start) + np.uint64(region.pa_base)  # region.pa_of, mod 2**64
+        ok = win.pa0 == exp0
+        rs, ren = win.runs(everything, same, pa_contiguous=False)  # VA runs = runs of expected-PA slots
+        for i, j in zip(rs.tolist(), ren.tolist(), strict=True):
+            self.slots.add(int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i]))
+        rs, ren = win.runs(ok, same)
+        for i, j in zip(rs.tolist(), ren.tolist(), strict=True):
+            self.correct.add(int(win.pa0[i]), int(win.pa1[j]))
+        delta = (win.pa0 - exp0).view(np.int64)
+        s_wrong, e_wrong = self.wrong_runs.runs(win, ~ok, delta)
+        wrong_continued = self.wrong_runs.continued
+        cls = per_flag(win.cols, self._flag_class)
+        rs, ren = self.flag_runs.runs(win, cls >= 0, cls)
+        touches = np.zeros(rs.size, dtype=bool)
+        for x in region.exempt:  # runs meeting an exemption are cut by it: judged in full
+            touches |= (win.pa0[rs] < np.uint64(x.pa_end)) & (win.pa1[ren] > np.uint64(x.pa_start))
+        judge_runs(sink, win, rs, ren, cls, partial(_flags, ctx, region), self.flag_runs, touches)
+        size = win.cols.page_size.astype(np.int64)
+        rs, ren = self.size_runs.runs(win, everything, size)
+        judge_runs(sink, win, rs, ren, size, partial(_page_size, ctx, region), self.size_runs)
+        kind = per_flag(win.cols, self._memory_type)
+        extra_key = kind * 64 + np.log2(np.maximum(size, 1)).astype(np.int64)
+        rs, ren = self.extra_runs.runs(win, ok & (kind >= 0), extra_key)
+        every_run = np.ones(rs.size, dtype=bool)  # pieces outside RAM: every run judged in full
+        judge_runs(sink, win, rs, ren, extra_key, partial(_extra, ctx, region), self.extra_runs, every_run)
+        judge_runs(
+            sink,
+            win,
+            s_wrong,
+            e_wrong,
+            delta,
+            lambda m, v0, v1, p0, p1: [_wrong(ctx, region, m, v0, v1, self.correct)],
+            self.wrong_runs,
+        )
+        for k, (i, j) in enumerate(zip(s_wrong.tolist(), e_wrong.tolist(), strict=True)):
+            slot = (int(exp0[i]), int(exp0[i]) + int(win.va1[j]) - int(win.va0[i]))
+            if k == 0 and wrong_continued:  # the run the previous batch ended with goes on
+                (s0, _), maps_pa = self.wrong_slots.pop()
+                slot = (s0, slot[1])
+            else:
+                maps_pa = int(win.pa0[i])
+            self.wrong_slots.append((slot, maps_pa))
 
 
 def _coverage(
@@ -228,12 +252,12 @@ def _render_root_missing(p: Pending) -> tuple[str, str | None, str | None]:
 
 
 # -- pmo-wrong-target ----------------------------------------------------------------------------------
-def _wrong(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, correct: list[Interval]) -> Pending:
+def _wrong(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int, correct: IntervalUnion) -> Pending:
+    """``correct``: the PA the window maps where the rule says. It is complete only after the window's
+    last batch, so what it says about this range (mapped twice, lost) is read when the finding is worded."""
     pa0 = m.pa_start + (va0 - m.va_start)
     exp0 = region.pa_of(va0)
     n = va1 - va0
-    twice = intersect_intervals([(pa0, pa0 + n)], correct)
-    lost = subtract_intervals([(exp0, exp0 + n)], correct)
     return ctx.pending(
         "pmo-wrong-target",
         ERROR,
@@ -246,8 +270,7 @@ def _wrong(ctx: CheckContext, region: ResolvedRegion, m: Any, va0: int, va1: int
         [va0],
         region=region,
         exp0=exp0,
-        twice=twice,
-        lost=lost,
+        correct=correct,
         page_size=m.page_size,
     )
 
@@ -262,11 +285,14 @@ def _render_wrong(p: Pending) -> tuple[str, str | None, str | None]:
         f"{p.pa_start + n:#x}, but {r.rule_text} puts PA {exp0:#x}-{exp0 + n:#x} there."
     )
     extra = []
-    if p.data.get("twice"):
-        a, b = p.data["twice"][0]
+    correct: IntervalUnion = p.data["correct"]
+    twice = correct.first_overlap(p.pa_start, p.pa_start + n)
+    if twice:
+        a, b = twice
         extra.append(f"PA {a:#x}-{b:#x} is therefore mapped twice in the {r.description}")
-    if p.data.get("lost"):
-        a, b = p.data["lost"][0]
+    lost = correct.first_gap(exp0, exp0 + n)
+    if lost:
+        a, b = lost
         extra.append(f"PA {a:#x}-{b:#x} is not reachable through it at all")
     if extra:
         msg += " " + "; ".join(extra) + "."

@@ -11,7 +11,8 @@ that repeats at many separate runs is counted (``PendingCollector.count``), not 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from pmoview.arch.columns import MappingColumns
 from pmoview.arch.flags import Flags
 from pmoview.arch.records import Mapping
-from pmoview.checks.findings import MAX_PATHS, Pending, PendingCollector
+from pmoview.checks.findings import MAX_PATHS, Pending, PendingCollector, bucket_key
 
 Judge = Callable[[Mapping, int, int, int, int], list[Pending]]  # (mapping, va0, va1, pa0, pa1)
 
@@ -112,22 +113,97 @@ def per_flag(cols: MappingColumns, classify: Callable[[Flags], int]) -> I64:
     return out
 
 
+@dataclass
+class RunCarry:
+    """One kind of run (one eligibility and key) followed across a window's batches. A batch boundary
+    cuts runs, not conclusions: the last run of a batch that reaches the batch's end is continued by
+    the next batch's first run when that one touches it with the same key, and is judged or counted
+    as the one run it is. ``judged``: runs per key judged in full so far (``judge_runs`` counts the
+    rest, whichever batch they are in)."""
+
+    pa_contiguous: bool = True
+    judged: dict[int, int] = field(default_factory=dict)
+    continued: bool = False  # this batch's first run continues the previous batch's last one
+    open_judged: bool = False  # the previous batch's last run was judged in full (else counted)
+    open_ends: set[tuple[Any, ...]] = field(default_factory=set)  # buckets of its conclusions ending where it ends
+    _open: tuple[int, int, int] | None = None  # key, va1, pa1 of the last run, if it reached its batch's end
+
+    def runs(self, win: Window, eligible: Bool, key: npt.NDArray[np.integer]) -> tuple[I64, I64]:
+        """``win.runs`` for this batch, noting whether its first run continues the last batch's."""
+        starts, ends = win.runs(eligible, key, pa_contiguous=self.pa_contiguous)
+        o = self._open
+        self.continued = bool(
+            o is not None
+            and starts.size
+            and starts[0] == 0
+            and int(key[0]) == o[0]
+            and int(win.va0[0]) == o[1]
+            and (not self.pa_contiguous or int(win.pa0[0]) == o[2])
+        )
+        last = len(win) - 1
+        reaches = bool(ends.size) and int(ends[-1]) == last
+        self._open = (int(key[last]), int(win.va1[last]), int(win.pa1[last])) if reaches else None
+        return starts, ends
+
+
 def judge_runs(
-    sink: PendingCollector, win: Window, starts: I64, ends: I64, key: npt.NDArray[np.integer], judge: Judge
+    sink: PendingCollector,
+    win: Window,
+    starts: I64,
+    ends: I64,
+    key: npt.NDArray[np.integer],
+    judge: Judge,
+    carry: RunCarry,
+    whole: Bool | None = None,
 ) -> None:
     """Run ``judge`` once per run. Runs with one ``key`` conclude alike and never touch, so past the
     places the collector keeps whole, one more run is judged to learn where its conclusions go and
-    the rest are counted there with their extent (no Pending built per run)."""
+    the rest are counted there with their extent (no Pending built per run). Runs ``whole`` selects
+    are judged in full whatever their number. A run the previous batch began (``carry``) is judged
+    or counted as that one was: its conclusions join the ones before the boundary as one place."""
     if starts.size == 0:
+        carry.open_judged, carry.open_ends = False, set()
         return
-    run_key = key[starts]
-    for value in np.unique(run_key).tolist():
-        sel = np.flatnonzero(run_key == value)
-        s, e = starts[sel], ends[sel]
-        limit = min(s.size, sink.room_hint)
-        for a, b in zip(s[:limit].tolist(), e[:limit].tolist(), strict=True):
-            got = judge(win.mapping(a, b), int(win.va0[a]), int(win.va1[b]), int(win.pa0[a]), int(win.pa1[b]))
+    whole = np.zeros(starts.size, dtype=bool) if whole is None else whole
+    last = len(win) - 1
+    open_judged, open_ends = False, set()  # how this batch's last run was judged, for the next batch
+
+    def judged(a: int, b: int) -> list[Pending]:
+        nonlocal open_judged, open_ends
+        got = judge(win.mapping(a, b), int(win.va0[a]), int(win.va1[b]), int(win.pa0[a]), int(win.pa1[b]))
+        if b == last:
+            open_judged, open_ends = True, {bucket_key(p) for p in got if p.va_end == int(win.va1[b])}
+        return got
+
+    first = 0
+    if carry.continued:
+        a, b = int(starts[0]), int(ends[0])
+        if carry.open_judged or whole[0]:
+            got = judged(a, b)
+            for p in got:
+                if p.va_start == int(win.va0[a]) and bucket_key(p) in carry.open_ends:
+                    p.count = 0  # the part before the boundary was counted already: one place, once
             sink.extend(win.with_evidence(got, a, b))
+        else:
+            like = judge(win.mapping(a, b), int(win.va0[a]), int(win.va1[b]), int(win.pa0[a]), int(win.pa1[b]))
+            for p in like:
+                sink.count(p, 0, b - a + 1, int(win.va1[b]), int(win.pa0[a]), int(win.pa1[b]))
+        first = 1
+    rest = np.arange(first, starts.size)
+    for i in rest[whole[first:]].tolist():
+        a, b = int(starts[i]), int(ends[i])
+        sink.extend(win.with_evidence(judged(a, b), a, b))
+    sel = rest[~whole[first:]]
+    s_all, e_all = starts[sel], ends[sel]
+    run_key = key[s_all]
+    for value in np.unique(run_key).tolist():
+        pick = np.flatnonzero(run_key == value)
+        s, e = s_all[pick], e_all[pick]
+        done = carry.judged.get(value, 0)
+        limit = min(s.size, max(0, sink.room_hint - done))
+        carry.judged[value] = done + limit
+        for a, b in zip(s[:limit].tolist(), e[:limit].tolist(), strict=True):
+            sink.extend(win.with_evidence(judged(a, b), a, b))
         if limit == s.size:
             continue
         a, b = int(s[limit]), int(e[limit])
@@ -143,3 +219,4 @@ def judge_runs(
                 pa_start=int(win.pa0[rest_s].min()),
                 pa_end=int(win.pa1[rest_e].max()),
             )
+    carry.open_judged, carry.open_ends = open_judged, open_ends
