@@ -111,6 +111,9 @@ class AddressSpace:
         self.flags = FlagsCache(self.mode)
         self._all: list[Mapping] | None = None
         self._columns: MappingColumns | None = None
+        # Called with each chunk of leaves while a walk pauses between two: the TUI counts leaves there
+        # and lends its lock to the threads waiting for it (a walk of millions of leaves takes seconds).
+        self.between_chunks: Callable[[LeafChunk], None] | None = None
         self._scanned = False
         self._scan_end = 1 << 64
 
@@ -195,7 +198,11 @@ class AddressSpace:
     def chunks(self, va_start: int | None = None, va_end: int | None = None) -> Iterator[LeafChunk]:
         """Leaves meeting [va_start, va_end) as numpy chunks in VA order: the fast way to scan."""
         lo, hi = self._bounds(va_start, va_end)
-        return self.walker.chunks(lo, hi)
+        return self._walk_chunks(lo, hi)
+
+    def _walk_chunks(self, lo: int, hi: int | None) -> Iterator[LeafChunk]:
+        chunks = self.walker.chunks(lo, hi)
+        return chunks if self.between_chunks is None else _calling(self.between_chunks, chunks)
 
     def leaves(self, va_start: int | None = None, va_end: int | None = None) -> Iterator[Leaf]:
         """Every present leaf meeting [va_start, va_end), in VA order, backed or not."""
@@ -220,14 +227,10 @@ class AddressSpace:
         one batch whatever the number of leaves (the way for output and checks of huge trees)."""
         return merge_columns(self.chunks(va_start, va_end), self.flags, rows)
 
-    def columns(self, between: Callable[[LeafChunk], None] | None = None) -> MappingColumns:
-        """Every mapping as columns (one full walk, cached; 38 bytes per mapping). ``between`` is called
-        with each chunk of leaves as the walk makes it, while the walk is paused between two chunks
-        (progress; a lock lent to other threads)."""
+    def columns(self) -> MappingColumns:
+        """Every mapping as columns (one full walk, cached; 38 bytes per mapping)."""
         if self._columns is None:
-            chunks = self.walker.chunks()
-            if between is not None:
-                chunks = _calling(between, chunks)
+            chunks = self._walk_chunks(0, None)
             self._columns = MappingColumns.concat(list(merge_columns(chunks, self.flags)), self.flags.table)
             self._walked_whole()
         return self._columns
@@ -236,7 +239,7 @@ class AddressSpace:
         """Walk the whole tree once, in VA order, keeping no leaf (memory follows one chunk): afterwards
         ``anomalies`` holds everything the tree has, in the order a full walk meets it."""
         if not self._scanned:
-            for _ in self.walker.chunks():
+            for _ in self._walk_chunks(0, None):
                 pass
             self._walked_whole()
         return self.anomalies

@@ -10,7 +10,7 @@ import numpy as np
 from synth import SynthDirectMap
 
 from pmoview.arch import Root
-from pmoview.space import AddressSpace, LeafChunk
+from pmoview.space import AddressSpace
 from pmoview.tui.session import LendingLock
 
 
@@ -50,15 +50,33 @@ def test_lend_without_waiters_keeps_the_lock() -> None:
         assert got == [False]  # still held by this thread after lend
 
 
-def test_columns_calls_between_for_each_chunk_and_gives_the_same_mappings() -> None:
+def test_every_walk_calls_between_chunks_for_each_chunk_and_gives_the_same_mappings() -> None:
     mem = SynthDirectMap(gib=1)
     root = Root(arch="x86_64", mode="x86_64-4level", table=mem.PML4, source="synthetic")
     seen: list[int] = []
-
-    def between(chunk: LeafChunk) -> None:
-        seen.append(len(chunk))
-
-    cols = AddressSpace(mem, root).columns(between)
+    space = AddressSpace(mem, root)
+    space.between_chunks = lambda chunk: seen.append(len(chunk))
+    cols = space.columns()
     plain = AddressSpace(mem, root).columns()
     assert len(seen) > 1 and sum(seen) == 262_144  # 1 GiB of 4 KiB leaves, heard chunk by chunk
     assert np.array_equal(cols.va_start, plain.va_start) and np.array_equal(cols.count, plain.count)
+    seen.clear()
+    assert sum(len(b) for b in space.mapping_batches()) == 1 and sum(seen) == 262_144  # a streamed walk too
+
+
+def test_lend_by_a_thread_that_does_not_hold_the_lock_does_nothing() -> None:
+    lock = LendingLock()
+    lock.lend()  # held by nobody
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            held.set()
+            release.wait()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait()
+    lock.lend()  # held by the other thread: no wait, no error
+    release.set()
+    t.join()

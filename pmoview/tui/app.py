@@ -159,7 +159,11 @@ class PmoviewApp(App[int]):
         if worker.is_cancelled:
             return
         self.post_message(self.Progress("running checks…", 0.5))
-        findings = session.check()
+
+        def checked(leaves: int) -> None:
+            self.post_message(self.Progress(f"running checks… {leaves:,} leaves", 0.5))
+
+        findings = session.check(checked)
         self.post_message(self.Checked(findings, session.checks_note))
         coverage = session.coverage(0)
         why_not = ""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -34,13 +35,15 @@ PROGRESS_EVERY = 0.1  # seconds between two walk progress reports
 
 class LendingLock:
     """A re-entrant lock whose holder can let waiting threads go first between two steps of a long job
-    (``lend``): the tree's table loads and a go-to-VA then wait for one chunk of the walk, not all of it."""
+    (``lend``): the tree's table loads and a go-to-VA then wait for one chunk of a walk, not all of it."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._turn = threading.Condition(self._lock)
-        self._waiting = 0  # threads blocked in __enter__
         self._count = threading.Lock()  # guards _waiting (+= is not atomic between threads)
+        self._waiting = 0  # threads blocked in __enter__
+        self._owner: int | None = None  # the holding thread and how deep it holds: set under the lock
+        self._depth = 0
 
     def __enter__(self) -> LendingLock:
         with self._count:
@@ -50,19 +53,29 @@ class LendingLock:
         finally:
             with self._count:
                 self._waiting -= 1
+        self._owner = threading.get_ident()
+        self._depth += 1
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._owner = None
         self._turn.notify_all()  # a lender waiting for its turn back
         self._lock.release()
 
     def lend(self, timeout: float = 0.5) -> None:
-        """Called holding the lock: if other threads wait for it, release it (however deeply held) until
-        one of them is done or ``timeout`` passes, then hold it again as before."""
-        if self._waiting > 0:
+        """Between two steps of the holder's job: if other threads wait for the lock, release it (however
+        deeply held) until one of them is done or ``timeout`` passes, then hold it again as before. A
+        thread that does not hold the lock lends nothing."""
+        me = threading.get_ident()
+        if self._waiting > 0 and self._owner == me:
+            depth = self._depth
+            self._owner, self._depth = None, 0
             self._turn.wait(timeout)
+            self._owner, self._depth = me, depth
 
 
 @dataclass(frozen=True)
@@ -115,30 +128,44 @@ class Session:
     def marks_writable(self) -> bool:
         return self.marks_error is None
 
+    def __post_init__(self) -> None:
+        for space in self.spaces:  # every walk (mappings, checks, a reverse lookup) lends the lock
+            space.between_chunks = self._between_chunks
+        self._walk_progress: WalkProgress | None = None
+        self._leaves = 0
+        self._reported = 0.0
+
+    def _between_chunks(self, chunk: LeafChunk) -> None:
+        if self._walk_progress is not None:
+            self._leaves += len(chunk)
+            if time.monotonic() - self._reported >= PROGRESS_EVERY:
+                self._reported = time.monotonic()
+                self._walk_progress(self._leaves)
+        self.lock.lend()
+
     def walk(self, i: int, progress: WalkProgress | None = None) -> MappingColumns:
         """Every mapping of root ``i`` as columns (cached by the space); call from a worker. The lock is
         lent between chunks of leaves; ``progress`` hears the leaves walked so far, every 0.1 s."""
-        leaves = 0
-        last = time.monotonic()
-
-        def between(chunk: LeafChunk) -> None:
-            nonlocal leaves, last
-            leaves += len(chunk)
-            if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
-                last = time.monotonic()
-                progress(leaves)
-            self.lock.lend()
-
-        with self.lock:
-            cols: MappingColumns = self.spaces[i].columns(between)
+        with self.lock, self._counting(progress):
+            cols: MappingColumns = self.spaces[i].columns()
         self.mappings[i] = cols
         return cols
 
-    def check(self) -> list[Finding]:
-        """Run the checks on root 0 ("ok" marks suppress findings, wrong/missing marks add some); a
-        failure is kept in ``checks_note`` for the user and leaves the previous findings."""
+    @contextmanager
+    def _counting(self, progress: WalkProgress | None) -> Iterator[None]:
+        """``progress`` hears the leaves walked meanwhile (call holding the lock)."""
+        self._walk_progress, self._leaves, self._reported = progress, 0, time.monotonic()
         try:
-            with self.lock:
+            yield
+        finally:
+            self._walk_progress = None
+
+    def check(self, progress: WalkProgress | None = None) -> list[Finding]:
+        """Run the checks on root 0 ("ok" marks suppress findings, wrong/missing marks add some); a
+        failure is kept in ``checks_note`` for the user and leaves the previous findings. ``progress``
+        hears the leaves the checks' walks have gone through, every 0.1 s."""
+        try:
+            with self.lock, self._counting(progress):
                 report = run_checks(
                     self.spaces[0],
                     self.mem,
