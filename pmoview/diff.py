@@ -224,6 +224,14 @@ def diff_columns(
     return SpaceDiff(removed.mappings(a.flags), added.mappings(b.flags), changed)
 
 
+def va_order(result: SpaceDiff) -> npt.NDArray[np.int64]:
+    """The entries of ``result`` in VA order, as numbers in removed, then added, then changed: entries
+    starting at one VA keep that order (a stable sort of the three lists joined)."""
+    starts = [m.va_start for m in result.removed] + [m.va_start for m in result.added]
+    starts += [c.va_start for c in result.changed]
+    return np.argsort(np.array(starts, dtype=np.uint64), kind="stable").astype(np.int64)
+
+
 def diff_mappings(
     a: Sequence[Mapping], b: Sequence[Mapping], va_start: int | None = None, va_end: int | None = None
 ) -> SpaceDiff:

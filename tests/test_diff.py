@@ -200,3 +200,64 @@ def test_cli_diff_two_roots_json_text_and_exit_codes(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == ""
     assert main(["diff", dump, "--root-a", cr3[0], "--root-b", "0x7fff0000000"]) == 2
     assert "no page at 0x7fff0000000" in capsys.readouterr().err
+
+
+def old_mapping_json(m: Mapping) -> dict[str, object]:
+    from pmoview.cli.mappings_output import flags_json
+
+    return {
+        "va_start": hex(m.va_start),
+        "va_end": hex(m.va_end),
+        "pa_start": hex(m.pa_start),
+        "page_size": m.page_size,
+        "flags": flags_json(m.flags),
+    }
+
+
+@pytest.mark.parametrize("pages", [0, 3000])
+def test_streamed_writers_print_what_json_dumps_and_the_sorted_hunks_printed(pages: int) -> None:
+    """``diff --json`` as ``json.dumps(..., indent=2)`` of the whole document, the text as the hunks
+    sorted by VA (removed, added, changed at one VA), on many entries of every kind, and on none."""
+    import io
+
+    from pmoview.cli.diff_cmd import write_json, write_lines
+    from pmoview.cli.mappings_output import TEXT_ROW
+    from pmoview.sizes import size_short
+
+    a, b = random_pair(pages, seed=3) if pages else spaces()
+    d = diff_spaces(a, b) if pages else diff_spaces(a, a)
+    side_a: dict[str, object] = {"dump": "a.kdump", "root": {"table": "0x1000", "cpu": 0, "notes": ["x", "y"]}}
+    side_b: dict[str, object] = {"dump": "b.kdump", "root": {}}
+    out = io.StringIO()
+    write_json(d, side_a, side_b, out)
+    want = {
+        "a": side_a,
+        "b": side_b,
+        "added": [old_mapping_json(m) for m in d.added],
+        "removed": [old_mapping_json(m) for m in d.removed],
+        "changed": [
+            {
+                "va_start": hex(c.va_start),
+                "va_end": hex(c.va_end),
+                "a": old_mapping_json(c.a),
+                "b": old_mapping_json(c.b),
+            }
+            for c in d.changed
+        ],
+    }
+    assert out.getvalue() == json.dumps(want, indent=2) + "\n"
+
+    def line(m: Mapping) -> str:
+        size = size_short(m.va_end - m.va_start)
+        return TEXT_ROW % (m.va_start, m.va_end, size, m.pa_start, size_short(m.page_size), m.flags.text())
+
+    hunks = [(m.va_start, [f"@@ {m.va_start:#x}-{m.va_end:#x} removed @@", "-" + line(m)]) for m in d.removed]
+    hunks += [(m.va_start, [f"@@ {m.va_start:#x}-{m.va_end:#x} added @@", "+" + line(m)]) for m in d.added]
+    hunks += [
+        (c.va_start, [f"@@ {c.va_start:#x}-{c.va_end:#x} changed @@", "-" + line(c.a), "+" + line(c.b)])
+        for c in d.changed
+    ]
+    text = io.StringIO()
+    write_lines(d, text)
+    assert text.getvalue() == "".join(x + "\n" for _, lines in sorted(hunks, key=lambda h: h[0]) for x in lines)
+    assert pages == 0 or len(d.changed) > 100

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any, TextIO
 
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root
 from pmoview.cli.common import note, warn_damage
 from pmoview.cli.mappings_output import TEXT_ROW, flags_json
 from pmoview.cli.options import add_dump_options, add_root_options, input_options, parse_int, parse_va_range
-from pmoview.diff import SpaceDiff, diff_spaces
+from pmoview.diff import Change, SpaceDiff, diff_spaces, va_order
 from pmoview.inputs import Inputs, open_inputs
 from pmoview.sizes import size_short
-from pmoview.space import Mapping
+from pmoview.space import Flags, Mapping
 
 PAGE_MASK = ~0xFFF  # a CR3 or TTBR value: the low bits are flags (PCID, CnP, ASID is above 48)
+WRITE_BLOCK = 4096  # entries formatted and written at a time
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -71,55 +75,102 @@ def run(args: argparse.Namespace) -> int:
     side_a: dict[str, object] = {"dump": a_in.path, "root": root_a.to_json()}
     side_b: dict[str, object] = {"dump": b_in.path, "root": root_b.to_json()}
     if args.json:
-        print(json.dumps(diff_json(result, side_a, side_b), indent=2))
+        write_json(result, side_a, side_b, sys.stdout)
     elif not result.equal:
         print(f"--- {a_in.path}\troot {root_a.table:#x} ({root_a.source})")
         print(f"+++ {b_in.path}\troot {root_b.table:#x} ({root_b.source})")
-        for line in diff_lines(result):
-            print(line)
+        write_lines(result, sys.stdout)
     return 0 if result.equal else 1
 
 
-def mapping_json(m: Mapping) -> dict[str, object]:
-    """One mapping as ``mappings --json`` writes it."""
-    return {
-        "va_start": hex(m.va_start),
-        "va_end": hex(m.va_end),
-        "pa_start": hex(m.pa_start),
-        "page_size": m.page_size,
-        "flags": flags_json(m.flags),
-    }
+class _Texts:
+    """Per-``Flags`` text, made once: a diff of two dumps has 100 000s of entries and a few flags."""
+
+    def __init__(self) -> None:
+        self._json: dict[tuple[Flags, int], str] = {}
+        self._text: dict[Flags, str] = {}
+
+    def flags_json(self, flags: Flags, depth: int) -> str:
+        """``flags_json(flags)`` as ``json.dumps(..., indent=2)`` writes it ``depth`` levels down."""
+        key = (flags, depth)
+        out = self._json.get(key)
+        if out is None:
+            out = self._json[key] = _nested(json.dumps(flags_json(flags), indent=2), depth)
+        return out
+
+    def mapping_json(self, m: Mapping, depth: int) -> str:
+        """One mapping as ``mappings --json`` writes it (va_start, va_end, pa_start, page_size, flags),
+        ``depth`` levels down in an indent=2 document."""
+        i = "  " * (depth + 1)
+        return (
+            f'{{\n{i}"va_start": "{m.va_start:#x}",\n{i}"va_end": "{m.va_end:#x}",\n{i}"pa_start": "{m.pa_start:#x}",'
+            f'\n{i}"page_size": {m.page_size},\n{i}"flags": {self.flags_json(m.flags, depth + 1)}\n{"  " * depth}}}'
+        )
+
+    def mapping_line(self, m: Mapping) -> str:
+        """One mapping as a ``mappings`` listing line."""
+        text = self._text.get(m.flags)
+        if text is None:
+            text = self._text[m.flags] = m.flags.text()
+        size = size_short(m.va_end - m.va_start)
+        return TEXT_ROW % (m.va_start, m.va_end, size, m.pa_start, size_short(m.page_size), text)
 
 
-def mapping_line(m: Mapping) -> str:
-    """One mapping as a ``mappings`` listing line."""
-    size = size_short(m.va_end - m.va_start)
-    return TEXT_ROW % (m.va_start, m.va_end, size, m.pa_start, size_short(m.page_size), m.flags.text())
+def _nested(text: str, depth: int) -> str:
+    """A value ``json.dumps(..., indent=2)`` wrote at the top, as it writes it ``depth`` levels down."""
+    return text.replace("\n", "\n" + "  " * depth)
 
 
-def diff_json(result: SpaceDiff, side_a: dict[str, object], side_b: dict[str, object]) -> dict[str, object]:
-    return {
-        "a": side_a,
-        "b": side_b,
-        "added": [mapping_json(m) for m in result.added],
-        "removed": [mapping_json(m) for m in result.removed],
-        "changed": [
-            {"va_start": hex(c.va_start), "va_end": hex(c.va_end), "a": mapping_json(c.a), "b": mapping_json(c.b)}
-            for c in result.changed
-        ],
-    }
+def write_json(result: SpaceDiff, side_a: dict[str, object], side_b: dict[str, object], out: TextIO) -> None:
+    """The diff as ``json.dumps({"a", "b", "added", "removed", "changed"}, indent=2)`` would print it,
+    written a block of entries at a time instead of built whole (a diff of two dumps has 100 000s)."""
+    texts = _Texts()
+    out.write(
+        f'{{\n  "a": {_nested(json.dumps(side_a, indent=2), 1)},\n  "b": {_nested(json.dumps(side_b, indent=2), 1)},\n'
+    )
+
+    def change(c: Change) -> str:
+        return (
+            f'{{\n      "va_start": "{c.va_start:#x}",\n      "va_end": "{c.va_end:#x}",\n'
+            f'      "a": {texts.mapping_json(c.a, 3)},\n      "b": {texts.mapping_json(c.b, 3)}\n    }}'
+        )
+
+    lists: list[tuple[str, Sequence[Any], Callable[[Any], str]]] = [
+        ("added", result.added, lambda m: texts.mapping_json(m, 2)),
+        ("removed", result.removed, lambda m: texts.mapping_json(m, 2)),
+        ("changed", result.changed, change),
+    ]
+    for n, (key, items, text) in enumerate(lists):
+        end = "\n" if n == len(lists) - 1 else ",\n"
+        if not items:
+            out.write(f'  "{key}": []{end}')
+            continue
+        out.write(f'  "{key}": [\n')
+        for lo in range(0, len(items), WRITE_BLOCK):
+            block = items[lo : lo + WRITE_BLOCK]
+            out.write(",\n".join("    " + text(x) for x in block))
+            out.write(",\n" if lo + WRITE_BLOCK < len(items) else "\n")
+        out.write(f"  ]{end}")
+    out.write("}\n")
 
 
-def diff_lines(result: SpaceDiff) -> list[str]:
+def write_lines(result: SpaceDiff, out: TextIO) -> None:
     """Hunks in VA order, like ``diff -U0`` of two ptdump listings: ``-`` what only A maps (or maps so),
-    ``+`` what only B maps (or maps so)."""
-    hunks: list[tuple[int, list[str]]] = []
-    hunks += [
-        (m.va_start, [f"@@ {m.va_start:#x}-{m.va_end:#x} removed @@", "-" + mapping_line(m)]) for m in result.removed
-    ]
-    hunks += [(m.va_start, [f"@@ {m.va_start:#x}-{m.va_end:#x} added @@", "+" + mapping_line(m)]) for m in result.added]
-    hunks += [
-        (c.va_start, [f"@@ {c.va_start:#x}-{c.va_end:#x} changed @@", "-" + mapping_line(c.a), "+" + mapping_line(c.b)])
-        for c in result.changed
-    ]
-    return [line for _, lines in sorted(hunks, key=lambda h: h[0]) for line in lines]
+    ``+`` what only B maps (or maps so); written a block of hunks at a time."""
+    texts = _Texts()
+    removed, added, changed = result.removed, result.added, result.changed
+    r, a = len(removed), len(added)
+
+    def hunk(i: int) -> str:
+        if i < r:
+            m = removed[i]
+            return f"@@ {m.va_start:#x}-{m.va_end:#x} removed @@\n-{texts.mapping_line(m)}\n"
+        if i < r + a:
+            m = added[i - r]
+            return f"@@ {m.va_start:#x}-{m.va_end:#x} added @@\n+{texts.mapping_line(m)}\n"
+        c = changed[i - r - a]
+        return f"@@ {c.va_start:#x}-{c.va_end:#x} changed @@\n-{texts.mapping_line(c.a)}\n+{texts.mapping_line(c.b)}\n"
+
+    order = va_order(result).tolist()
+    for lo in range(0, len(order), WRITE_BLOCK):
+        out.write("".join(map(hunk, order[lo : lo + WRITE_BLOCK])))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pmoview.diff import SpaceDiff
+from pmoview.diff import SpaceDiff, va_order
 from pmoview.space import Mapping
 
 KINDS = ("-", "+", "~")  # only in A, only in B, changed
@@ -45,15 +45,14 @@ class DiffRows:
 
     @classmethod
     def build(cls, result: SpaceDiff) -> DiffRows:
-        vas = [m.va_start for m in result.removed] + [m.va_start for m in result.added]
-        vas += [c.va_start for c in result.changed]
-        starts = np.array(vas, dtype=np.uint64)
-        order = np.argsort(starts, kind="stable").astype(np.int64)
+        order = va_order(result)
         a_sides = [*result.removed, *(c.a for c in result.changed)]
         b_sides = [*result.added, *(c.b for c in result.changed)]
         width_a = max((len(side_text(m)) for m in a_sides), default=1)
         width_b = max((len(side_text(m)) for m in b_sides), default=1)
-        return cls(result, order, starts[order], width_a, width_b)
+        vas = [m.va_start for m in result.removed] + [m.va_start for m in result.added]
+        vas += [c.va_start for c in result.changed]
+        return cls(result, order, np.array(vas, dtype=np.uint64)[order], width_a, width_b)
 
     def __len__(self) -> int:
         return int(self.order.shape[0])
