@@ -178,3 +178,31 @@ def test_report_is_the_same_whatever_the_batch_size_on_samples(name: str, monkey
         pytest.skip(f"{name} is not present")
     whole = _report_json(lambda: _open(path), None, monkeypatch)
     assert _report_json(lambda: _open(path), 7, monkeypatch) == whole
+
+
+def test_a_cause_per_page_keeps_no_judged_count_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong offset per page is a run key per page: a batch's carry forgets the keys that stayed
+    under the judging limit past ``MAX_KEYS`` (each is judged anew if it comes back), the report
+    is the same."""
+    from pmoview.checks import runs
+
+    t = X86Tree()
+    for i in range(1500):  # page i maps frame 2i: each has its own wrong offset
+        t.map(SEED_PMO + i * PAGE, 0x10_0000 + 2 * i * PAGE, rw=1, xd=1)
+
+    def space_of() -> tuple[Any, AddressSpace]:
+        return t.mem, AddressSpace(t.mem, t.root_obj())
+
+    kw = {"profile": "seed", "options": CheckOptions(ram=[(0, 64 * MiB)])}
+    whole = _report_json(space_of, None, monkeypatch, **kw)
+    monkeypatch.setattr(runs, "MAX_KEYS", 16)
+    kept = [0]
+    carried = runs.RunCarry.runs
+
+    def spy(self: runs.RunCarry, *a: Any) -> Any:
+        kept[0] = max(kept[0], len(self.judged))
+        return carried(self, *a)
+
+    monkeypatch.setattr(runs.RunCarry, "runs", spy)
+    assert _report_json(space_of, 100, monkeypatch, **kw) == whole
+    assert 0 < kept[0] <= 16  # each batch ends within the limit

@@ -29,6 +29,7 @@ I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 TOP = (1 << 64) - 1
+MAX_KEYS = 1 << 16  # keys whose judged runs a RunCarry remembers below the limit (above it: forgotten, judged anew)
 
 
 @dataclass(frozen=True)
@@ -220,3 +221,5 @@ def judge_runs(
                 pa_end=int(win.pa1[rest_e].max()),
             )
     carry.open_judged, carry.open_ends = open_judged, open_ends
+    if len(carry.judged) > MAX_KEYS:  # a hostile window (a wrong offset per page): keep the keys that count
+        carry.judged = {k: n for k, n in carry.judged.items() if n >= sink.room_hint}
