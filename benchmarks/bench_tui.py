@@ -9,9 +9,11 @@ Runs the app headless (Textual's ``run_test``) with a temporary marks file and c
 in seconds from the app's creation: ``first_paint`` (the main screen's first refresh), ``loaded``
 (the opened session reaching the screen), ``tree`` (root 0's top table listed in the tree), ``walked``
 (root 0's mappings on screen), ``checked`` (the findings on screen) and ``done`` (no analysis worker
-left). While the workers run it probes the event loop: ``loop_lag`` is how late a 10 ms sleep wakes
-(the loop is busy, or a worker holds the GIL), and ``key`` how long a key press takes from the driver to
-the refresh after it (views switch, the cursor moves); ``key_idle`` the same once every worker is done.
+left). ``table_load_during`` is how long a table load asked for during the walk, and during the checks,
+took (what a user expanding the tree then waits). While the workers run it probes the event loop:
+``loop_lag`` is how late a 10 ms sleep wakes (the loop is busy, or a worker holds the GIL), and ``key``
+how long a key press takes from the driver to the refresh after it (views switch, the cursor moves);
+``key_idle`` the same once every worker is done.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ async def probe(app: Any, pilot: Any, timeout: float) -> dict[str, object]:
     presses = ("2", "down", "1", "down", "4", "1")
     end = time.monotonic() + timeout
     last_key = 0.0
+    tables: dict[str, float] = {}  # phase -> seconds a table load asked for in that phase took
+    asked: tuple[str, float, asyncio.Event] | None = None
     while time.monotonic() < end:
         s = app.session
         if s is not None and s.mappings and "walked" not in stamps and app.main.mapping_model is not None:
@@ -86,6 +90,13 @@ async def probe(app: Any, pilot: Any, timeout: float) -> dict[str, object]:
             stamps["tree"] = time.monotonic()
         if app.main.checked and "checked" not in stamps:
             stamps["checked"] = time.monotonic()
+        if asked is not None and asked[2].is_set():
+            tables[asked[0]], asked = round(time.monotonic() - asked[1], 3), None
+        phase = "walk" if "walked" not in stamps else "checks" if "checked" not in stamps else None
+        if asked is None and "tree" in stamps and phase is not None and phase not in tables:
+            node = unloaded_table(tree)  # what a user expanding the tree now waits for
+            if node is not None:
+                asked = (phase, time.monotonic(), tree.ensure_loaded(node))
         busy = [w for w in app.workers if w.group in ("load", "walk") and not w.is_finished]
         if s is not None and not busy and app.loaded_at is not None:
             stamps["done"] = time.monotonic()
@@ -96,7 +107,18 @@ async def probe(app: Any, pilot: Any, timeout: float) -> dict[str, object]:
         if time.monotonic() - last_key > 0.2:
             keys.append(await key_round_trip(app, presses[len(keys) % len(presses)]))
             last_key = time.monotonic()
-    return {"stamps": stamps, "loop_lag": stats(lags), "key": stats(keys)}
+    return {"stamps": stamps, "table_load_during": tables, "loop_lag": stats(lags), "key": stats(keys)}
+
+
+def unloaded_table(tree: Any) -> Any | None:
+    """A node of the tree that points to a table not loaded yet, breadth first."""
+    queue = list(tree.root.children)
+    while queue:
+        node = queue.pop(0)
+        if node.allow_expand and node.data is not None and not node.data.loaded:
+            return node
+        queue.extend(node.children)
+    return None
 
 
 async def measure(name: str, tmp: str, timeout: float) -> dict[str, object]:
