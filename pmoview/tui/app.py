@@ -178,7 +178,9 @@ class PmoviewApp(App[int]):
             other = open_inputs(session.options.diff)
             try:
                 with session.lock:
-                    result = diff_spaces(session.spaces[0], other.space(other.roots[0]))
+                    session.walk(0)  # cached: the diff reads nothing more of this dump
+                # B's walk reads only B (this worker's own): the session's lock stays free for the tree
+                result = diff_spaces(session.spaces[0], other.space(other.roots[0]))
             finally:
                 other.close()
             title = f"A {session.roots[0].table:#x} ({session.dump_path}) · B {other.roots[0].table:#x} ({other.path})"
