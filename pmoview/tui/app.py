@@ -152,7 +152,7 @@ class PmoviewApp(App[int]):
         self.post_message(self.Progress("walking the page tables of root 0…", 0.1))
 
         def walked(leaves: int) -> None:
-            self.post_message(self.Progress(f"walking the page tables of root 0… {leaves:,} leaves", 0.1))
+            self.post_message(self.Progress(f"walking root 0: {leaves:,} leaves…", 0.1))
 
         cols = session.walk(0, walked)
         self.post_message(self.Walked(0, MappingModel.build(cols)))
@@ -161,7 +161,7 @@ class PmoviewApp(App[int]):
         self.post_message(self.Progress("running checks…", 0.5))
 
         def checked(leaves: int) -> None:
-            self.post_message(self.Progress(f"running checks… {leaves:,} leaves", 0.5))
+            self.post_message(self.Progress(f"checks: {leaves:,} leaves…", 0.5))
 
         findings = session.check(checked)
         self.post_message(self.Checked(findings, session.checks_note))
