@@ -36,7 +36,10 @@ COMMANDS = {
 
 def run_once(argv: list[str]) -> tuple[float, float, float, int]:
     """Wall seconds, CPU seconds, peak RSS MiB and exit code of one child process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Both children start numpy the same way: pmoview sets OPENBLAS_NUM_THREADS=1 before importing it (a
+    # multi-threaded BLAS start costs ~0.09 s and neither uses BLAS), and both may use cached bytecode.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     with open(os.devnull, "w") as null:
         proc = subprocess.Popen(argv, stdout=null, stderr=null, env=env)

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from parsers.errors import DumpFormatError
 from pmoview.arch import Root, WalkLimits
 from pmoview.arch.mode import UnsupportedPaging
-from pmoview.kernel import KernelImage, load_system_map
 from pmoview.live.target import is_live, open_live
 from pmoview.memory import PhysicalMemory, open_dump
 from pmoview.memory.container import UnpackProgress
 from pmoview.roots import EXPLICIT_SOURCES, RootOptions, find_roots, judge_explicit_root
 from pmoview.space import AddressSpace
+
+if TYPE_CHECKING:
+    from pmoview.kernel import KernelImage
 
 Progress = Callable[[str], None]
 """Told what is being opened, before each step (the TUI's status line)."""
@@ -79,6 +82,10 @@ class Inputs:
 
 
 def open_kernel(options: InputOptions, mem: PhysicalMemory) -> KernelImage | None:
+    if not options.kernel and not options.system_map:
+        return None
+    from pmoview.kernel import KernelImage, load_system_map  # with a kernel only: its ELF reader is lazy too
+
     if options.kernel:
         return KernelImage.open(options.kernel, options.system_map)
     if options.system_map:

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from parsers.errors import DumpFormatError
 from pmoview import rootkind
 from pmoview import vmcoreinfo as vmci
-from pmoview.arch.aarch64 import decode_tcr, granule_mode, ttbr_table_address
 from pmoview.arch.mode import UnsupportedPaging
 from pmoview.arch.root import Root, paging_mode
-from pmoview.kernel import KernelImage
 from pmoview.memory import PhysicalMemory
 from pmoview.memory.base import present_pages
+
+if TYPE_CHECKING:
+    from pmoview.kernel import KernelImage
 
 X86_START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 CR0_PG = 1 << 31
@@ -201,6 +203,8 @@ def arm_geometry(mem: PhysicalMemory, opt: RootOptions, half: str, tcr_value: in
     """Granule and VA size of one half: from TCR_EL1 (``--tcr`` or the CPU's own) when known, else from
     VMCOREINFO (``PAGESIZE``, ``NUMBER(TCR_EL1_T1SZ)``, ``NUMBER(VA_BITS)``; Linux gives TTBR0 the
     same VA size as TTBR1), else 4 KiB and 48 bits. UnsupportedPaging for a granule AArch64 lacks."""
+    from pmoview.arch.aarch64 import decode_tcr, granule_mode  # AArch64 dumps only: x86 start-up skips it
+
     tcr = opt.tcr if opt.tcr is not None else tcr_value
     if tcr is not None:
         t = decode_tcr(tcr)
@@ -249,6 +253,8 @@ SCTLR_M = 1  # SCTLR_EL1.M: the stage 1 MMU is on
 def _from_ttbr(ttbr: int, half: str, geo: ArmGeometry, source: str, opt: RootOptions, cpu: int | None = None) -> Root:
     """A root from a TTBR value: the table address as the MMU takes it (ASID, CnP masked; aligned to
     the top table's size, not to a page)."""
+    from pmoview.arch.aarch64 import ttbr_table_address
+
     probe = _arm(0, half, geo, source, opt, cpu)
     return replace(probe, table=ttbr_table_address(ttbr, paging_mode(probe)))
 
@@ -265,6 +271,8 @@ def _cpu_arm(mem: PhysicalMemory, opt: RootOptions) -> list[Root]:
     """TTBR1_EL1 / TTBR0_EL1 of each CPU whose state the dump (or a live target: the gdbstub) records,
     with that CPU's TCR_EL1 and MAIR_EL1. A CPU with its MMU off (SCTLR_EL1.M = 0) has no translation
     to show; a half whose walks TCR_EL1.EPDn disables is left out. A dump's notes carry none of these."""
+    from pmoview.arch.aarch64 import decode_tcr
+
     out = []
     for cpu in mem.cpus:
         if opt.cpu is not None and cpu.index != opt.cpu:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pmoview.arch.aarch64 import GRANULES, aarch64_mode
 from pmoview.arch.mode import PagingMode, UnsupportedPaging
-from pmoview.arch.riscv import MODES as RISCV_MODES
-from pmoview.arch.riscv import riscv_mode
 from pmoview.arch.x86_64 import MODES as X86_MODES
 from pmoview.arch.x86_64 import x86_mode
+
+if TYPE_CHECKING:
+    from pmoview.arch.aarch64 import Granule
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class Root:
                 out[name] = value
         if self.mair is not None:
             out["mair"] = hex(self.mair)
-        if self.arch == "aarch64" and self.mode in GRANULES:
+        if self.arch == "aarch64" and self.mode in _granules():
+            GRANULES = _granules()
             out["granule"] = 1 << GRANULES[self.mode].shift
             out["va_bits"] = self.va_bits or 48
             try:
@@ -87,6 +89,13 @@ class Root:
         return out
 
 
+def _granules() -> dict[str, Granule]:
+    # The AArch64 and RISC-V rows are imported for roots of theirs only: an x86 command does not pay for them.
+    from pmoview.arch.aarch64 import GRANULES
+
+    return GRANULES
+
+
 def paging_mode(root: Root) -> PagingMode:
     """The rows for this root. Raises UnsupportedPaging (a ValueError) for a mode or parameter the
     walker does not know, naming it."""
@@ -94,7 +103,11 @@ def paging_mode(root: Root) -> PagingMode:
         return x86_mode(
             root.mode, root.maxphyaddr, nxe=True if root.nxe is None else root.nxe, page_1g=root.page_1g, pat=root.pat
         )
-    if root.arch == "aarch64" and root.mode in GRANULES:
+    if root.arch == "aarch64":
+        from pmoview.arch.aarch64 import GRANULES, aarch64_mode
+
+        if root.mode not in GRANULES:
+            raise UnsupportedPaging(f"no paging mode {root.mode!r} for arch {root.arch!r}")
         return aarch64_mode(
             root.mode,
             root.va_bits or 48,
@@ -105,6 +118,10 @@ def paging_mode(root: Root) -> PagingMode:
             root.start_level,
             root.ds,
         )
-    if root.arch == "riscv64" and root.mode in RISCV_MODES:
-        return riscv_mode(root.mode, svpbmt=root.svpbmt, mxr=root.mxr)
+    if root.arch == "riscv64":
+        from pmoview.arch.riscv import MODES as RISCV_MODES
+        from pmoview.arch.riscv import riscv_mode
+
+        if root.mode in RISCV_MODES:
+            return riscv_mode(root.mode, svpbmt=root.svpbmt, mxr=root.mxr)
     raise UnsupportedPaging(f"no paging mode {root.mode!r} for arch {root.arch!r}")

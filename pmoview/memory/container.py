@@ -8,16 +8,12 @@ opened instead. The cache is bounded (``pmoview.memory.cache``:
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import lzma
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO, Protocol
-
-import zstandard
 
 from parsers.errors import DumpFormatError
 from pmoview.memory.cache import cache_dir, cache_max, evict, touch
@@ -47,6 +43,11 @@ class _Stream(Protocol):
 
 def _opener(kind: str, raw: BinaryIO, path: str) -> AbstractContextManager[_Stream]:
     """A decompressing reader over ``raw``, the compressed file (its position tells the progress)."""
+    import gzip
+    import lzma
+
+    import zstandard  # the codecs load when a compressed dump is unpacked: start-up does not pay for them
+
     if kind == "xz":
         return lzma.open(raw)
     if kind == "gzip":
@@ -60,6 +61,9 @@ UnpackProgress = Callable[[int, int], None]
 
 def decompressed_path(path: str, kind: str, progress: UnpackProgress | None = None) -> str:
     """The cached decompressed copy of ``path``, made on first use (``progress`` hears after each MiB)."""
+    import gzip
+    import lzma
+
     st = os.stat(path)
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out_dir = cache_dir()

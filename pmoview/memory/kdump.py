@@ -10,10 +10,7 @@ import functools
 import zlib
 from collections.abc import Callable
 
-import cramjam
 import numpy as np
-import zstandard
-from lzallright import LZOCompressor
 
 from parsers.elf_notes import decode_vmcoreinfo, iter_notes
 from parsers.errors import DumpFormatError
@@ -73,6 +70,8 @@ def _inflate(data: bytes, size: int) -> bytes:
 def _unzstd(data: bytes, size: int) -> bytes:
     # ZstdDecompressor.decompress ignores max_output_size when the frame header declares a content
     # size: a 2 KiB frame then inflates to 64 MiB (measured). A bounded stream read cannot.
+    import zstandard  # each codec loads with the first block that needs it: a dump uses one, or none
+
     with zstandard.ZstdDecompressor().stream_reader(data) as reader:
         return bytes(reader.read(size + 1))  # one byte more: a longer block fails the size check
 
@@ -81,12 +80,16 @@ def _unlzo(data: bytes, size: int) -> bytes:
     # makedumpfile writes LZO1X-1 blocks (lzo1x_1_compress). lzallright grows its output as the
     # stream asks; the input is at most two blocks and an LZO run adds at most 255 bytes per input
     # byte, so the worst case is bounded (about 2 MiB for a 4 KiB block), then the size check fails.
+    from lzallright import LZOCompressor
+
     return LZOCompressor.decompress(data, size)
 
 
 def _unsnappy(data: bytes, size: int) -> bytes:
     # raw snappy (makedumpfile's snappy_compress, QEMU's kdump-snappy): the stream states its length
     # first, so a block that claims more than one block is refused before anything is allocated.
+    import cramjam
+
     claimed = cramjam.snappy.decompress_raw_len(data)
     if claimed != size:
         raise ValueError(f"the stream declares {claimed} bytes")
@@ -96,6 +99,14 @@ def _unsnappy(data: bytes, size: int) -> bytes:
 
 
 SPAN_BITS = 1 << 27  # blocks a batch of absent-frame lookups may span (a 16 MiB bit array)
+
+
+def _any_set(bits: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per k, whether ``bits[starts[k]:ends[k]]`` has a set bit: the set bits' positions, searched (a
+    prefix sum over a 2 GiB machine's half-million bits costs more than both searches)."""
+    pos = np.flatnonzero(bits)
+    found: np.ndarray = np.searchsorted(pos, starts) < np.searchsorted(pos, ends)
+    return found
 
 
 class KdumpMemory(PhysicalMemory):
@@ -239,7 +250,7 @@ class KdumpMemory(PhysicalMemory):
 
     def absent_reasons(self, pa_starts: Addresses, pa_ends: Addresses) -> tuple[list[str], list[int]]:
         """``absent_reason`` per range in numpy passes over the bitmaps instead of one bitmap slice each: a
-        one-block range looks its two bits up, longer ones take prefix sums over the span they cover."""
+        one-block range looks its two bits up, longer ones search the set bits of the span they cover."""
         if len(pa_starts) == 0:
             return [], []
         bs, top = self.block_size, self.max_pfn
@@ -256,7 +267,7 @@ class KdumpMemory(PhysicalMemory):
             shift = (pfn & 7).astype(np.uint8)
             had[one] = (self._valid_bits()[pfn >> 3] >> shift) & 1
             excluded[one] = had[one] & ~((self._index()[0][pfn >> 3] >> shift) & 1).astype(bool)
-        more = np.flatnonzero(last - first > 1)  # prefix sums over the bitmaps of the span they cover
+        more = np.flatnonzero(last - first > 1)  # the set bits of the span they cover, searched
         if len(more):
             lo, hi = int(first[more].min()), int(last[more].max())
             if hi - lo > SPAN_BITS:  # a sparse batch over a huge PA span: one range at a time
@@ -264,11 +275,9 @@ class KdumpMemory(PhysicalMemory):
             b0, b1 = lo // 8, (hi + 7) // 8
             valid = np.unpackbits(self._valid_bits()[b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
             dumped = np.unpackbits(self._index()[0][b0:b1], bitorder="little")[lo - b0 * 8 : hi - b0 * 8]
-            cs_excl = np.concatenate(([0], np.cumsum(valid & ~dumped, dtype=np.int64)))
-            cs_valid = np.concatenate(([0], np.cumsum(valid, dtype=np.int64)))
             i, j = first[more] - lo, last[more] - lo
-            excluded[more] = (cs_excl[j] - cs_excl[i]) > 0
-            had[more] = (cs_valid[j] - cs_valid[i]) > 0
+            excluded[more] = _any_set(valid & ~dumped, i, j)
+            had[more] = _any_set(valid, i, j)
         level = self.header.dump_level
         left_out = (
             f"excluded by dump level {level}"
