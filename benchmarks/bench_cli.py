@@ -7,7 +7,8 @@
 Each command runs ``--repeat`` times as its own process (``python -m pmoview ...``, output to
 /dev/null); the reference walk (``benchmarks/reference_walk.py``) runs interleaved with them so both
 see the same machine load. Reported per command: best and median wall time, best user+sys CPU time,
-peak RSS (``ru_maxrss`` of the child), and the ratio of the best wall time to the reference's best.
+peak RSS (``ru_maxrss`` of the child), the ratio of the best wall time to the reference's best, and the
+median over rounds of each run's wall time over the reference run of its round (paired).
 The machine is shared: compare ratios and CPU times, not single wall times.
 """
 
@@ -81,6 +82,11 @@ def main() -> int:
             "cpu_best_s": round(min(r[1] for r in runs), 3),
             "peak_rss_mib": round(max(r[2] for r in runs), 1),
             "vs_reference": round(min(walls) / ref_best, 2),
+            # each run over the reference run of the same round, the median of those: steadier than the
+            # ratio of two bests when the machine's speed drifts between rounds
+            "vs_reference_paired_median": round(
+                statistics.median(r[0] / ref[0] for r, ref in zip(runs, samples["reference"], strict=True)), 2
+            ),
             "exit_codes": sorted({r[3] for r in runs}),
         }
     print(json.dumps(out, indent=1))

@@ -14,8 +14,15 @@ from collections.abc import Sequence
 # (pmoview.cli's); a user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import gc  # noqa: E402
+
 from pmoview import cli  # noqa: E402
 from pmoview.inputs import InputOptions  # noqa: E402
+
+# What the imports made (classes, functions, numpy's and Construct's tables) lives as long as the process:
+# moved out of the collector's sight, no later collection scans it, nor the last one at exit (~20 ms of
+# a 0.22 s `mappings --json`, measured), and the TUI's full collections skip it.
+gc.freeze()
 
 
 def run_tui(
