@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import lzma
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,37 @@ def test_mappings_text_regions_of_the_seed_design(capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "mappings", str(dump), "--kernel", str(SEED_HOLE / "kernel.elf"))
     assert headers(out) == ["PMO (direct map)", "Kernel image"]
     assert first_after(out, "Kernel image").startswith("0xffffffff80100000-0xffffffff80101000")
+
+
+@pytest.mark.skipif(not LINUX_5L.exists(), reason="sample missing")
+def test_mappings_text_infers_kaslr_regions_without_holding_the_tree(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing holds one batch; placing the KASLR regions must not hold more: no whole-tree columns,
+    and the stream of mappings is read only as far as the vmemmap's first mapping."""
+    from pmoview.checks import regions
+    from pmoview.space import AddressSpace
+
+    _, before, _ = run(capsys, "mappings", str(LINUX_5L))
+
+    def no_columns(self: AddressSpace) -> None:
+        raise AssertionError("AddressSpace.columns() holds every mapping")
+
+    monkeypatch.setattr(AddressSpace, "columns", no_columns)
+    read: list[int] = []
+    place = regions._kaslr_regions
+
+    def counting(page_offset: int, lay: object, limit: int, mapped: Iterable[tuple[int, int]]) -> object:
+        def counted() -> Iterator[tuple[int, int]]:
+            for item in mapped:
+                read.append(item[0])
+                yield item
+
+        return place(page_offset, lay, limit, counted())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(regions, "_kaslr_regions", counting)
+    code, out, _ = run(capsys, "mappings", str(LINUX_5L))
+    assert code == 0 and out == before
+    vmemmap = int(first_after(out, "Vmemmap (KASLR base inferred)").split("-")[0], 16)
+    assert read and read[-1] == vmemmap  # stopped at the vmemmap's first mapping
+    assert sum(1 for line in out.splitlines() if line.startswith("0x")) > len(read)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from pmoview.checks.profiles import ResolvedProfile
 
@@ -130,33 +131,40 @@ def _linux_x86(
         ]
         out += [Region(kasan0, kasan1, "KASAN shadow")]
     else:  # KASLR: the randomized regions may reach up to the CPU entry area (Debian: no KASAN)
-        out += _kaslr_regions(page_offset, lay, _X86_FIXED_TOP[0][0], list(mapped()))
+        out += _kaslr_regions(page_offset, lay, _X86_FIXED_TOP[0][0], mapped())
     out += [Region(a, b, n) for a, b, n in _X86_FIXED_TOP]
     out += [Region(START_KERNEL_MAP, image_end, "High Kernel Mapping"), Region(image_end, MODULES_END, "Modules")]
     return _clean(out)
 
 
-def _kaslr_regions(page_offset: int, lay: _X86Layout, limit: int, mapped: list[tuple[int, int]]) -> list[Region]:
+def _kaslr_regions(page_offset: int, lay: _X86Layout, limit: int, mapped: Iterable[tuple[int, int]]) -> list[Region]:
     """KASLR keeps the order direct map < vmalloc < vmemmap, each moved by a random multiple of 1 GiB
     (``arch/x86/mm/kaslr.c``). The direct map is the profile's; vmalloc starts at the 1 GiB below the
     first mapping above the direct map and spans its fixed size; vmemmap starts at the 1 GiB below
-    the first mapping after that."""
+    the first mapping after that. ``mapped`` is read in one pass and only as far as the vmemmap's first
+    mapping: a stream of a huge tree's mappings is never held."""
     gib = (1 << 30) - 1
     direct_end = page_offset
-    for start, end in mapped:  # the direct map's own mappings: contiguous from page_offset_base
-        if page_offset <= start < page_offset + 64 * TIB and start - direct_end < TIB:
-            direct_end = end
+    rest = iter(mapped)
+    for start, end in rest:  # the direct map's own mappings: contiguous from page_offset_base
+        if start < page_offset:
+            continue
+        if start >= page_offset + 64 * TIB or start - direct_end >= TIB:
+            rest = chain([(start, end)], rest)  # ascending: no later mapping can extend the direct map
+            break
+        direct_end = end
     direct_end = (direct_end + gib) & ~gib
     out = [Region(page_offset, direct_end, "Direct map")]
-    above = [start for start, _ in mapped if direct_end <= start < limit]
-    if not above:
+    above = (start for start, _ in rest if direct_end <= start < limit)
+    first = next(above, None)
+    if first is None:
         return out
-    vmalloc0 = above[0] & ~gib
+    vmalloc0 = first & ~gib
     vmalloc1 = min(vmalloc0 + lay.vmalloc[1], limit)
     out.append(Region(vmalloc0, vmalloc1, "vmalloc() Area (KASLR base inferred)"))
-    rest = [start for start in above if start >= vmalloc1]
-    if rest:
-        vmemmap0 = rest[0] & ~gib
+    after = next((start for start in chain([first], above) if start >= vmalloc1), None)
+    if after is not None:
+        vmemmap0 = after & ~gib
         out.append(Region(vmemmap0, min(vmemmap0 + lay.vmemmap[1], limit), "Vmemmap (KASLR base inferred)"))
     return out
 

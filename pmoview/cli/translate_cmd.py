@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pmoview.arch import Root
@@ -197,9 +198,11 @@ def _regions(space: AddressSpace, kernel: Any) -> list[Region]:
         note(f"regions not named: {exc}")
         return []
 
-    def mapped() -> list[tuple[int, int]]:
-        cols = space.columns()
-        return list(zip(cols.va_start.tolist(), (cols.va_start + cols.size).tolist(), strict=True))
+    def mapped() -> Iterator[tuple[int, int]]:
+        # streamed from the kernel half (where KASLR moves regions) and read only as far as needed: a
+        # huge tree's mappings are never held, as the listing itself holds one batch
+        for cols in space.mapping_batches(va_start=1 << 63):
+            yield from zip(cols.va_start.tolist(), (cols.va_start + cols.size).tolist(), strict=True)
 
     return layout_regions(space.mode.arch, space.root.mode, profile, mapped)
 
