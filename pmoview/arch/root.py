@@ -65,9 +65,9 @@ class Root:
                 out[name] = value
         if self.mair is not None:
             out["mair"] = hex(self.mair)
-        if self.arch == "aarch64" and self.mode in _granules():
-            GRANULES = _granules()
-            out["granule"] = 1 << GRANULES[self.mode].shift
+        granule = _granule(self.mode) if self.arch == "aarch64" else None
+        if granule is not None:
+            out["granule"] = 1 << granule.shift
             out["va_bits"] = self.va_bits or 48
             try:
                 mode = paging_mode(self)
@@ -77,8 +77,7 @@ class Root:
                 out["start_level"] = mode.levels[0].level
                 out["top_table_entries"] = mode.levels[0].entries
                 out["pa_bits"] = mode.oa_bits
-                g = GRANULES[self.mode]
-                out["ds"] = g.oa52 == "lpa2" and (self.ds if self.ds is not None else (self.va_bits or 48) > 48)
+                out["ds"] = granule.oa52 == "lpa2" and (self.ds if self.ds is not None else (self.va_bits or 48) > 48)
             if self.tcr is not None:
                 out["tcr"] = hex(self.tcr)
                 out["tbi"] = self.tbi
@@ -89,11 +88,11 @@ class Root:
         return out
 
 
-def _granules() -> dict[str, Granule]:
+def _granule(mode: str) -> Granule | None:
     # The AArch64 and RISC-V rows are imported for roots of theirs only: an x86 command does not pay for them.
     from pmoview.arch.aarch64 import GRANULES
 
-    return GRANULES
+    return GRANULES.get(mode)
 
 
 def paging_mode(root: Root) -> PagingMode:
