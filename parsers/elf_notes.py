@@ -133,6 +133,8 @@ QEMU_KERNEL_GS_BASE_OFFSET = QEMU_CPU_STATE_MIN
 
 @dataclass(frozen=True)
 class Note:
+    """One ELF note: owner name, type and descriptor bytes."""
+
     name: str
     type: int
     desc: bytes

@@ -88,6 +88,8 @@ FLAT_RECORD_HEADER_SIZE = flat_record_header.sizeof()
 
 @dataclass(frozen=True)
 class KdumpHeader:
+    """The kdump disk_dump_header and kdump_sub_header fields pmoview uses, decoded."""
+
     header_version: int
     release: str
     machine: str

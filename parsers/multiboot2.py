@@ -67,6 +67,8 @@ mmap_tag = Struct(
 
 @dataclass(frozen=True)
 class MmapEntry:
+    """One Multiboot2 memory-map entry: base, length and type."""
+
     base_addr: int
     length: int
     type: int
@@ -83,6 +85,8 @@ class MmapEntry:
 
 @dataclass(frozen=True)
 class Tag:
+    """One Multiboot2 boot-information tag: its type, size and offset."""
+
     type: int
     size: int
     offset: int  # from the start of the boot information
@@ -90,6 +94,8 @@ class Tag:
 
 @dataclass(frozen=True)
 class BootInfo:
+    """A Multiboot2 boot-information structure: its tags and, when tag 6 is there, the memory map."""
+
     total_size: int
     tags: tuple[Tag, ...]
     mmap: tuple[MmapEntry, ...] | None  # None: no tag 6

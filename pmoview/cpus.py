@@ -45,6 +45,8 @@ ESR_WNR = 1 << 6
 
 @dataclass(frozen=True)
 class Fault:
+    """A CPU's last fault address (CR2, FAR_EL1) and the access that faulted there, as the registers tell it."""
+
     source: str  # the register the address came from: "CR2", "FAR_EL1"
     va: int
     access: Access
@@ -64,6 +66,8 @@ class Fault:
 
 @dataclass(frozen=True)
 class CpuView:
+    """One CPU as ``pmoview cpus`` shows it: privilege, PC, SP, root, control registers and last fault."""
+
     index: int
     arch: str
     mode: Privilege | None

@@ -46,6 +46,8 @@ class Change:
 
 @dataclass(frozen=True)
 class SpaceDiff:
+    """What two address spaces map differently: mappings only in A, only in B, and changed in between."""
+
     removed: list[Mapping]
     added: list[Mapping]
     changed: list[Change]

@@ -15,6 +15,8 @@ MAX_SYMBOLS = 5_000_000
 
 @dataclass(frozen=True)
 class KernelSegment:
+    """One loadable segment of the kernel ELF: where it is linked (VA), loaded (PA), its size and flags."""
+
     va: int
     pa: int
     memsz: int
@@ -36,6 +38,8 @@ class KernelSegment:
 
 @dataclass
 class KernelImage:
+    """The kernel ELF (or System.map) the user gave: its segments and symbols."""
+
     path: str
     arch: str
     entry: int

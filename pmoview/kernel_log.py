@@ -29,6 +29,8 @@ FAILED_LPOS = 0x1  # lpos values with bit 0 set carry no text (data-less records
 
 @dataclass(frozen=True)
 class LogRecord:
+    """One kernel log record: sequence number, timestamp, level and text."""
+
     seq: int
     ts_nsec: int
     level: int | None
@@ -80,6 +82,8 @@ class Oops:
 
 @dataclass
 class KernelLog:
+    """The kernel log read from the dump's printk buffer, and how many records the dump did not hold."""
+
     layout: str  # "lockless ring buffer (5.10+)" or "printk_log records"
     records: list[LogRecord] = field(default_factory=list)
     missing: int = 0  # records whose descriptor or text the dump does not hold

@@ -33,6 +33,9 @@ _PPN = 0x003F_FFFF_FFFF_FC00
 
 @dataclass(frozen=True)
 class Evidence:
+    """What speaks for a candidate RISC-V root: a score, the evidence in words, and how many harts' kernel
+    code confirms it."""
+
     score: int
     words: str
     kernel: int = 0  # harts confirming it whose pc is kernel code (upper half, or mapped to itself)

@@ -19,6 +19,8 @@ _MASK64 = (1 << 64) - 1
 
 @dataclass(frozen=True)
 class MemoryAccess:
+    """One memory access an instruction makes: where, how many bytes, and whether it reads, writes or fetches."""
+
     address: int
     size: int
     access: Access
@@ -27,6 +29,8 @@ class MemoryAccess:
 
 @dataclass(frozen=True)
 class Decoded:
+    """An instruction as Capstone decoded it: its text, its length and the memory accesses it makes."""
+
     text: str
     length: int
     accesses: tuple[MemoryAccess, ...]

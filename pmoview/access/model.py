@@ -80,6 +80,9 @@ class Denial:
 
 @dataclass(frozen=True)
 class Explanation:
+    """Whether an access to ``va`` at a privilege is allowed: the PA, the entry that decided, the path
+    walked and the reason in words."""
+
     va: int
     access: Access
     mode: Privilege

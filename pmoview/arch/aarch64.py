@@ -35,6 +35,8 @@ from pmoview.arch.mode import FlagRule, LevelRow, PagingMode, Term, UnsupportedP
 
 @dataclass(frozen=True)
 class Granule:
+    """What one AArch64 translation granule (4, 16 or 64 KiB) fixes: index width, block levels, 52-bit OA format."""
+
     shift: int  # page size 1 << shift
     index_bits: int  # (shift - 3): entries per full table = page size / 8
     block_levels: tuple[int, ...]  # levels where a block descriptor is allowed (48-bit OA)

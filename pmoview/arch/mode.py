@@ -64,6 +64,8 @@ class FlagRule:
 
 @dataclass(frozen=True)
 class LevelRow:
+    """One level of a paging mode: its index bits, its entries, and how the walker decodes each entry there."""
+
     level: int  # as the manual numbers it: x86 5 (PML5) .. 1 (PT); AArch64 -1/0 .. 3
     name: str
     shift: int  # VA bit of this level's index lsb; also log2 of a leaf's size here
@@ -117,6 +119,8 @@ class LevelRow:
 
 @dataclass(frozen=True)
 class PagingMode:
+    """The rows of one paging mode (x86 4/5-level, an AArch64 granule and VA size, RISC-V Sv39/48/57), top first."""
+
     name: str
     arch: str
     levels: tuple[LevelRow, ...]  # top level first

@@ -41,6 +41,8 @@ def path_key(path: Iterable[LevelIndex]) -> PathKey:
 
 @dataclass(frozen=True, slots=True)
 class Translation:
+    """What a walk of one VA found: the PA and page size, or why it faults, with the entries walked."""
+
     va: int
     pa: int | None
     page_size: int | None
@@ -109,6 +111,8 @@ class WalkLimits:
 
 @dataclass
 class WalkStats:
+    """What a walk cost: tables visited, entries decoded, dump pages read."""
+
     tables_visited: int = 0
     entries_decoded: int = 0
     pages_read: int = 0

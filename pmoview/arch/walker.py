@@ -94,6 +94,9 @@ def path_of(mode: PagingMode, batch: Batch | None, flat: int) -> tuple[EntryRef,
 
 @dataclass
 class _Run:
+    """One whole-tree walk's bookkeeping: the tables seen (to report sharing and loops) and whether a limit
+    stopped it."""
+
     seen: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # table PA -> (level, parent PA, index)
     shared_reported: set[int] = field(default_factory=set)
     stopped: bool = False

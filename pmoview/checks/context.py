@@ -57,6 +57,9 @@ class MapsIn:
 
 @dataclass
 class CheckContext:
+    """What every check reads (the space, the dump, the resolved profile, RAM, the kernel, the options)
+    and where the checks put what they conclude."""
+
     space: AddressSpace
     mem: PhysicalMemory
     profile: ResolvedProfile

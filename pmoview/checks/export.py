@@ -20,6 +20,8 @@ from pmoview.marks import KINDS, Mark, atomic_write
 
 @dataclass(frozen=True)
 class Export:
+    """The findings and marks as the TUI exports them: Markdown for people, a dict for JSON."""
+
     markdown: str
     data: dict[str, Any]
 

@@ -106,6 +106,8 @@ class Example:
 
 @dataclass(frozen=True)
 class Finding:
+    """One finding of one check over a VA range, or aggregated over many (``count``, ``examples``)."""
+
     kind: str
     severity: str
     va_start: int | None
@@ -261,6 +263,8 @@ def bucket_key(p: Pending) -> tuple[Any, ...]:
 
 @dataclass
 class _Bucket:
+    """The places of one finding kind and cause: the first kept whole, the rest counted."""
+
     places: list[Pending] = field(default_factory=list)  # at most EXACT_PLACES, joined in arrival order
     tail: Pending | None = None  # the place being joined beyond them
     more: int = 0  # finished places beyond them (counted, not kept)

@@ -67,6 +67,8 @@ class Allowed:
 
 @dataclass(frozen=True)
 class Region:
+    """A region of a profile (PMO, kernel image, a window of rules) as written, its bounds still expressions."""
+
     name: str
     role: str  # "pmo": maps physical memory and must cover RAM; "image": the kernel image; "window": rules only
     va_start: Expr
@@ -98,6 +100,8 @@ class StackRule:
 
 @dataclass(frozen=True)
 class Profile:
+    """A layout the checks hold a dump to (seed design, Linux, xv6, a TOML spec), as written."""
+
     name: str
     arch: str
     description: str
@@ -460,6 +464,8 @@ def evaluate(expr: Expr, facts: Mapping[str, int]) -> int:
 # -- resolved profile --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ResolvedExempt:
+    """``Exempt`` resolved to numbers: inside [pa_start, pa_end) the listed ``attrs`` are not enforced."""
+
     pa_start: int
     pa_end: int
     attrs: frozenset[str]
@@ -468,6 +474,8 @@ class ResolvedExempt:
 
 @dataclass(frozen=True)
 class ResolvedAllowed:
+    """A VA range where a rule is allowed to be broken, and why, resolved to numbers."""
+
     start: int
     end: int
     reason: str
@@ -475,6 +483,8 @@ class ResolvedAllowed:
 
 @dataclass(frozen=True)
 class ResolvedRegion:
+    """A profile region with its bounds evaluated against this dump's facts."""
+
     name: str
     role: str
     va_start: int
@@ -513,6 +523,8 @@ class ResolvedRegion:
 
 @dataclass
 class ResolvedProfile:
+    """A profile with its expressions evaluated against this dump's facts, and where each fact came from."""
+
     profile: Profile
     regions: list[ResolvedRegion]
     facts: dict[str, int]

@@ -37,6 +37,8 @@ SCAN_MAX_TOTAL = 64 << 10  # largest boot information accepted by the scan
 
 @dataclass(frozen=True)
 class RamRange:
+    """One physical range of the machine's memory map, end exclusive, with its type (1: usable RAM)."""
+
     start: int
     end: int  # exclusive
     type: int
@@ -51,6 +53,8 @@ class RamRange:
 
 @dataclass
 class RamMap:
+    """The machine's RAM and where pmoview learned it (an option, Multiboot2, E820, the dump's own ranges)."""
+
     ranges: list[RamRange]
     source: str  # "option" | "multiboot2" | "e820" | "dump"
     detail: str  # in words: where exactly

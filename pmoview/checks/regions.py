@@ -42,6 +42,8 @@ _X86_FIXED_TOP = (
 
 @dataclass(frozen=True)
 class _X86Layout:
+    """Linux x86_64's fixed layout for one paging depth (``Documentation/arch/x86/x86_64/mm.rst``)."""
+
     user_end: int
     ldt: tuple[int, int]
     page_offset: int  # the direct map's start without KASLR

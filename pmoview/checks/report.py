@@ -56,6 +56,8 @@ SARIF_LEVEL = {ERROR: "error", WARNING: "warning", INFO: "note"}
 
 @dataclass
 class Report:
+    """What ``check`` found, with the profile and RAM it judged against: the one source of every report format."""
+
     profile: ResolvedProfile
     ram: RamMap
     findings: list[Finding]

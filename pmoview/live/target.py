@@ -14,6 +14,8 @@ SCHEMES = ("gdb://", "qmp://", "qmp:")
 
 @dataclass(frozen=True)
 class LiveTarget:
+    """A live guest named on the command line: a gdbstub (``gdb://HOST:PORT``) or QMP (socket or TCP)."""
+
     kind: str  # "gdb" or "qmp"
     host: str | None
     port: int | None

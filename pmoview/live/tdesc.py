@@ -20,6 +20,8 @@ class TargetDescriptionError(ValueError):
 
 @dataclass(frozen=True)
 class Register:
+    """One register of a gdbstub's target description: name, number and width."""
+
     name: str  # lowercase, as pmoview's CpuState keys
     number: int
     bits: int
@@ -28,6 +30,8 @@ class Register:
 
 @dataclass(frozen=True)
 class TargetDescription:
+    """A gdbstub's target description: the architecture and its registers in ``g`` packet order."""
+
     architecture: str
     registers: tuple[Register, ...]
 

@@ -18,6 +18,8 @@ PA_LIMIT = 1 << 63
 
 @dataclass(frozen=True, order=True)
 class Segment:
+    """A run of physical memory in the dump file: PA, size and where its bytes are (or implicit zeros)."""
+
     pa: int
     size: int
     file_offset: int  # -1: bytes are implicit zeros (ELF p_memsz beyond p_filesz)

@@ -25,6 +25,9 @@ def side_text(m: Mapping | None) -> str:
 
 @dataclass(frozen=True)
 class DiffRow:
+    """One line of the Diff view: the kind of change, its VA range, and the mapping on each side (None
+    where that side has none)."""
+
     kind: str  # one of KINDS
     va_start: int
     va_end: int

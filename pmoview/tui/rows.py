@@ -151,6 +151,8 @@ AP_TEXT = {0: "EL1 RW, EL0 none", 1: "EL1 RW, EL0 RW", 2: "EL1 RO, EL0 none", 3:
 
 @dataclass(frozen=True)
 class BitField:
+    """One named field of an entry as the entry view shows it: its bits and how to read them."""
+
     name: str
     lsb: int
     width: int

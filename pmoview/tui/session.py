@@ -91,6 +91,9 @@ class SessionOptions:
 
 @dataclass
 class Session:
+    """One open dump as the TUI holds it: the inputs, an address space per root, the marks, the checks'
+    report, and the lock the workers share."""
+
     options: SessionOptions
     inputs: Inputs
     spaces: list[AddressSpace]

@@ -41,6 +41,8 @@ class SessionView(Protocol):
 
 @dataclass(frozen=True)
 class View:
+    """One view of the TUI: its tab, key, palette entry and help, registered in one place."""
+
     name: str  # "tree": pane id "tab-tree", palette "view: tree", binding id "main.view_tree"
     title: str  # the tab's label
     help: str  # what the palette and the help say about it
