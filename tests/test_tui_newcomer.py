@@ -199,6 +199,24 @@ async def test_at_80x24_the_mappings_keep_their_permissions(tmp_path: Path) -> N
             assert (" NX" if m.flags.nx else " x") in line and ("RW" if m.flags.writable else "ro") in line
 
 
+@run_async
+async def test_mappings_list_says_why_frames_are_not_in_the_dump_once(tmp_path: Path) -> None:
+    """The seed dump lacks the PMO's first 2 MiB: the list says "not in the dump" once, not prefixed by
+    itself ("not in dump: not in the dump")."""
+    from pmoview.tui.widgets.mappings_view import MappingsView
+
+    app = app_for("seed-no-extension", tmp_path)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        view = app.main.query_one(MappingsView)
+        lines = [view.render_line(y).text for y in range(1, min(view.size.height, len(view.model) + 1))]
+        unbacked = [line for line in lines if "0xffff800000000000-" in line]
+        assert unbacked and unbacked[0].rstrip().endswith("(not in the dump)"), lines
+        assert not any("not in dump: not in the dump" in line for line in lines)
+
+
 # -- the first screen ---------------------------------------------------------------------------------------
 
 

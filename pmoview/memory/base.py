@@ -17,6 +17,7 @@ Addresses: TypeAlias = Sequence[int] | npt.NDArray[np.uint64]
 """Physical addresses, as ints or a numpy column."""
 
 PAGE_SIZE = 4096
+NOT_IN_DUMP = "not in the dump"  # the reason when nothing more precise is known
 
 
 @dataclass(frozen=True, order=True)
@@ -100,7 +101,7 @@ class PhysicalMemory(ABC):
         """Why the dump lacks memory in [pa_start, pa_end) (default: the page at ``pa_start``), in words
         for the user: a filtered kdump says "excluded by dump level 31" for pages the machine had and
         makedumpfile left out, and "not memory the machine had" for the rest."""
-        return "not in the dump"
+        return NOT_IN_DUMP
 
     def absent_reasons(self, pa_starts: Addresses, pa_ends: Addresses) -> tuple[list[str], list[int]]:
         """``absent_reason`` for many ranges at once, as the distinct reasons and, per range, the index of

@@ -28,7 +28,7 @@ from parsers.kdump import (
     flat_header,
     kdump_sub_header,
 )
-from pmoview.memory.base import PAGE_SIZE, Addresses, DumpInfo, PhysicalMemory, Range
+from pmoview.memory.base import NOT_IN_DUMP, PAGE_SIZE, Addresses, DumpInfo, PhysicalMemory, Range
 from pmoview.memory.fileview import FlattenedFile, MappedFile
 from pmoview.memory.notes import apply_notes, arch_from_machine
 
@@ -246,7 +246,7 @@ class KdumpMemory(PhysicalMemory):
             return f"excluded by dump level {level}"
         if excluded:
             return "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
-        return "not in the dump" if valid.any() else "not memory the machine had (not in the dump's bitmap)"
+        return NOT_IN_DUMP if valid.any() else "not memory the machine had (not in the dump's bitmap)"
 
     def absent_reasons(self, pa_starts: Addresses, pa_ends: Addresses) -> tuple[list[str], list[int]]:
         """``absent_reason`` per range in numpy passes over the bitmaps instead of one bitmap slice each: a
@@ -284,7 +284,7 @@ class KdumpMemory(PhysicalMemory):
             if level > 0
             else "left out of the dump (bitmap 1 lists it, bitmap 2 does not)"
         )
-        names = [left_out, "not in the dump", "not memory the machine had (not in the dump's bitmap)"]
+        names = [left_out, NOT_IN_DUMP, "not memory the machine had (not in the dump's bitmap)"]
         ids: list[int] = np.where(excluded, 0, np.where(had, 1, 2)).tolist()
         return names, ids
 

@@ -13,6 +13,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
+from pmoview.memory.base import NOT_IN_DUMP
 from pmoview.sizes import size_short
 from pmoview.tui.mapping_model import MappingModel
 from pmoview.tui.rows import flags_short
@@ -100,13 +101,14 @@ class MappingsView(LineList):
         return (
             f"{m.va_start:#018x}-{m.va_end:#018x} {size_short(m.va_end - m.va_start):>6} {size_short(m.page_size):>4} "
             f"{m.pa_start:<#14x} {flags_short(m.flags, m.page_size)}"
-            + ("" if getattr(m, "backed", True) else f"  (not in dump: {self._absent(m)})")
+            + ("" if getattr(m, "backed", True) else f"  ({self._absent(m)})")
         )
 
     def _absent(self, m: Any) -> str:
         if self.absent is None:
-            return "frames missing"
-        return self.absent(m.pa_start, m.pa_start + (m.va_end - m.va_start))
+            return "not in dump: frames missing"
+        why = self.absent(m.pa_start, m.pa_start + (m.va_end - m.va_start))
+        return why if why == NOT_IN_DUMP else f"not in dump: {why}"  # not "not in dump: not in the dump"
 
     def row_count(self) -> int:
         return len(self.model) if self.model is not None else 0

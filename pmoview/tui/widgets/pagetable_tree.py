@@ -15,6 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerCancelled, WorkerFailed, get_current_worker
 
+from pmoview.memory.base import NOT_IN_DUMP
 from pmoview.sizes import size_short
 from pmoview.tui.rows import Row, split_run, table_rows
 from pmoview.tui.widgets.marks_table import MARK_LOOK
@@ -144,7 +145,7 @@ class PageTableTree(Tree[NodeData]):
                 text.append("  " + " ".join(row.flags.text(row.span).split()), "italic")
             if row.backed is False:
                 why = s.spaces[data.space].mem.absent_reason(row.target, end)
-                text.append(f"  frame not in dump ({why})", "yellow")
+                text.append("  frame not in dump" + ("" if why == NOT_IN_DUMP else f" ({why})"), "yellow")
         else:
             text.append(f"fault: {row.reason}", "bold red")
         marks = s.marks.for_path(s.roots[data.space].table, data.path_key()) if s.marks is not None else []
