@@ -170,6 +170,31 @@ async def test_mark_wrong_is_saved_and_restored_on_reopen(tmp_path: Path) -> Non
 
 
 @run_async
+async def test_footer_follows_the_tree_cursor_once_it_rests(tmp_path: Path) -> None:
+    """Moving the cursor does not rebuild the footer on every key (Textual remounts each key widget), but
+    once the cursor rests the footer offers the marks that apply to the entry under it."""
+    from textual.widgets._footer import FooterKey
+
+    from pmoview.tui.screens.main import BINDINGS_SETTLE
+
+    def footer_actions() -> set[str]:
+        return {k.action for k in app.main.query(FooterKey) if not k.has_class("-disabled")}
+
+    app = app_for("seed-correct", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.main.query_one(PageTableTree).focus()
+        seen = []
+        for _ in range(2):  # [0-255] not present, then [256] -> PDPT
+            await pilot.press("down")
+            await pilot.pause(BINDINGS_SETTLE * 3)
+            await settle(app, pilot)
+            seen.append(footer_actions())
+        assert "mark_missing" in seen[0] and "mark_wrong" not in seen[0]
+        assert "mark_wrong" in seen[1] and "mark_missing" not in seen[1]
+
+
+@run_async
 async def test_mark_missing_applies_to_gaps_only(tmp_path: Path) -> None:
     app = app_for("seed-correct", tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static, TabbedContent, TabPane, Tree
 
@@ -51,6 +52,8 @@ MARK_GROUP = Binding.Group("Mark", compact=True)
 NARROW = 120  # below this many columns the inspector does not fit beside the tree
 MARK_ACTIONS = {"mark_wrong", "mark_ok", "mark_missing", "note"}
 SESSION_ACTIONS = {"goto", "find_pa", "filter", "export", *MARK_ACTIONS}
+SORTED_SESSION_ACTIONS = tuple(sorted(SESSION_ACTIONS))
+BINDINGS_SETTLE = 0.15  # seconds the cursor rests before the footer follows it
 
 
 def parse_address(text: str) -> int:
@@ -210,6 +213,8 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(self, actions: AppActions) -> None:
+        self._shown_bindings: tuple[bool | None, ...] | None = None  # see _refresh_bindings_if_changed
+        self._bindings_timer: Timer | None = None
         super().__init__()
         self.actions = actions
         self.session: Session | None = None
@@ -405,15 +410,37 @@ class MainScreen(Screen[None]):
             return None
         return True
 
+    def _binding_state(self) -> tuple[bool | None, ...]:
+        """What the footer shows of the actions that depend on the session and the cursor."""
+        return tuple(self.check_action(action, ()) for action in SORTED_SESSION_ACTIONS)
+
+    def refresh_bindings(self) -> None:
+        # every refresh (ours, or Textual's on a focus change) notes the state the footer then shows
+        self._shown_bindings = self._binding_state()
+        super().refresh_bindings()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Each refresh makes the footer remount every key (50-150 ms of the event loop on a 160x50 screen,
+        measured): a cursor move asks for one only when an action's availability changed, and only once
+        the cursor has rested (``BINDINGS_SETTLE``), so a held arrow key is not slowed by the footer."""
+        if self._bindings_timer is not None:
+            self._bindings_timer.stop()
+        self._bindings_timer = self.set_timer(BINDINGS_SETTLE, self._settled_bindings)
+
+    def _settled_bindings(self) -> None:
+        self._bindings_timer = None
+        if self._binding_state() != self._shown_bindings:
+            self.refresh_bindings()
+
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
         self.query_one(EntryInspector).show(self.session, event.node.data)
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
 
     def on_mappings_view_cursor_moved(self, event: MappingsView.CursorMoved) -> None:
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.control, FindingsTable):
@@ -422,7 +449,7 @@ class MainScreen(Screen[None]):
         elif isinstance(event.control, CpusTable):
             v = event.control.current()
             self.query_one("#cpu-detail", Static).update(cpu_detail(v) if v is not None else "")
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     # -- actions -------------------------------------------------------------------------------------
     def action_view(self, tab: str) -> None:
