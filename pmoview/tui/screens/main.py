@@ -437,7 +437,7 @@ class MainScreen(Screen[None]):
         self._refresh_bindings_if_changed()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()  # the focus moving with the view has refreshed them, mostly
 
     def on_mappings_view_cursor_moved(self, event: MappingsView.CursorMoved) -> None:
         self._refresh_bindings_if_changed()
