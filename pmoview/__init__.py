@@ -1,3 +1,3 @@
 """pmoview: page-table inspector for real kernel memory dumps."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -196,6 +196,16 @@ def test_mappings_supervisor_filter_and_kernel_is_the_elf(capsys: pytest.Capture
     assert exc.value.code == 2 and "--kernel: expected one argument" in capsys.readouterr().err
 
 
+def test_version_is_the_packages_version() -> None:
+    """``pmoview --version`` and the reports' ``version`` say what pip installed (pyproject's version)."""
+    import tomllib
+
+    from pmoview import __version__
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    assert __version__ == project["version"]
+
+
 def test_version_and_help_with_examples_and_no_markup(capsys: pytest.CaptureFixture[str]) -> None:
     from pmoview import __version__
 
