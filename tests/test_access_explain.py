@@ -212,3 +212,19 @@ def test_cli_explain_real_linux_kernel_text_is_read_only(capsys: pytest.CaptureF
     w = json.loads(capsys.readouterr().out)
     assert w["reason"] == "read-only" and w["mode"] == "kernel"
     assert main(["explain", str(d / "dump.kdump"), "0xffffffff81000000", "--access", "exec", "--json"]) == 0
+
+
+def test_arm_control_bits_come_from_tcr_el1_when_the_root_has_it() -> None:
+    """A root opened with TCR_EL1 (a live gdbstub, a CPU's registers, --tcr) gives HPD, HA and HD as read,
+    not as Linux's defaults: here HA=1, HD=0, HPD1=1."""
+    from pmoview.access.aarch64 import control
+    from pmoview.arch.root import Root
+
+    tcr = (16 << 16) | 16 | (0b10 << 30) | (0b101 << 32) | (1 << 39) | (1 << 42)  # T1SZ, T0SZ 16; TG1 4K; IPS 48
+    root = Root(arch="aarch64", mode="aarch64-4k", table=0, half="ttbr1", va_bits=48, hpd=True, tcr=tcr)
+    bits = control(None, root, None).bits
+    assert (bits["hpd"].value, bits["ha"].value, bits["hd"].value) == (1, 1, 0)
+    assert not any(bits[name].assumed for name in ("hpd", "ha", "hd"))
+    assert bits["hd"].source == f"TCR_EL1.HD from TCR_EL1 {tcr:#x}"
+    assumed = control(None, Root(arch="aarch64", mode="aarch64-4k", table=0), None).bits
+    assert (assumed["ha"].value, assumed["hd"].value) == (1, 1) and assumed["hd"].assumed

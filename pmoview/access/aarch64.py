@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from pmoview.access.control import Consulted
 from pmoview.access.model import Access, ControlBit, ControlState, Denial, Privilege
+from pmoview.arch.aarch64 import decode_tcr
 from pmoview.arch.records import EntryRef
 from pmoview.arch.root import Root
 
@@ -40,17 +41,24 @@ def control(regs: Mapping[str, int] | None, root: Root, cpu: int | None) -> Cont
     where = f"CPU {cpu} " if cpu is not None else ""
     bits: dict[str, ControlBit] = {}
     if "pstate" in r:
-        bits["pan"] = ControlBit((r["pstate"] >> PSTATE_PAN) & 1, f"PSTATE.PAN from {where}PSTATE in the dump")
+        bits["pan"] = ControlBit((r["pstate"] >> PSTATE_PAN) & 1, f"PSTATE.PAN from {where}PSTATE")
     else:
-        bits["pan"] = ControlBit(0, "PSTATE is not in the dump: taken as off", True)
+        bits["pan"] = ControlBit(0, "PSTATE is not recorded: taken as off", True)
+    if root.tcr is not None:  # a live target's, a CPU's or --tcr: the walk's own geometry came from it
+        tcr, n = decode_tcr(root.tcr), "0" if root.half == "ttbr0" else "1"
+        source = f"from TCR_EL1 {root.tcr:#x}"
+        bits["hpd"] = ControlBit(int(root.hpd), f"TCR_EL1.HPD{n} {source}")
+        bits["ha"] = ControlBit(int(tcr.ha), f"TCR_EL1.HA {source}")
+        bits["hd"] = ControlBit(int(tcr.hd), f"TCR_EL1.HD {source}")
+        return ControlState(ARCH, bits)
     bits["hpd"] = ControlBit(
-        int(root.hpd), "TCR_EL1.HPD is not in the dump: hierarchical permissions taken as enabled (Linux)", True
+        int(root.hpd), "TCR_EL1 is not recorded: hierarchical permissions taken as enabled (Linux)", True
     )
     bits["ha"] = ControlBit(
-        1, "TCR_EL1.HA is not in the dump: hardware Access flag updates taken as on (Linux enables them)", True
+        1, "TCR_EL1 is not recorded: hardware Access flag updates taken as on (Linux enables them)", True
     )
     bits["hd"] = ControlBit(
-        1, "TCR_EL1.HD is not in the dump: hardware dirty state (DBM) taken as on (Linux enables it)", True
+        1, "TCR_EL1 is not recorded: hardware dirty state (DBM) taken as on (Linux enables it)", True
     )
     return ControlState(ARCH, bits)
 

@@ -9,11 +9,11 @@ from pmoview.access.model import ControlBit, ControlState
 
 
 def bit_of(regs: Mapping[str, int], reg: str, bit: int, label: str, cpu: int | None) -> ControlBit | None:
-    """``regs[reg]`` bit ``bit`` as a ControlBit, or None when the dump does not record ``reg``."""
+    """``regs[reg]`` bit ``bit`` as a ControlBit, or None when the dump (or live target) does not record ``reg``."""
     if reg not in regs:
         return None
     where = f"CPU {cpu} " if cpu is not None else ""
-    return ControlBit((regs[reg] >> bit) & 1, f"{label} from {where}{reg.upper()} in the dump")
+    return ControlBit((regs[reg] >> bit) & 1, f"{label} from {where}{reg.upper()}")  # a dump's, or a live target's
 
 
 def with_overrides(state: ControlState, overrides: Mapping[str, int]) -> ControlState:

@@ -39,14 +39,14 @@ def control(regs: Mapping[str, int] | None, root: Root, cpu: int | None) -> Cont
     flags_reg = "rflags" if "rflags" in r else "eflags"
     bits: dict[str, ControlBit] = {}
     bits["wp"] = bit_of(r, "cr0", CR0_WP, "CR0.WP", cpu) or ControlBit(
-        1, "CR0 is not in the dump; every 64-bit kernel runs with WP=1", True
+        1, "CR0 is not recorded; every 64-bit kernel runs with WP=1", True
     )
     for name, bit in (("smep", CR4_SMEP), ("smap", CR4_SMAP), ("pke", CR4_PKE)):
         bits[name] = bit_of(r, "cr4", bit, f"CR4.{name.upper()}", cpu) or ControlBit(
-            0, "CR4 is not in the dump: taken as off", True
+            0, "CR4 is not recorded: taken as off", True
         )
     bits["ac"] = bit_of(r, flags_reg, RFLAGS_AC, "RFLAGS.AC", cpu) or ControlBit(
-        0, "RFLAGS is not in the dump: taken as 0 (AC is set only inside user-copy routines)", True
+        0, "RFLAGS is not recorded: taken as 0 (AC is set only inside user-copy routines)", True
     )
     efer = bit_of(r, "efer", EFER_NXE, "EFER.NXE", cpu)
     if efer is not None:
