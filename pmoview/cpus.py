@@ -140,39 +140,59 @@ def _x86_fault(
                     why(acc.access),
                 )
     data: tuple[Access, ...] = ("read", "write")
+    if insn is not None:
+        for access in data:
+            e = why(access)
+            if not e.allowed and access in insn.unresolved:
+                return Fault(
+                    "CR2",
+                    cr2,
+                    access,
+                    mode,
+                    f"the instruction at RIP ({insn.text}) {access}s memory at an address that needs registers "
+                    f"the dump does not hold, and the tables deny a {access} at CR2: probably the faulting access",
+                    None,
+                    e,
+                )
+    # An earlier #PF, not the instruction at RIP: the CPU's present mode says nothing about it. A user-half
+    # CR2 on a CPU now in the kernel is most often a process's own fault (demand paging), so it is judged
+    # as a user access, and what a kernel access there would meet is said beside it.
+    earlier: Privilege = "user" if mode == "kernel" and not cr2 >> 63 else mode
+    aside = ""
+    if earlier != mode:
+        aside = "; its mode is not recorded: judged as a user access (CR2 is in the user half)"
+
+    def judged(access: Access) -> tuple[Explanation, str]:
+        e = explain(space, cr2, access, earlier, control)
+        if earlier == mode:
+            return e, aside
+        k = why(access)
+        as_kernel = "allowed" if k.allowed else f"denied ({k.reason})"
+        return e, f"{aside}; a kernel {access} there would be {as_kernel}"
+
     for access in data:
-        e = why(access)
-        if not e.allowed and insn is not None and access in insn.unresolved:
-            return Fault(
-                "CR2",
-                cr2,
-                access,
-                mode,
-                f"the instruction at RIP ({insn.text}) {access}s memory at an address that needs registers "
-                f"the dump does not hold, and the tables deny a {access} at CR2: probably the faulting access",
-                None,
-                e,
-            )
+        e, more = judged(access)
         if not e.allowed:
             return Fault(
                 "CR2",
                 cr2,
                 access,
-                mode,
+                earlier,
                 "CR2 is no address the instruction at RIP accesses (an earlier #PF, handled or not); "
-                f"the tables deny a {access} there now",
+                f"the tables deny a {access} there now{more}",
                 False,
                 e,
             )
+    e, more = judged("read")
     return Fault(
         "CR2",
         cr2,
         "read",
-        mode,
+        earlier,
         "CR2 is no address the instruction at RIP accesses, and the tables now allow reads and writes "
-        "there: an earlier #PF that was handled",
+        f"there: an earlier #PF that was handled{more}",
         False,
-        why("read"),
+        e,
     )
 
 

@@ -73,6 +73,20 @@ def test_linux_cpu_stale_cr2_is_not_claimed_as_the_stopping_fault(capsys: pytest
             assert int(str(fault["va"]), 16) == int(regs[c["cpu"]]["cr2"], 16)
 
 
+def test_a_stale_user_half_cr2_is_judged_as_the_user_access_it_most_likely_was(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both idle CPUs of the 4-level guest hold a user-half CR2 while in the kernel. Judged with the CPU's
+    present mode (kernel, RFLAGS.AC=0) that read looked like an SMAP violation; the earlier fault's mode
+    is not recorded, so it is judged as a user access, and the kernel verdict is said beside it."""
+    cpus = cpus_json(capsys, SAMPLES / "linux-x86_64-4l-nokaslr" / "dump.kdump")
+    cpu0 = cpus[0]["fault"]
+    assert isinstance(cpu0, dict) and cpu0["at_pc"] is False and int(str(cpu0["va"]), 16) < 1 << 47
+    assert (cpu0["mode"], cpu0["access"], cpu0["allowed"]) == ("user", "read", True)
+    assert "judged as a user access" in str(cpu0["access_from"])
+    assert "a kernel read there would be denied (smap)" in str(cpu0["access_from"])
+
+
 def test_arm64_cpus_say_what_the_dump_lacks(capsys: pytest.CaptureFixture[str]) -> None:
     cpus = cpus_json(capsys, SAMPLES / "linux-arm64" / "dump.kdump")
     assert len(cpus) == 2

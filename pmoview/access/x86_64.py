@@ -59,7 +59,7 @@ def control(regs: Mapping[str, int] | None, root: Root, cpu: int | None) -> Cont
         where = f"CPU {cpu} " if cpu is not None else ""
         bits["pkru"] = ControlBit(r["pkru"], f"PKRU from {where}PKRU of the target")
     else:
-        bits["pkru"] = ControlBit(0, "PKRU is not in the dump: every key taken as allowing access", True)
+        bits["pkru"] = ControlBit(0, "PKRU is not recorded (dumps lack it): every key taken as allowing access", True)
     return ControlState(ARCH, bits)
 
 
