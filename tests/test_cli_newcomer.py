@@ -334,3 +334,22 @@ def test_mappings_text_infers_kaslr_regions_without_holding_the_tree(
     vmemmap = int(first_after(out, "Vmemmap (KASLR base inferred)").split("-")[0], 16)
     assert read and read[-1] == vmemmap  # stopped at the vmemmap's first mapping
     assert sum(1 for line in out.splitlines() if line.startswith("0x")) > len(read)
+
+
+def test_profile_option_offers_every_builtin_profile() -> None:
+    """``--profile`` is parsed without importing the checks: its list must be the built-in profiles."""
+    from pmoview.checks.profiles import BUILTIN
+    from pmoview.cli.options import PROFILES
+
+    assert sorted(PROFILES) == sorted(BUILTIN)
+
+
+@pytest.mark.skipif(not (SEED_HOLE / "kernel.elf").exists(), reason="sample missing")
+def test_check_refuses_a_profile_of_another_architecture(capsys: pytest.CaptureFixture[str]) -> None:
+    dump = next(SEED_HOLE.glob("dump.kdump*"))
+    code, _, err = run(capsys, "check", str(dump), "--profile", "xv6-riscv")
+    assert code == 2 and err.strip() == (
+        "pmoview: --profile: expected a profile for x86_64 dumps, found xv6-riscv (for riscv64)"
+    )
+    code, out, _ = run(capsys, "check", str(dump), "--profile", "linux-x86_64")
+    assert code in (0, 1) and "summary:" in out

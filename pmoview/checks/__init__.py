@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 
+from parsers.errors import DumpFormatError
 from pmoview.checks import kernel_image, pmo, pti, stacks, structure, wx
 from pmoview.checks.context import CheckContext, CheckOptions
 from pmoview.checks.coverage import CoverageRange, PmoCoverage
@@ -84,6 +85,8 @@ def resolve_profile(
         base, why = profile, "given"
     elif profile:
         base, why = builtin(profile), "--profile"
+        if arch and base.arch != arch:  # a layout of another architecture judges nothing: say so, not "0 errors"
+            raise DumpFormatError("--profile", None, f"a profile for {arch} dumps", f"{base.name} (for {base.arch})")
     else:
         name, why = pick_profile(arch, mem.vmcoreinfo)
         # the whole upper half is walked (leaf chunks, nothing kept), as the walks that follow expect

@@ -12,7 +12,7 @@ import sys
 
 from parsers.errors import DumpFormatError
 from pmoview.cli.common import note, open_for_command, warn_damage
-from pmoview.cli.options import add_dump_options, add_root_options, parse_int, parse_va_range
+from pmoview.cli.options import PROFILES, add_dump_options, add_root_options, parse_int, parse_va_range
 from pmoview.marks import MarksError, MarkSet, load_marks
 
 REPORT_FORMATS = ("text", "json", "sarif", "junit")
@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument(
         "--profile",
         metavar="P",
-        choices=("seed", "linux-x86_64", "linux-arm64"),
-        help="expected layout: seed, linux-x86_64, linux-arm64 (default: picked from the dump)",
+        choices=PROFILES,
+        help=f"expected layout: {', '.join(PROFILES)} (default: picked from the dump)",
     )
     g.add_argument("--spec", metavar="FILE", help="TOML layout spec extending or overriding the profile")
     g.add_argument(

@@ -10,7 +10,7 @@ import argparse
 from dataclasses import replace
 from typing import Protocol
 
-from pmoview.cli.options import add_dump_options, add_root_options, input_options
+from pmoview.cli.options import PROFILES, add_dump_options, add_root_options, input_options
 from pmoview.inputs import InputOptions
 
 
@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("tui", help="the interactive inspector (the default: pmoview DUMP)")
     add_dump_options(p)
     add_root_options(p)
-    p.add_argument("--profile", metavar="P", help="expected layout: seed, linux-x86_64, linux-arm64 (default: guessed)")
+    p.add_argument(
+        "--profile", metavar="P", choices=PROFILES, help=f"expected layout: {', '.join(PROFILES)} (default: guessed)"
+    )
     p.add_argument("--spec", metavar="FILE", help="layout spec (TOML) for the checks")
     p.add_argument("--marks", metavar="FILE", help="marks sidecar (default: DUMP.pmoview-marks.json beside the dump)")
     p.add_argument("--diff", metavar="B", help="a second dump: the Diff view shows what it maps differently")
