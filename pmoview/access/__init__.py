@@ -130,7 +130,8 @@ def explain(
         if not path:
             if space.mode.offset_of(va) is None:
                 return stop("non-canonical", None, f"{va:#x} is {t.reason}: the MMU translates no such address")
-            return stop("table-outside-memory", None, f"the top table at {space.root.table:#x} is not in the dump")
+            why = space.mem.absent_reason(space.root.table)
+            return stop("table-outside-memory", None, f"the top table at {space.root.table:#x} cannot be read: {why}")
         last = path[-1]
         row = space.mode.level_row(last.level)
         where = f"{row.name}[{last.index}] = {last.entry:#018x}"
@@ -141,7 +142,8 @@ def explain(
             return stop(
                 "table-outside-memory",
                 len(path) - 1,
-                f"{where} points to a {names.get(t.stop_level, '?')} table that is not in the dump "
+                f"{where} points to a {names.get(t.stop_level, '?')} table that cannot be read: "
+                f"{space.mem.absent_reason(row.table_address(last.entry))} "
                 "(the walk cannot be followed; the MMU would read whatever is there)",
             )
         if space.root.arch == "x86_64":

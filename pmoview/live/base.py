@@ -61,6 +61,10 @@ class LiveMemory(PhysicalMemory):
         i = bisect.bisect_right(self._starts, pa) - 1
         return i >= 0 and pa + PAGE_SIZE <= self._ranges[i].end
 
+    def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
+        # a live guest has no dump: what it lacks is outside the RAM and ROM its monitor lists
+        return "not RAM or ROM of the guest (info mtree)"
+
     def read_page(self, pa: int) -> bytes | None:
         page = self._pages.get(pa)
         if page is not None:
