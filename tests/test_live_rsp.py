@@ -58,3 +58,21 @@ FlatView #1
         ("0xc0000", "0xce000"),
         ("0xfffc0000", "0x100000000"),
     ]
+
+    from pmoview.live.base import LiveMemory
+
+    class Ranges(LiveMemory):  # only the RAM/ROM map: nothing is read
+        def _fetch(self, pages: list[int]) -> None: ...
+
+        def refresh(self) -> None: ...
+
+        def close(self) -> None:
+            self._forget()
+
+    mem = Ranges("gdb://test:1", "gdb")
+    mem._set_ranges(text)
+    mem.close()  # leaves the list of open live targets
+    # what a live guest lacks: outside its RAM and ROM (VGA's MMIO hole), or inside and unreadable
+    assert mem.absent_reason(0xA0000, 0xA1000) == "not RAM or ROM of the guest (info mtree)"
+    assert mem.absent_reason(0x9F000, 0xA1000) == "not RAM or ROM of the guest (info mtree)"
+    assert mem.absent_reason(0x1000, 0x2000) == "not readable from the target"

@@ -62,7 +62,12 @@ class LiveMemory(PhysicalMemory):
         return i >= 0 and pa + PAGE_SIZE <= self._ranges[i].end
 
     def absent_reason(self, pa_start: int, pa_end: int | None = None) -> str:
-        # a live guest has no dump: what it lacks is outside the RAM and ROM its monitor lists
+        # a live guest has no dump: what it lacks is outside the RAM and ROM its monitor lists, or was
+        # inside them and still could not be read
+        end = pa_end if pa_end is not None else pa_start + 1
+        i = bisect.bisect_right(self._starts, pa_start) - 1
+        if i >= 0 and end <= self._ranges[i].end:
+            return "not readable from the target"
         return "not RAM or ROM of the guest (info mtree)"
 
     def read_page(self, pa: int) -> bytes | None:
