@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 
 from pmoview.access.control import Consulted
 from pmoview.access.model import Access, ControlBit, ControlState, Denial, Privilege
-from pmoview.arch.aarch64 import decode_tcr
 from pmoview.arch.records import EntryRef
 from pmoview.arch.root import Root
 
@@ -45,6 +44,8 @@ def control(regs: Mapping[str, int] | None, root: Root, cpu: int | None) -> Cont
     else:
         bits["pan"] = ControlBit(0, "PSTATE is not recorded: taken as off", True)
     if root.tcr is not None:  # a live target's, a CPU's or --tcr: the walk's own geometry came from it
+        from pmoview.arch.aarch64 import decode_tcr  # AArch64 roots only: x86 explain does not load its rows
+
         tcr, n = decode_tcr(root.tcr), "0" if root.half == "ttbr0" else "1"
         source = f"from TCR_EL1 {root.tcr:#x}"
         bits["hpd"] = ControlBit(int(root.hpd), f"TCR_EL1.HPD{n} {source}")
