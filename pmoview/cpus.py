@@ -16,6 +16,7 @@ is then the oops's (``source`` "oops"), whatever the registers say.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -119,8 +120,9 @@ def _x86_fault(
         return None
     control = control_for(space.root, cpu)
 
-    def why(access: Access) -> Explanation:
-        return explain(space, cr2, access, mode, control)
+    @functools.cache  # the same access is judged by more than one of the cases below
+    def why(access: Access, as_mode: Privilege = mode) -> Explanation:
+        return explain(space, cr2, access, as_mode, control)
 
     if pc is not None and pc <= cr2 < pc + (insn.length if insn else MAX_INSN):
         return Fault(
@@ -163,12 +165,11 @@ def _x86_fault(
         aside = "; its mode is not recorded: judged as a user access (CR2 is in the user half)"
 
     def judged(access: Access) -> tuple[Explanation, str]:
-        e = explain(space, cr2, access, earlier, control)
         if earlier == mode:
-            return e, aside
+            return why(access), aside
         k = why(access)
         as_kernel = "allowed" if k.allowed else f"denied ({k.reason})"
-        return e, f"{aside}; a kernel {access} there would be {as_kernel}"
+        return why(access, earlier), f"{aside}; a kernel {access} there would be {as_kernel}"
 
     for access in data:
         e, more = judged(access)
