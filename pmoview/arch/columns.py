@@ -58,6 +58,15 @@ class MappingColumns:
     def va_end_int(self, i: int) -> int:
         return int(self.va_start[i]) + int(self.count[i]) * int(self.page_size[i])
 
+    def va_end_ints(self) -> list[int]:
+        """Exclusive ends as ints, computed in numpy: only a mapping ending at 2**64 (it wraps to 0) is
+        redone in Python."""
+        ends = self.va_end
+        out: list[int] = ends.tolist()
+        for i in np.flatnonzero(ends < self.va_start).tolist():
+            out[i] = self.va_end_int(i)
+        return out
+
     def attr(self, name: str) -> Bool:
         """A boolean flag attribute per mapping (``writable``, ``user``, ``nx``, ...)."""
         if not len(self):

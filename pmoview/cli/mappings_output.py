@@ -59,16 +59,6 @@ class _PerFlags:
         return self.cache
 
 
-def _end_ints(cols: MappingColumns) -> list[int]:
-    """Exclusive ends as ints, computed in numpy: only a mapping ending at 2**64 (it wraps to 0) is
-    redone in Python."""
-    ends = cols.va_end
-    out: list[int] = ends.tolist()
-    for i in np.flatnonzero(ends < cols.va_start).tolist():
-        out[i] = cols.va_end_int(i)
-    return out
-
-
 Absent = Callable[[npt.NDArray[np.uint64], npt.NDArray[np.uint64]], tuple[list[str], list[int]]]
 """Why the dump lacks each PA [start, end): ``PhysicalMemory.absent_reasons`` (distinct reasons, and
 the index of each range's reason)."""
@@ -126,7 +116,7 @@ def write_json(batches: Iterable[MappingColumns], out: TextIO, absent: Absent | 
         # the four fields of each row side by side, interleaved by slice assignment (C copies, no tuple per row)
         fields: list[int | str | None] = [None] * (4 * rows)
         fields[0::4] = cols.va_start.tolist()
-        fields[1::4] = _end_ints(cols)
+        fields[1::4] = cols.va_end_ints()
         fields[2::4] = cols.pa_start.tolist()
         fields[3::4] = _json_tails(cols, per.strings(), absent)
         # in pieces of WRITE_ROWS: the strings stay in cache and their memory is reused, not faulted in anew
@@ -254,7 +244,7 @@ def _write_text_batch(
             why[row] = said[k]
     pa = lc.pa_start.tolist()
     spans: list[str] = np.array(span_text, dtype=object)[span_code].tolist()
-    text = [TEXT_ROW_WHY % t for t in zip(va, _end_ints(lc), spans, pa, page_text, flags, why, strict=True)]
+    text = [TEXT_ROW_WHY % t for t in zip(va, lc.va_end_ints(), spans, pa, page_text, flags, why, strict=True)]
     for first, count, stride in runs:  # the aliases' line: the first alias, the end of the last, the count
         k = int(np.searchsorted(line, first))
         size = span_text[int(span_code[k])]

@@ -202,7 +202,7 @@ def _regions(space: AddressSpace, kernel: Any) -> list[Region]:
         # streamed from the kernel half (where KASLR moves regions) and read only as far as needed: a
         # huge tree's mappings are never held, as the listing itself holds one batch
         for cols in space.mapping_batches(va_start=1 << 63):
-            yield from zip(cols.va_start.tolist(), (cols.va_start + cols.size).tolist(), strict=True)
+            yield from zip(cols.va_start.tolist(), cols.va_end_ints(), strict=True)
 
     return layout_regions(space.mode.arch, space.root.mode, profile, mapped)
 
